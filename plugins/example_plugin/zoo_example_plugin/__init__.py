@@ -1,0 +1,1 @@
+"""An example zoo plugin; its components live in `zoo_example_plugin.models`."""

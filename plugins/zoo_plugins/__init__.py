@@ -1,0 +1,1 @@
+"""First-party zoo components, registered through entry points like any plugin."""

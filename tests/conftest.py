@@ -1,0 +1,62 @@
+"""Shared test helpers: the real sample data folder and fake installed distributions."""
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data (real sample files); skips the test when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real sample data not found at {SHARED_DATA} (see README: Tests)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def fake_dist(tmp_path, monkeypatch):
+    """Install a distribution with entry points by writing its .dist-info on sys.path.
+
+    ``fake_dist("acme-zoo", {"zoo.backbones": {"tiny": "acme_zoo:tiny"}}, {"acme_zoo.py": src})``
+    """
+    from zoo.registry import REGISTRY
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def install(name: str, entry_points: dict, files: dict) -> Path:
+        for rel, src in files.items():
+            path = tmp_path / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(textwrap.dedent(src))
+        info = tmp_path / f"{name.replace('-', '_')}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        lines = []
+        for group, eps in entry_points.items():
+            lines.append(f"[{group}]")
+            lines += [f"{k} = {v}" for k, v in eps.items()]
+        (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+        REGISTRY.rescan()
+        return tmp_path
+
+    yield install
+    for mod in [m for m in sys.modules if getattr(sys.modules[m], "__file__", None)
+                and str(tmp_path) in str(sys.modules[m].__file__)]:
+        del sys.modules[mod]
+    monkeypatch.undo()
+    REGISTRY.rescan()
+    for kind in REGISTRY._components:
+        for name in list(REGISTRY._components[kind]):
+            for src in list(REGISTRY._components[kind][name]):
+                if src.startswith(("acme", "clash", "broken")):
+                    REGISTRY.remove(kind, name, src)

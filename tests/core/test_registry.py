@@ -1,0 +1,114 @@
+"""The registry: entry points, laziness, wildcards, unknown names, clashes, broken plugins."""
+import subprocess
+import sys
+
+import pytest
+
+import zoo
+from zoo.errors import AmbiguousComponentError, PluginLoadError, UnknownComponentError
+from zoo.registry import REGISTRY
+
+from toys import install
+
+
+def test_import_zoo_is_light():
+    code = ("import sys, zoo; zoo.list('presets'); zoo.list('backbones', 'c3d*');"
+            "heavy = [m for m in ('timm', 'pytorchvideo', 'cv2', 'av', 'fvcore') if m in sys.modules];"
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"import zoo loaded {out.stdout.strip()}"
+
+
+def test_entry_point_loads_only_when_needed(fake_dist):
+    install(fake_dist)
+    assert "acme_zoo" not in sys.modules
+    assert "acme_single" in zoo.list("presets", "acme_*")
+    assert "acme_zoo" not in sys.modules, "listing names must not import the plugin"
+    comp = zoo.get("preset", "acme_single")
+    assert "acme_zoo" in sys.modules
+    assert comp.source == "acme-zoo"
+    assert comp.meta.year == 2020
+
+
+def test_wildcards_and_kind_aliases(fake_dist):
+    install(fake_dist)
+    assert zoo.list("backbones", "acme_*") == ["acme_clip", "acme_frame"]
+    assert zoo.list("temporal_heads", "ACME_R*") == ["acme_rnn"]
+    assert zoo.list("heads", "acme_p?ol") == ["acme_pool"]
+
+
+def test_unknown_name_suggests_close_matches(fake_dist):
+    install(fake_dist)
+    with pytest.raises(UnknownComponentError) as err:
+        zoo.get("backbone", "acme_fram")
+    msg = str(err.value)
+    assert "backbone" in msg and "'acme_frame'" in msg and "zoo list backbones" in msg
+
+
+def test_unknown_kind():
+    with pytest.raises(UnknownComponentError, match="unknown kind 'backbonez'"):
+        zoo.list("backbonez")
+
+
+def test_name_clash_names_both_and_stays_reachable(fake_dist):
+    install(fake_dist, dist="acme-zoo", module="acme_zoo")
+    install(fake_dist, dist="clash-zoo", module="clash_zoo")
+    with pytest.raises(AmbiguousComponentError) as err:
+        zoo.get("backbone", "acme_frame")
+    assert "acme-zoo" in str(err.value) and "clash-zoo" in str(err.value)
+    assert "clash-zoo:acme_frame" in zoo.list("backbones", "acme_frame")
+    assert zoo.get("backbone", "clash-zoo:acme_frame").source == "clash-zoo"
+    assert zoo.get("backbone", "acme-zoo:acme_frame").source == "acme-zoo"
+    model = zoo.build({"backbone": "clash-zoo:acme_frame", "temporal_head": "acme-zoo:acme_pool",
+                       "input": {"frames": 2, "size": 8}}, num_classes=3)
+    assert model.spec.num_classes == 3
+
+
+def test_broken_plugin_is_reported_not_fatal(fake_dist):
+    install(fake_dist)
+    fake_dist("broken-zoo", {"zoo.backbones": {"broken_net": "broken_zoo:net"}},
+              {"broken_zoo.py": "import not_a_real_module_xyz\n"})
+    with pytest.warns(RuntimeWarning, match="broken-zoo"):
+        with pytest.raises(PluginLoadError) as err:
+            zoo.get("backbone", "broken_net")
+    assert "not_a_real_module_xyz" in str(err.value) and "zoo plugins" in str(err.value)
+    # the rest of zoo keeps working
+    assert zoo.build("acme_single", num_classes=2).spec.num_classes == 2
+    report = {r.source: r for r in zoo.plugins()}
+    (kind, name, state, error), = report["broken-zoo"].entries
+    assert (kind, name, state) == ("backbone", "broken_net", "failed")
+    assert "ModuleNotFoundError" in error
+
+
+def test_undecorated_entry_point_is_a_clear_failure(fake_dist):
+    fake_dist("broken-undecorated", {"zoo.backbones": {"plain": "broken_plain:plain"}},
+              {"broken_plain.py": "def plain(**kw):\n    return None\n"})
+    with pytest.raises(PluginLoadError, match="not decorated with zoo.register_backbone"):
+        zoo.get("backbone", "plain")
+
+
+def test_first_party_components_come_through_entry_points():
+    report = {r.source: r for r in zoo.plugins()}
+    assert "zoo-video" in report, "zoo's own components must be declared as entry points"
+    kinds = {kind for kind, *_ in report["zoo-video"].entries}
+    assert {"backbone", "temporal_head", "fusion", "preset", "dataset"} <= kinds
+
+
+def test_core_never_imports_first_party_plugins():
+    from pathlib import Path
+
+    core = Path(zoo.__file__).parent
+    offenders = [str(p) for p in core.rglob("*.py") if "zoo_plugins" in p.read_text()]
+    assert offenders == []
+
+
+def test_registry_module_state_after_rescan_keeps_local_components():
+    @zoo.register_fusion("local_only_fusion", spec=zoo.FusionSpec())
+    def local_only_fusion(streams, num_classes):
+        raise NotImplementedError
+
+    try:
+        REGISTRY.rescan()
+        assert zoo.get("fusion", "local_only_fusion").local
+    finally:
+        REGISTRY.remove("fusion", "local_only_fusion")

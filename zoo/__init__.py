@@ -1,0 +1,59 @@
+"""zoo: a plugin-based model zoo for video classification.
+
+>>> import zoo
+>>> zoo.list("presets")
+>>> model = zoo.build("cnn_lstm", num_classes=10)
+
+Importing zoo is light: torch, timm, pytorchvideo, OpenCV and PyAV load only when a component
+that needs them is built.
+"""
+from __future__ import annotations
+
+from typing import List, Optional
+
+from .errors import (AmbiguousComponentError, ConfigError, IncompatibleError, PluginLoadError,
+                     UnknownComponentError, ZooError)
+from .registry import (REGISTRY, Component, Family, canonical_kind, register, register_backbone,
+                       register_dataset, register_fusion, register_preset, register_temporal_head)
+from .specs import CLIP, FRAME, FeatureSpec, FusionSpec, HeadSpec, InputSpec, ModelMeta, ModelSpec
+
+__version__ = "0.1.0"
+
+
+def build(source, num_classes: Optional[int] = None, **overrides):
+    """Build a model from a preset name, a YAML path or a config dict (see zoo.build.build)."""
+    from .builder import build as _build
+
+    return _build(source, num_classes=num_classes, **overrides)
+
+
+def list(kind: str = "preset", pattern: str = "*") -> List[str]:  # noqa: A001 - timm-style API
+    """Registered names of `kind` (backbones, temporal_heads, fusions, presets, datasets)
+    matching a shell-style pattern, e.g. ``zoo.list("backbones", "resnet*")``."""
+    return REGISTRY.names(kind, pattern)
+
+
+def get(kind: str, name: str) -> Component:
+    """The registered component `name` of `kind` (``dist:name`` picks a distribution)."""
+    return REGISTRY.get(kind, name)
+
+
+def plugins():
+    """Every distribution that declares zoo entry points, with each entry's state."""
+    return REGISTRY.plugins()
+
+
+def describe(name: str) -> str:
+    """A readable description of a preset or component (see `zoo describe NAME`)."""
+    from .introspect import describe as _describe
+
+    return _describe(name)
+
+
+__all__ = [
+    "build", "list", "get", "plugins", "describe", "register", "register_backbone",
+    "register_temporal_head", "register_fusion", "register_preset", "register_dataset",
+    "REGISTRY", "Component", "Family", "canonical_kind", "InputSpec", "FeatureSpec", "HeadSpec",
+    "FusionSpec", "ModelSpec", "ModelMeta", "FRAME", "CLIP", "ZooError", "UnknownComponentError",
+    "AmbiguousComponentError", "PluginLoadError", "IncompatibleError", "ConfigError",
+]

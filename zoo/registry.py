@@ -1,0 +1,391 @@
+"""The component registry: entry-point plugins, decorator registration, lazy loading.
+
+Every component, first-party or third-party, reaches zoo the same way: a distribution declares
+one entry point per component in the group of its kind (``zoo.backbones``, ``zoo.temporal_heads``,
+``zoo.fusions``, ``zoo.presets``, ``zoo.datasets``), pointing at a builder decorated with
+``register_<kind>``. Entry points are read from package metadata without importing anything; a
+plugin module is imported only when one of its components is asked for. A distribution that
+offers many names at once (every timm 2D network) declares a `Family` in ``zoo.families``.
+"""
+from __future__ import annotations
+
+import contextvars
+import fnmatch
+import importlib.metadata
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from .errors import AmbiguousComponentError, PluginLoadError, UnknownComponentError
+from .specs import ModelMeta
+
+KINDS = ("backbone", "temporal_head", "fusion", "preset", "dataset")
+GROUPS = {kind: f"zoo.{kind}s" for kind in KINDS}
+FAMILY_GROUP = "zoo.families"
+_ALIASES = {"head": "temporal_head", "heads": "temporal_head", "temporal_heads": "temporal_head",
+            "models": "preset", "model": "preset"}
+
+# The distribution whose entry point is being loaded; decorators record it as the source.
+_loading_source: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
+    "zoo_loading_source", default=None)
+
+
+def canonical_kind(kind: str) -> str:
+    """'backbones' -> 'backbone'; raises with the list of kinds for anything else."""
+    k = kind.strip().lower().replace("-", "_")
+    k = _ALIASES.get(k, k)
+    if k.endswith("s") and k[:-1] in KINDS:
+        k = k[:-1]
+    if k not in KINDS:
+        raise UnknownComponentError("kind", kind, KINDS + tuple(f"{x}s" for x in KINDS))
+    return k
+
+
+@dataclass
+class Component:
+    """A registered component: its builder plus what zoo knows about it without building it."""
+
+    kind: str
+    name: str
+    builder: Callable[..., Any]
+    source: str
+    meta: ModelMeta = field(default_factory=ModelMeta)
+    info: Dict[str, Any] = field(default_factory=dict)
+    local: bool = False  # registered by a decorator outside any entry point (a script, a test)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.source}:{self.name}"
+
+    @property
+    def doc(self) -> str:
+        return (self.builder.__doc__ or "").strip()
+
+    def __call__(self, *args, **kwargs):
+        return self.builder(*args, **kwargs)
+
+
+@dataclass
+class Family:
+    """Many components of one kind offered by one source, resolved by name on demand."""
+
+    kind: str
+    source: str
+    list_names: Callable[[], Iterable[str]]
+    create: Callable[[str], Component]
+    has: Optional[Callable[[str], bool]] = None
+
+    def contains(self, name: str) -> bool:
+        return self.has(name) if self.has else name in set(self.list_names())
+
+
+@dataclass
+class _EntryRef:
+    kind: str
+    name: str
+    source: str
+    entry_point: importlib.metadata.EntryPoint
+    state: str = "not loaded"  # "loaded" | "failed"
+    error: str = ""
+
+
+@dataclass
+class PluginReport:
+    """One distribution's contribution, as shown by `zoo plugins`."""
+
+    source: str
+    version: str
+    entries: List[Tuple[str, str, str, str]]  # (kind, name, state, error)
+
+    @property
+    def failed(self) -> List[Tuple[str, str, str, str]]:
+        return [e for e in self.entries if e[2] == "failed"]
+
+
+class Registry:
+    """Components by kind and name; entry points are scanned once and loaded on demand."""
+
+    def __init__(self, scan_entry_points: bool = True):
+        self._scan_entry_points = scan_entry_points
+        self._scanned = False
+        self._refs: Dict[str, Dict[str, List[_EntryRef]]] = {k: {} for k in KINDS}
+        self._family_refs: List[_EntryRef] = []
+        self._families: List[Family] = []
+        self._components: Dict[str, Dict[str, Dict[str, Component]]] = {k: {} for k in KINDS}
+        self._versions: Dict[str, str] = {}
+
+    # -- discovery ------------------------------------------------------------------------
+    def _scan(self) -> None:
+        if self._scanned:
+            return
+        self._scanned = True
+        if not self._scan_entry_points:
+            return
+        eps = importlib.metadata.entry_points()
+        seen = set()
+        for kind, group in list(GROUPS.items()) + [("family", FAMILY_GROUP)]:
+            for ep in eps.select(group=group):
+                dist = getattr(ep, "dist", None)
+                source = dist.name if dist is not None else ep.module.split(".")[0]
+                key = (group, ep.name, source)
+                if key in seen:  # the same distribution seen twice on sys.path
+                    continue
+                seen.add(key)
+                if dist is not None:
+                    self._versions[source] = dist.version
+                ref = _EntryRef(kind, ep.name, source, ep)
+                if kind == "family":
+                    self._family_refs.append(ref)
+                else:
+                    self._refs[kind].setdefault(ep.name, []).append(ref)
+
+    def rescan(self) -> None:
+        """Read entry points again (after installing a plugin into a running interpreter)."""
+        importlib.invalidate_caches()
+        self._scanned = False
+        self._components = {k: {n: {s: c for s, c in by_src.items() if c.local}
+                                for n, by_src in comps.items()}
+                            for k, comps in self._components.items()}
+        self._refs = {k: {} for k in KINDS}
+        self._family_refs, self._families = [], []
+        self._scan()
+
+    def _load(self, ref: _EntryRef) -> None:
+        if ref.state == "loaded":
+            return
+        if ref.state == "failed":
+            raise PluginLoadError(self._failure_message(ref))
+        token = _loading_source.set(ref.source)
+        try:
+            obj = ref.entry_point.load()
+        except Exception as exc:  # a broken plugin is reported, never fatal for zoo
+            ref.state = "failed"
+            ref.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            warnings.warn(self._failure_message(ref), RuntimeWarning, stacklevel=3)
+            raise PluginLoadError(self._failure_message(ref)) from exc
+        finally:
+            _loading_source.reset(token)
+        ref.state = "loaded"
+        if ref.kind == "family":
+            if not isinstance(obj, Family):
+                ref.state, ref.error = "failed", f"{ref.entry_point.value} is not a zoo.registry.Family"
+                raise PluginLoadError(self._failure_message(ref))
+            self._families.append(obj)
+            return
+        comp = getattr(obj, "__zoo_component__", None)
+        if comp is None or comp.kind != ref.kind:
+            ref.state = "failed"
+            ref.error = (f"{ref.entry_point.value} is not decorated with "
+                         f"zoo.register_{ref.kind}")
+            raise PluginLoadError(self._failure_message(ref))
+        if comp.name != ref.name or comp.source != ref.source:
+            comp = Component(comp.kind, ref.name, comp.builder, ref.source, comp.meta, comp.info)
+        self.add(comp)
+
+    @staticmethod
+    def _failure_message(ref: _EntryRef) -> str:
+        return (f"zoo: plugin {ref.source!r} failed to load its {ref.kind} {ref.name!r} "
+                f"(entry point {GROUPS.get(ref.kind, FAMILY_GROUP)}: {ref.name} = "
+                f"{ref.entry_point.value}): {ref.error}. The rest of zoo works; fix or reinstall "
+                f"{ref.source!r} (`pip install -U {ref.source}`), or uninstall it. "
+                f"`zoo plugins` lists every plugin's state.")
+
+    def _load_families(self, kind: str) -> List[Family]:
+        self._scan()
+        for ref in self._family_refs:
+            if ref.state == "not loaded":
+                try:
+                    self._load(ref)
+                except PluginLoadError:
+                    pass
+        return [f for f in self._families if f.kind == kind]
+
+    # -- registration ----------------------------------------------------------------------
+    def add(self, comp: Component) -> Component:
+        """Register `comp`; the same source registering a name again replaces its entry."""
+        self._components[comp.kind].setdefault(comp.name, {})[comp.source] = comp
+        return comp
+
+    def add_family(self, family: Family) -> Family:
+        self._families.append(family)
+        return family
+
+    def remove(self, kind: str, name: str, source: Optional[str] = None) -> None:
+        by_source = self._components[canonical_kind(kind)].get(name, {})
+        for src in [source] if source else list(by_source):
+            by_source.pop(src, None)
+
+    # -- lookup ----------------------------------------------------------------------------
+    def get(self, kind: str, name: str) -> Component:
+        """The component `name` of `kind`; `source:name` picks one of several distributions."""
+        kind = canonical_kind(kind)
+        self._scan()
+        source = None
+        if ":" in name:
+            source, name = name.split(":", 1)
+        loaded, refs = self._candidates(kind, name)
+        sources = set(loaded) | {r.source for r in refs}
+        if source is not None:
+            if source not in sources:
+                raise UnknownComponentError(
+                    kind, f"{source}:{name}", [f"{s}:{name}" for s in sources] or self.names(kind),
+                    hint=f"{name!r} is provided by: {', '.join(sorted(sources)) or 'nobody'}.")
+            sources = {source}
+        if len(sources) > 1:
+            raise AmbiguousComponentError(kind, name, sources)
+        if sources:
+            (src,) = sources
+            if src not in loaded:
+                for ref in refs:
+                    if ref.source == src:
+                        self._load(ref)
+                loaded, _ = self._candidates(kind, name)
+            if src in loaded:
+                return loaded[src]
+            raise PluginLoadError(f"zoo: plugin {src!r} declares {kind} {name!r} but loading it "
+                                  f"registered nothing under that name; the plugin is broken.")
+        for family in self._load_families(kind):
+            if source in (None, family.source) and family.contains(name):
+                return self.add(family.create(name))
+        raise UnknownComponentError(kind, name, self.names(kind),
+                                    hint=self._failed_hint(kind))
+
+    def _candidates(self, kind: str, name: str) -> Tuple[Dict[str, Component], List[_EntryRef]]:
+        """Registered components and entry points for `name`, by source.
+
+        A plugin module imported directly (not through its entry point) registers its components
+        under its top-level module name; those are the entry point's own and not a clash.
+        """
+        refs = self._refs[kind].get(name, [])
+        ep_modules = {r.entry_point.value.split(".")[0].split(":")[0] for r in refs}
+        loaded = {src: c for src, c in self._components[kind].get(name, {}).items()
+                  if not (c.local and src in ep_modules)}
+        return loaded, refs
+
+    def _failed_hint(self, kind: str) -> str:
+        failed = [r for refs in self._refs[kind].values() for r in refs if r.state == "failed"]
+        if not failed:
+            return ""
+        return ("Some plugins failed to load and may provide it: "
+                + ", ".join(f"{r.source} ({r.name})" for r in failed) + "; see `zoo plugins`.")
+
+    def names(self, kind: str, pattern: str = "*", families: bool = True) -> List[str]:
+        """Sorted names of `kind` matching the shell-style `pattern` (case-insensitive)."""
+        kind = canonical_kind(kind)
+        self._scan()
+        names = set(self._components[kind]) | set(self._refs[kind])
+        sources = {}
+        for n in names:
+            loaded, refs = self._candidates(kind, n)
+            sources[n] = set(loaded) | {r.source for r in refs}
+        ambiguous = {n for n in names if len(sources[n]) > 1}
+        if families:
+            for family in self._load_families(kind):
+                names.update(family.list_names())
+        out = set()
+        for n in names:
+            if fnmatch.fnmatch(n.lower(), pattern.lower()):
+                out.add(n)
+        for n in ambiguous:  # both stay reachable by their qualified names
+            if fnmatch.fnmatch(n.lower(), pattern.lower()):
+                out.update(f"{src}:{n}" for src in sources[n])
+        return sorted(out)
+
+    def components(self, kind: str, pattern: str = "*", families: bool = False) -> List[Component]:
+        """Loaded components of `kind` matching `pattern`; broken plugins are skipped."""
+        out = []
+        for n in self.names(kind, pattern, families=families):
+            try:
+                out.append(self.get(kind, n))
+            except (PluginLoadError, AmbiguousComponentError):
+                continue
+        return out
+
+    def plugins(self) -> List[PluginReport]:
+        """Every distribution that declares zoo entry points, with the state of each."""
+        self._scan()
+        by_source: Dict[str, List[Tuple[str, str, str, str]]] = {}
+        for kind in KINDS:
+            for refs in self._refs[kind].values():
+                for r in refs:
+                    by_source.setdefault(r.source, []).append((kind, r.name, r.state, r.error))
+        for r in self._family_refs:
+            by_source.setdefault(r.source, []).append(("family", r.name, r.state, r.error))
+        return [PluginReport(s, self._versions.get(s, ""), sorted(e))
+                for s, e in sorted(by_source.items())]
+
+    def load_all(self, kind: Optional[str] = None) -> List[str]:
+        """Import every entry point (of `kind`); returns the failure messages."""
+        self._scan()
+        errors = []
+        kinds = [canonical_kind(kind)] if kind else list(KINDS)
+        refs = [r for k in kinds for rs in self._refs[k].values() for r in rs]
+        if kind is None:
+            refs += self._family_refs
+        for ref in refs:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    self._load(ref)
+            except PluginLoadError as exc:
+                errors.append(str(exc))
+        return errors
+
+
+REGISTRY = Registry()
+
+
+def register(kind: str, name: Optional[str] = None, *, meta: Optional[ModelMeta] = None,
+             **info: Any) -> Callable[[Callable], Callable]:
+    """Decorator: register a builder as a component of `kind` (see `register_backbone` & co)."""
+    kind = canonical_kind(kind)
+
+    def decorator(builder: Callable) -> Callable:
+        loading = _loading_source.get()
+        source = loading or builder.__module__.split(".")[0]
+        comp = Component(kind, name or builder.__name__, builder, source, meta or ModelMeta(), info,
+                         local=loading is None)
+        REGISTRY.add(comp)
+        builder.__zoo_component__ = comp
+        return builder
+
+    return decorator
+
+
+def register_backbone(name: Optional[str] = None, *, temporal: str, default_input=None,
+                      meta: Optional[ModelMeta] = None, **info: Any):
+    """Register a backbone builder ``f(in_channels=3, pretrained=False, **kw) -> nn.Module``.
+
+    `temporal` is ``"frame"`` for 2D networks applied to each frame, ``"clip"`` for 3D ones. The
+    module it builds reads ``[B, C, T, H, W]`` and returns a map ``[B, D, t, h, w]``; it has a
+    ``feature_spec(input_spec) -> FeatureSpec`` method.
+    """
+    return register("backbone", name, meta=meta, temporal=temporal, default_input=default_input,
+                    **info)
+
+
+def register_temporal_head(name: Optional[str] = None, *, spec, meta=None, **info: Any):
+    """Register a head builder ``f(feature: FeatureSpec, num_classes: int, **kw) -> nn.Module``
+    mapping a feature map ``[B, D, t, h, w]`` to logits ``[B, num_classes]``; `spec` is a HeadSpec."""
+    return register("temporal_head", name, meta=meta, spec=spec, **info)
+
+
+def register_fusion(name: Optional[str] = None, *, spec, meta=None, **info: Any):
+    """Register a fusion builder. Late (``spec.level == "late"``):
+    ``f(streams: list[str], num_classes, **kw)`` fusing ``{stream: logits}`` into logits.
+    Mid: ``f(features: dict[str, FeatureSpec], **kw)`` fusing ``{stream: map}`` into one map,
+    with a ``feature_spec`` attribute describing that map."""
+    return register("fusion", name, meta=meta, spec=spec, **info)
+
+
+def register_preset(name: Optional[str] = None, *, meta=None, **info: Any):
+    """Register a named complete model: a function returning its config dict."""
+    return register("preset", name, meta=meta, **info)
+
+
+def register_dataset(name: Optional[str] = None, *, meta=None, needs_root: bool = True,
+                     multi_label: bool = False, **info: Any):
+    """Register a dataset factory ``f(root=None, split="train", inputs=None, **kw) -> Dataset``."""
+    return register("dataset", name, meta=meta, needs_root=needs_root, multi_label=multi_label,
+                    **info)

@@ -1,0 +1,163 @@
+"""Typed specs: what a component consumes and produces.
+
+`zoo.build` checks them when it puts a model together, so that a wrong combination fails with a
+sentence naming both components instead of a shape error deep inside `forward`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+FLOW_MEAN = (0.5,)  # flow is quantised to [0, 1] around 0.5 = no motion
+FLOW_STD = (0.226,)
+
+MODALITIES = ("rgb", "flow", "rgb_diff")
+SAMPLINGS = ("uniform", "dense", "segments")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What one stream of a model reads: a tensor ``[B, channels, frames, size, size]``.
+
+    For ``modality="flow"`` one time step is a stack of ``flow_stack`` (L) flow fields, so the
+    stream sees ``2 * L`` channels per step (Simonyan & Zisserman); ``flow_stack=1`` gives the
+    plain 2-channel flow video that 3D networks (I3D) read.
+    """
+
+    modality: str = "rgb"
+    frames: int = 8
+    size: int = 112
+    mean: Tuple[float, ...] = IMAGENET_MEAN
+    std: Tuple[float, ...] = IMAGENET_STD
+    flow_stack: int = 1
+    sampling: str = "uniform"
+    frame_stride: int = 1
+
+    def __post_init__(self):
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality {self.modality!r} is not one of {MODALITIES}")
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"sampling {self.sampling!r} is not one of {SAMPLINGS}")
+        if self.frames < 1 or self.size < 1 or self.flow_stack < 1:
+            raise ValueError(f"frames, size and flow_stack must be positive, got {self}")
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        if self.modality == "flow" and len(self.mean) == 3:
+            object.__setattr__(self, "mean", FLOW_MEAN)
+            object.__setattr__(self, "std", FLOW_STD)
+
+    @property
+    def channels(self) -> int:
+        return 2 * self.flow_stack if self.modality == "flow" else 3
+
+    @property
+    def shape(self) -> Tuple[int, int, int, int]:
+        """``(C, T, H, W)`` of one clip."""
+        return (self.channels, self.frames, self.size, self.size)
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+    def replace(self, **changes) -> "InputSpec":
+        return dataclasses.replace(self, **changes)
+
+
+# How a backbone treats time, and so what its feature map's time axis means.
+FRAME = "frame"  # a 2D network applied to each frame: one feature step per input frame
+CLIP = "clip"  # a 3D network: time is mixed by the convolutions, and usually downsampled
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A backbone's output: a map ``[B, channels, t, h, w]``.
+
+    ``time`` is FRAME when step i of the map comes from input frame i alone, CLIP when the
+    backbone mixes frames. ``time_steps`` and ``spatial`` are the sizes at the model's input spec.
+    """
+
+    channels: int
+    time: str = FRAME
+    time_steps: int = 1
+    spatial: Tuple[int, int] = (1, 1)
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """What a temporal head consumes."""
+
+    consumes: Tuple[str, ...] = (FRAME, CLIP)
+    min_time_steps: int = 1
+    needs_spatial: bool = False
+
+    def why_not(self, feature: FeatureSpec) -> Optional[str]:
+        """The reason this head cannot read `feature`, or None when it can."""
+        if feature.time not in self.consumes:
+            wanted = " or ".join("per-frame" if c == FRAME else "clip" for c in self.consumes)
+            got = "per-frame features (a 2D network)" if feature.time == FRAME else (
+                "clip features whose time axis mixes frames (a 3D network)")
+            return f"it consumes {wanted} features, but the backbone produces {got}"
+        if feature.time_steps < self.min_time_steps:
+            return (f"it needs at least {self.min_time_steps} time steps, but the backbone leaves "
+                    f"{feature.time_steps} at this input")
+        if self.needs_spatial and min(feature.spatial) < 1:
+            return "it needs a spatial feature map, but the backbone outputs pooled vectors"
+        return None
+
+
+LATE = "late"  # fuses class scores
+MID = "mid"  # fuses feature maps
+
+
+@dataclass(frozen=True)
+class FusionSpec:
+    """Whether a fusion combines class scores (late) or backbone feature maps (mid-level)."""
+
+    level: str = LATE
+    min_streams: int = 1
+    max_streams: Optional[int] = None
+    same_spatial: bool = False  # mid-level fusions that stack maps need equal h, w
+
+    def why_not(self, streams: Dict[str, FeatureSpec]) -> Optional[str]:
+        n = len(streams)
+        if n < self.min_streams:
+            return f"it needs at least {self.min_streams} streams, but the model has {n}"
+        if self.max_streams is not None and n > self.max_streams:
+            return f"it takes at most {self.max_streams} streams, but the model has {n}"
+        if self.same_spatial and len({f.spatial for f in streams.values()}) > 1:
+            sizes = ", ".join(f"{k}: {f.spatial}" for k, f in streams.items())
+            return f"it stacks feature maps, which must have the same spatial size ({sizes})"
+        if self.same_spatial and len({f.time_steps for f in streams.values()}) > 1:
+            steps = ", ".join(f"{k}: {f.time_steps}" for k, f in streams.items())
+            return f"it stacks feature maps, which must have the same number of time steps ({steps})"
+        return None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a built model reads and predicts; data pipelines and the harness configure from it."""
+
+    inputs: Dict[str, InputSpec]
+    num_classes: int
+    fusion_level: str = LATE
+    multi_label: bool = False
+
+    @property
+    def modalities(self) -> Tuple[str, ...]:
+        return tuple(s.modality for s in self.inputs.values())
+
+
+@dataclass
+class ModelMeta:
+    """Metadata beside a component or preset; MODEL_CARDS.md is generated from it."""
+
+    paper: str = ""
+    year: Optional[int] = None
+    url: str = ""
+    summary: str = ""
+    tags: Tuple[str, ...] = ()
+    extra: Dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,150 @@
+"""Conformance kit: run it on your own component before you publish a plugin.
+
+    from zoo.testing import check_backbone, check_preset
+    check_backbone("my_backbone")
+    check_preset("my_preset", num_classes=5, frames=4, size=32)
+
+Each check builds the component through the registry (as zoo.build would), runs a forward and a
+backward pass at a small input, and asserts what zoo relies on: declared specs match the
+tensors, gradients reach every trainable parameter, and configs round-trip through YAML.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, Optional
+
+import torch
+from torch import nn
+
+from .registry import REGISTRY
+from .specs import CLIP, FRAME, LATE, FeatureSpec, FusionSpec, HeadSpec, InputSpec
+
+
+def _check_gradients(module: nn.Module, what: str, allow_unused: Iterable[str] = ()) -> None:
+    allow = tuple(allow_unused)
+    missing = [n for n, p in module.named_parameters()
+               if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())
+               and not n.startswith(allow)]
+    assert not missing, f"{what}: no finite gradient reaches {len(missing)} parameter(s): {missing[:5]}"
+
+
+def random_inputs(spec_inputs: Dict[str, InputSpec], batch: int = 2) -> Dict[str, torch.Tensor]:
+    """A random batch shaped as a model's ``spec.inputs`` asks."""
+    return {name: torch.randn(batch, *s.shape) for name, s in spec_inputs.items()}
+
+
+def check_backbone(name: str, input_spec: Optional[InputSpec] = None, batch: int = 2,
+                   **kwargs) -> FeatureSpec:
+    """Build backbone `name`, check its output against `feature_spec`, and its gradients."""
+    comp = REGISTRY.get("backbone", name)
+    assert comp.info.get("temporal") in (FRAME, CLIP), \
+        f"backbone {name!r} must be registered with temporal='frame' or 'clip'"
+    spec = input_spec or comp.info.get("default_input") or InputSpec(frames=4, size=32)
+    module = comp(in_channels=spec.channels, **kwargs)
+    assert isinstance(module, nn.Module), f"backbone {name!r} must build an nn.Module"
+    feature = module.feature_spec(spec)
+    assert isinstance(feature, FeatureSpec), f"{name}.feature_spec must return a FeatureSpec"
+    assert feature.time == comp.info["temporal"], \
+        f"backbone {name!r} registered temporal={comp.info['temporal']!r} but its map is {feature.time!r}"
+    module.train()
+    out = module(torch.randn(batch, *spec.shape))
+    expected = (batch, feature.channels, feature.time_steps, *feature.spatial)
+    assert tuple(out.shape) == expected, \
+        f"backbone {name!r}: output {tuple(out.shape)} but feature_spec says {expected}"
+    out.float().square().mean().backward()
+    _check_gradients(module, f"backbone {name!r}")
+    return feature
+
+
+def check_temporal_head(name: str, feature: FeatureSpec = FeatureSpec(16, FRAME, 4, (3, 3)),
+                        num_classes: int = 5, batch: int = 2, **kwargs) -> None:
+    """Build head `name` on `feature` and check logits shape and gradients."""
+    comp = REGISTRY.get("temporal_head", name)
+    spec = comp.info.get("spec")
+    assert isinstance(spec, HeadSpec), f"temporal head {name!r} must be registered with spec=HeadSpec(...)"
+    assert spec.why_not(feature) is None, f"{name!r} does not accept {feature}: {spec.why_not(feature)}"
+    head = comp(feature, num_classes, **kwargs)
+    head.train()
+    x = torch.randn(batch, feature.channels, feature.time_steps, *feature.spatial, requires_grad=True)
+    out = head(x)
+    assert tuple(out.shape) == (batch, num_classes), f"head {name!r}: logits {tuple(out.shape)}"
+    out.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0, f"head {name!r}: no gradient reaches its input"
+    _check_gradients(head, f"temporal head {name!r}")
+
+
+def check_fusion(name: str, streams: Optional[Dict[str, FeatureSpec]] = None, num_classes: int = 5,
+                 batch: int = 2, **kwargs) -> None:
+    """Build fusion `name` for two streams and check its output and gradients."""
+    comp = REGISTRY.get("fusion", name)
+    spec = comp.info.get("spec")
+    assert isinstance(spec, FusionSpec), f"fusion {name!r} must be registered with spec=FusionSpec(...)"
+    streams = streams or {"rgb": FeatureSpec(16, FRAME, 4, (3, 3)), "flow": FeatureSpec(16, FRAME, 4, (3, 3))}
+    assert spec.why_not(streams) is None, f"{name!r} cannot fuse {streams}: {spec.why_not(streams)}"
+    if spec.level == LATE:
+        fusion = comp(list(streams), num_classes, **kwargs)
+        xs = {s: torch.randn(batch, num_classes, requires_grad=True) for s in streams}
+        out = fusion(xs)
+        assert tuple(out.shape) == (batch, num_classes), f"fusion {name!r}: output {tuple(out.shape)}"
+    else:
+        fusion = comp(streams, **kwargs)
+        xs = {s: torch.randn(batch, f.channels, f.time_steps, *f.spatial, requires_grad=True)
+              for s, f in streams.items()}
+        out = fusion(xs)
+        f = fusion.feature_spec
+        expected = (batch, f.channels, f.time_steps, *f.spatial)
+        assert tuple(out.shape) == expected, f"fusion {name!r}: map {tuple(out.shape)}, spec says {expected}"
+    fusion.train()
+    out.float().sum().backward()
+    assert any(x.grad is not None for x in xs.values()), f"fusion {name!r}: no gradient reaches its inputs"
+    _check_gradients(fusion, f"fusion {name!r}")
+
+
+def same_architecture(a: nn.Module, b: nn.Module) -> bool:
+    """True when two models have the same parameter names and shapes, and the same structure."""
+    shapes = lambda m: [(n, tuple(p.shape)) for n, p in m.state_dict().items()]  # noqa: E731
+    return shapes(a) == shapes(b) and repr(a) == repr(b)
+
+
+def check_preset(name: str, num_classes: int = 5, batch: int = 2, **overrides) -> nn.Module:
+    """Build preset `name` with `overrides`, run forward and backward, and round-trip its config."""
+    import yaml
+
+    from .builder import build
+
+    model = build(name, num_classes=num_classes, **overrides)
+    assert model.spec.num_classes == num_classes
+    model.train()
+    out = model(random_inputs(model.spec.inputs, batch))
+    assert tuple(out.shape) == (batch, num_classes), f"preset {name!r}: logits {tuple(out.shape)}"
+    assert torch.isfinite(out).all(), f"preset {name!r}: non-finite logits"
+    out.sum().backward()
+    _check_gradients(model, f"preset {name!r}")
+    again = build(yaml.safe_load(yaml.safe_dump(model.config)))
+    assert same_architecture(model, again), f"preset {name!r}: its config does not rebuild the same model"
+    return model
+
+
+def check_plugin(source: str, **preset_overrides) -> Dict[str, str]:
+    """Run the matching check on every component that distribution `source` registers.
+
+    Returns {"kind/name": "ok" | "skipped: why"}; raises AssertionError on the first failure.
+    """
+    results = {}
+    for kind in ("backbone", "temporal_head", "fusion", "preset"):
+        for n in REGISTRY.names(kind, families=False):
+            comp = REGISTRY.get(kind, n)
+            if comp.source != source:
+                continue
+            if kind == "backbone":
+                check_backbone(comp.qualified_name)
+            elif kind == "temporal_head":
+                spec = comp.info["spec"]
+                time = FRAME if FRAME in spec.consumes else CLIP
+                check_temporal_head(comp.qualified_name, FeatureSpec(16, time, 4, (3, 3)))
+            elif kind == "fusion":
+                check_fusion(comp.qualified_name)
+            else:
+                check_preset(comp.qualified_name, **preset_overrides)
+            results[f"{kind}/{n}"] = "ok"
+    assert results, f"distribution {source!r} registers no component (is it installed?)"
+    return results
