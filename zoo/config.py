@@ -95,7 +95,7 @@ def normalise(raw: Mapping[str, Any]) -> Dict[str, Any]:
         else:
             stream.pop("temporal_head", None)
         streams[sname] = stream
-    cfg["streams"] = dict(streams)
+    cfg["streams"] = dict(sorted(streams.items()))  # canonical order: YAML dumps sort keys
     fusion = cfg.get("fusion")
     if fusion is not None:
         fusion = _component(fusion, "fusion")

@@ -1,0 +1,174 @@
+"""Shared annotation parsing: line-numbered errors, lenient or strict collection, label maps.
+
+Every dataset adapter reads its files through these helpers, so that a line that does not parse
+is always reported the same way, as ``file:line: reason`` in an `AnnotationError`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
+
+from ..errors import ZooError
+
+T = TypeVar("T")
+# Mistakes a per-line parser may make on malformed input; anything else is a bug and propagates.
+PARSE_ERRORS = (ValueError, KeyError, IndexError, TypeError, AttributeError)
+
+
+class AnnotationError(ZooError, ValueError):
+    """An annotation entry that cannot be read; the message is ``file:line: reason``."""
+
+    def __init__(self, file: Any, line: Any, reason: str):
+        self.file, self.line, self.reason = str(file), line, reason
+        super().__init__(f"{self.file}:{line}: {reason}")
+
+
+class AnnotationReport:
+    """Collects bad entries of one file: strict mode raises the first, lenient mode warns once."""
+
+    def __init__(self, file: Any, strict: bool = False):
+        self.file, self.strict = str(file), strict
+        self.errors: List[AnnotationError] = []
+
+    def add(self, line: Any, reason: str) -> None:
+        error = AnnotationError(self.file, line, reason)
+        if self.strict:
+            raise error
+        self.errors.append(error)
+
+    def finish(self) -> None:
+        """Warn once about the entries skipped in lenient mode."""
+        if self.errors:
+            shown = "; ".join(str(e) for e in self.errors[:3])
+            more = f" (and {len(self.errors) - 3} more)" if len(self.errors) > 3 else ""
+            warnings.warn(f"skipped {len(self.errors)} unreadable annotation entries: "
+                          f"{shown}{more}", RuntimeWarning, stacklevel=3)
+
+
+def read_text(path: Any) -> str:
+    """The file's text, as UTF-8 (a byte-order mark is dropped); unreadable bytes are an error."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AnnotationError(path, 1, f"not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise AnnotationError(path, 0, f"cannot read the file ({exc.strerror})") from None
+
+
+def parse_entries(path: Any, entries: Iterable[Tuple[Any, T]], parse: Callable[[T], Any],
+                  strict: bool = False) -> List[Any]:
+    """Apply `parse` to each ``(location, entry)``; a parse that returns None drops the entry.
+
+    A `PARSE_ERRORS` exception becomes an `AnnotationError` at that location (raised when
+    `strict`, otherwise collected and warned about once).
+    """
+    report = AnnotationReport(path, strict)
+    out = []
+    for location, entry in entries:
+        try:
+            record = parse(entry)
+        except AnnotationError:
+            raise
+        except PARSE_ERRORS as exc:
+            report.add(location, str(exc) or type(exc).__name__)
+            continue
+        if record is not None:
+            out.append(record)
+    report.finish()
+    return out
+
+
+def text_lines(path: Any) -> Iterator[Tuple[int, str]]:
+    """``(line number, line)`` for the non-blank lines, trailing whitespace removed."""
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
+        if line.strip():
+            yield number, line.rstrip()
+
+
+def parse_lines(path: Any, parse: Callable[[str], Any], strict: bool = False) -> List[Any]:
+    """Parse a line-based file, one record (or None) per non-blank line."""
+    return parse_entries(path, text_lines(path), parse, strict)
+
+
+def csv_rows(path: Any, required: Sequence[str]) -> Iterator[Tuple[int, Dict[str, str]]]:
+    """``(line number, row)`` for a CSV file with a header naming at least `required`."""
+    text = read_text(path)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise AnnotationError(path, 1, "empty file, expected a CSV header") from None
+    except csv.Error as exc:
+        raise AnnotationError(path, 1, f"bad CSV header: {exc}") from None
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise AnnotationError(path, 1, f"CSV header {header} lacks the column(s) {missing}")
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a quote left open until the end of the file
+            raise AnnotationError(path, reader.line_num, f"bad CSV: {exc}") from None
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            # Reported by the parser so that lenient mode can skip the line.
+            yield reader.line_num, {"__error__": f"{len(row)} fields, the header has {len(header)}"}
+            continue
+        yield reader.line_num, {h: cell.strip() for h, cell in zip(header, row)}
+
+
+def parse_csv(path: Any, parse: Callable[[Dict[str, str]], Any], required: Sequence[str],
+              strict: bool = False) -> List[Any]:
+    """Parse a CSV file with a header, one record (or None) per row."""
+    def checked(row: Dict[str, str]) -> Any:
+        if "__error__" in row:
+            raise ValueError(row["__error__"])
+        return parse(row)
+    return parse_entries(path, csv_rows(path, required), checked, strict)
+
+
+def read_json(path: Any) -> Any:
+    """The parsed JSON document; a syntax error is reported at its line."""
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise AnnotationError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
+
+
+def expect(value: Any, kind: type, what: str) -> Any:
+    """`value` if it is a `kind`, else a ValueError naming `what`."""
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ValueError(f"{what} should be a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def parse_float(text: str, what: str) -> float:
+    """A finite float, or a ValueError naming `what`."""
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{what} is not a finite number: {text!r}")
+    return value
+
+
+def read_label_map(path: Any, strict: bool = True) -> List[str]:
+    """Class names, one per line (line i = class i)."""
+    return parse_lines(path, lambda line: line.strip(), strict)
+
+
+def class_index(classes: Sequence[str]) -> Dict[str, int]:
+    return {name: i for i, name in enumerate(classes)}
+
+
+def resolve_classes(classes: Optional[Any], labels: Iterable[str]) -> List[str]:
+    """Class names from a list, a label-map file, or else the sorted labels seen."""
+    if classes is None:
+        return sorted(set(labels))
+    if isinstance(classes, (str, Path)):
+        return read_label_map(classes)
+    return list(classes)

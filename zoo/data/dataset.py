@@ -1,0 +1,250 @@
+"""The video clip dataset every adapter builds on: records in, normalised multi-stream clips out."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..specs import InputSpec
+from .flow import FlowComputer, FlowOptions, rgb_difference
+from .health import ON_ERROR, DataHealth
+from .sampling import PAD_MODES, clip_length, multiview_indices, sample_indices
+from .transforms import (default_short_side, random_position, resize_short_side,
+                         short_side_shape, spatial_views)
+from .video import Decoder, VideoDecodeError, get_decoder
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
+Label = Union[int, Tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One sample: a video file, its label (a class index, -1 when unknown, or a tuple of class
+    indices for multi-label data) and optionally the part of the video to read, in seconds."""
+
+    path: str
+    label: Label
+    video_id: str = ""
+    start: Optional[float] = None
+    end: Optional[float] = None
+
+
+class VideoIndex:
+    """Every video file under a folder, found by file name without extension or by relative
+    path, so that adapters can try the naming schemes a dataset is distributed in."""
+
+    def __init__(self, root: Any):
+        self.root = Path(root)
+        self.by_stem: Dict[str, str] = {}
+        self.by_relative: Dict[str, str] = {}
+        for folder, _, files in os.walk(self.root):
+            for name in files:
+                if name.lower().endswith(VIDEO_EXTENSIONS):
+                    path = os.path.join(folder, name)
+                    relative = os.path.relpath(path, self.root).replace(os.sep, "/")
+                    self.by_relative[relative] = path
+                    self.by_relative[os.path.splitext(relative)[0]] = path
+                    self.by_stem.setdefault(os.path.splitext(name)[0], path)
+
+    def find(self, *names: str) -> Optional[str]:
+        """The first of `names` (relative paths, with or without extension, or bare stems)."""
+        for name in names:
+            hit = self.by_relative.get(name) or self.by_stem.get(name)
+            if hit:
+                return hit
+        return None
+
+
+def keep_found(records: Iterable[Tuple[Optional[str], VideoRecord]], health: DataHealth,
+               where: Any) -> List[VideoRecord]:
+    """Records whose video was found (path not None); the others are counted as missing and
+    reported in one warning."""
+    kept, missing = [], []
+    for path, record in records:
+        if path:
+            kept.append(dataclasses.replace(record, path=path))
+        else:
+            missing.append(record)
+    if missing:
+        health.missing += len(missing)
+        examples = ", ".join(r.video_id for r in missing[:3])
+        warnings.warn(f"{len(missing)} annotated videos were not found under {where} "
+                      f"(e.g. {examples}); they are left out", RuntimeWarning, stacklevel=3)
+    return kept
+
+
+def _span(spec: InputSpec) -> int:
+    """Consecutive frames one time step of a stream reads."""
+    return {"rgb": 1, "flow": spec.flow_stack + 1, "rgb_diff": 2}[spec.modality]
+
+
+class VideoClipDataset(Dataset):
+    """Clips of `records` for the streams `inputs` (``{name: InputSpec}``).
+
+    Training samples one temporal clip per video (`InputSpec.sampling`: uniform, dense at
+    `frame_stride`, or TSN segments) with a random start, crop and flip shared by all streams. Testing
+    samples `clips` temporal views x `crops` (1 or 3) spatial ones; with more than one view each
+    stream is ``[views, C, T, H, W]`` (see `average_view_scores`).
+    Flow is computed on frames resized to the stream's short side, through `flow` options (and
+    cache). Unreadable videos follow `on_error` ("skip": None, counted; "raise"); short videos
+    are padded (`pad`: "repeat" the last frame or "loop").
+    """
+
+    def __init__(self, records: Sequence[VideoRecord], classes: Sequence[str],
+                 inputs: Optional[Dict[str, InputSpec]] = None, *, train: bool = True,
+                 multi_label: bool = False, on_error: str = "skip", pad: str = "repeat",
+                 decoder: Union[str, Decoder] = "pyav", flow: Optional[FlowOptions] = None,
+                 clips: int = 1, crops: int = 1, short_side: Optional[int] = None,
+                 class_groups: Optional[Dict[str, List[int]]] = None,
+                 health: Optional[DataHealth] = None):
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error {on_error!r} is not one of {ON_ERROR}")
+        if pad not in PAD_MODES:
+            raise ValueError(f"pad {pad!r} is not one of {PAD_MODES}")
+        self.records = list(records)
+        self.classes = list(classes)
+        self.inputs = {k: v if isinstance(v, InputSpec) else InputSpec(**v)
+                       for k, v in (inputs or {"rgb": InputSpec()}).items()}
+        self.train, self.multi_label, self.on_error, self.pad = train, multi_label, on_error, pad
+        self.decoder = get_decoder(decoder)
+        self.flow = FlowComputer(flow or FlowOptions())
+        self.clips, self.crops = (1, 1) if train else (clips, crops)
+        self.short_side = short_side
+        self.class_groups = class_groups
+        self.health = health or DataHealth()
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Optional[Dict[str, Any]]:
+        record = self.records[index]
+        try:
+            sample = self.load(record)
+        except Exception as exc:  # one bad sample must not end a run: counted and logged
+            if self.on_error == "raise":
+                raise
+            reason = str(exc) if isinstance(exc, VideoDecodeError) else (
+                f"error: {type(exc).__name__}: {exc}")
+            self.health.record_skipped(record.path, reason)
+            return None
+        self.health.record_loaded(sample["padded"])
+        return sample
+
+    def target(self, label: Label) -> Union[int, torch.Tensor]:
+        if not self.multi_label:
+            return int(label)
+        target = torch.zeros(len(self.classes))
+        target[list(label)] = 1.0
+        return target
+
+    def load(self, record: VideoRecord) -> Dict[str, Any]:
+        """The sample of `record`; raises VideoDecodeError when the video gives no frames."""
+        info = self.decoder.probe(record.path)
+        first = 0 if record.start is None else min(int(record.start * info.fps), info.num_frames - 1)
+        last = info.num_frames if record.end is None else int(np.ceil(record.end * info.fps))
+        count = max(min(last, info.num_frames) - first, 1)
+        start = float(torch.rand(())) if self.train else 0.5  # shared by all dense streams
+        plans = {name: [[first + i for i in view] for view in self._plan(spec, count, start)]
+                 for name, spec in self.inputs.items()}
+        cached = {name: self.flow.from_cache(
+                      record.path, short_side_shape(info.height, info.width, self._short(spec)),
+                      {a: b for view in plans[name] for a, b in _flow_pairs(spec, view).items()})
+                  for name, spec in self.inputs.items() if spec.modality == "flow"}
+        needed = sorted({i for name, views in plans.items() if cached.get(name) is None
+                         for view in views for i in view})
+        decoded = self.decoder.read(record.path, needed) if needed else None
+        frames = dict(zip(needed, decoded.data.numpy())) if decoded else {}
+        padded = (decoded is not None and decoded.padded) or any(
+            count < clip_length(s.sampling, s.frames, s.frame_stride, _span(s))
+            for s in self.inputs.values())
+        position = random_position() if self.train else None
+        flip = self.train and bool(torch.rand(()) < 0.5)
+        inputs = {}
+        for name, spec in self.inputs.items():
+            views = []
+            for indices in plans[name]:
+                if spec.modality == "flow":
+                    clip = self._flow(record.path, spec, indices, frames, cached[name])
+                else:
+                    clip = self._frames(spec, indices, frames)
+                views += spatial_views(clip, spec, self.train, self.crops, position, flip)
+            inputs[name] = views[0] if len(views) == 1 else torch.stack(views)
+        return {"inputs": inputs, "label": self.target(record.label),
+                "video": record.video_id or record.path, "padded": padded}
+
+    def _plan(self, spec: InputSpec, count: int, start: float) -> List[List[int]]:
+        """Frame indices (relative to the clip's first frame) of each temporal view; dense
+        training clips start at fraction `start` of the room left, the same for every stream
+        (so that RGB and flow, or SlowFast's slow and fast rates, see one moment)."""
+        span = _span(spec)
+        if self.train:
+            return [sample_indices(spec.sampling, count, spec.frames, spec.frame_stride, True,
+                                   span, pad=self.pad, start=start)]
+        return multiview_indices(spec.sampling, count, spec.frames, spec.frame_stride,
+                                 self.clips, span, pad=self.pad)
+
+    def _short(self, spec: InputSpec) -> int:
+        return self.short_side or default_short_side(spec, self.crops)
+
+    def _resized(self, spec: InputSpec, indices: List[int], frames: Dict[int, np.ndarray]
+                 ) -> Tuple[torch.Tensor, Dict[int, int]]:
+        """The distinct frames of `indices` resized, in [0, 1]: ``[3, N, H', W']``, and the
+        position of each frame index along N."""
+        unique = list(dict.fromkeys(indices))
+        stack = torch.from_numpy(np.stack([frames[i] for i in unique])).permute(3, 0, 1, 2)
+        resized = resize_short_side(stack, self._short(spec)).div_(255.0).clamp_(0.0, 1.0)
+        return resized, {i: k for k, i in enumerate(unique)}
+
+    def _frames(self, spec: InputSpec, indices: List[int],
+                frames: Dict[int, np.ndarray]) -> torch.Tensor:
+        """An RGB or RGB-difference view ``[3, T, H', W']`` in [0, 1]."""
+        resized, position = self._resized(spec, indices, frames)
+        span = _span(spec)
+        steps = [indices[t * span:(t + 1) * span] for t in range(spec.frames)]
+        current = resized[:, [position[s[0]] for s in steps]]
+        if spec.modality == "rgb":
+            return current
+        return rgb_difference(current, resized[:, [position[s[1]] for s in steps]])
+
+    def _flow(self, video: str, spec: InputSpec, indices: List[int],
+              frames: Dict[int, np.ndarray], cached: Optional[Dict[int, np.ndarray]]
+              ) -> torch.Tensor:
+        """A flow view ``[2L, T, H', W']`` in [0, 1], from the cache or computed on the frames
+        resized to the stream's short side."""
+        pairs = _flow_pairs(spec, indices)
+        fields = cached
+        if fields is None:
+            resized, position = self._resized(spec, indices, frames)
+            as_uint8 = {i: (resized[:, k] * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+                        for i, k in position.items()}
+            fields = self.flow.pairs(video, as_uint8, pairs)
+        span = _span(spec)
+        steps = [indices[t * span:(t + 1) * span] for t in range(spec.frames)]
+        stacked = np.stack([np.concatenate([fields[s[k]] for k in range(span - 1)], axis=-1)
+                            for s in steps])  # [T, H, W, 2L]
+        return torch.from_numpy(stacked).permute(3, 0, 1, 2).float().div_(255.0)
+
+
+def _flow_pairs(spec: InputSpec, indices: List[int]) -> Dict[int, int]:
+    """``{frame: next frame}`` of each flow field a view of a flow stream stacks."""
+    span = _span(spec)
+    return {indices[t * span + k]: indices[t * span + k + 1]
+            for t in range(spec.frames) for k in range(span - 1)}
+
+
+def average_view_scores(model: torch.nn.Module, inputs: Dict[str, torch.Tensor],
+                        multi_label: bool = False) -> torch.Tensor:
+    """Test-time multi-view scores: run `model` on every view of ``{stream: [B, V, C, T, H, W]}``
+    and average the per-view probabilities (softmax, or sigmoid when `multi_label`): ``[B, K]``."""
+    batch, views = next(iter(inputs.values())).shape[:2]
+    flat = {k: v.flatten(0, 1) for k, v in inputs.items()}
+    logits = model(flat if len(flat) > 1 else next(iter(flat.values())))
+    scores = logits.sigmoid() if multi_label else logits.softmax(-1)
+    return scores.view(batch, views, -1).mean(1)
