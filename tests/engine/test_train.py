@@ -1,0 +1,169 @@
+"""fit/evaluate on a tiny model: learning, logs, resume after a real kill, freezing, stages."""
+import csv
+import math
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from tiny_run import SCRIPT, TinyTwoStream, TinyVideos, collate, run
+from zoo.engine import TrainConfig, evaluate, fit, load_checkpoint
+from zoo.engine import train as train_module
+from zoo.engine.checkpoint import CheckpointError
+from zoo.engine.train import lr_factor
+from zoo.errors import ConfigError
+
+
+def assert_same_weights(a, b, atol=0.0):
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(x, y, rtol=0, atol=atol, msg=name)
+
+
+def test_fit_learns_and_writes_log_and_checkpoints(tmp_path):
+    history, model = run(tmp_path, epochs=5)
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5]
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    assert history[-1]["val_top1"] >= 0.8  # the classes are separable
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert [float(r["val_top1"]) for r in rows] == [r["val_top1"] for r in history]
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert last["epoch"] == 5 and last["classes"] == ["a", "b", "c", "d"]
+    assert last["config"] == model.config and last["optimizer"] is not None
+    assert (tmp_path / "best.pt").is_file()
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_resume_after_a_kill_matches_an_uninterrupted_run(tmp_path):
+    """Dropout, momentum and the warm-up/cosine schedule make every saved state matter."""
+    epochs, size = 4, 32
+    killed = subprocess.Popen(
+        [sys.executable, SCRIPT, "--out", str(tmp_path / "killed"), "--epochs", str(epochs),
+         "--dropout", "0.3", "--kill-at-sample", str(2 * size + size // 2)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    straight, straight_model = run(tmp_path / "straight", epochs, dropout=0.3)  # meanwhile
+    _, stderr = killed.communicate(timeout=120)
+    assert killed.returncode == -signal.SIGKILL, stderr
+    checkpoint = tmp_path / "killed" / "last.pt"
+    assert load_checkpoint(checkpoint)["epoch"] == 2  # killed in the middle of epoch 3
+
+    resumed, resumed_model = run(tmp_path / "killed", epochs, resume=str(checkpoint), dropout=0.3)
+    assert len(resumed) == epochs
+    for a, b in zip(resumed, straight):
+        for key in ("train_loss", "val_loss", "val_top1", "lr"):
+            assert a[key] == pytest.approx(b[key], abs=1e-6), (a, b)
+    assert_same_weights(resumed_model, straight_model, atol=1e-6)
+
+
+def test_a_truncated_checkpoint_cannot_be_resumed(tmp_path):
+    bad = tmp_path / "last.pt"
+    run(tmp_path, epochs=1)
+    bad.write_bytes(bad.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="last.pt"):
+        run(tmp_path, epochs=2, resume=str(bad))
+
+
+def test_frozen_backbone_is_not_trained(tmp_path):
+    model = TinyTwoStream()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loader = DataLoader(TinyVideos(16), batch_size=8, collate_fn=collate)
+    fit(model, loader, None, TrainConfig(epochs=1, lr=0.1, freeze_backbone=True, progress=False,
+                                              device="cpu"))
+    for name, value in model.state_dict().items():
+        changed = not torch.equal(value, before[name])
+        assert changed == ("backbone" not in name), name
+
+
+def test_two_stage_fusion_training(tmp_path, monkeypatch):
+    """Stage 1 trains the streams with the fusion fixed; stage 2 only the fusion."""
+    snapshots = []
+    original = train_module.evaluate
+
+    def snapshot_then_evaluate(model, *args):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return original(model, *args)
+
+    monkeypatch.setattr(train_module, "evaluate", snapshot_then_evaluate)
+    history, model = run(tmp_path, epochs=1, fusion_epochs=1)
+    assert [r["stage"] for r in history] == ["streams", "fusion"]
+    initial, after_streams, after_fusion = TinyTwoStream().state_dict(), *snapshots
+    for name in initial:
+        if name.startswith("fusion."):
+            assert torch.equal(after_streams[name], initial[name])
+            assert not torch.equal(after_fusion[name], after_streams[name])
+        else:
+            assert not torch.equal(after_streams[name], initial[name]), name
+            assert torch.equal(after_fusion[name], after_streams[name]), name
+
+
+class RgbOnly(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.classifier = torch.nn.Linear(3, 4)
+
+    def forward(self, inputs):
+        return self.classifier(inputs["rgb"].mean((2, 3, 4)))
+
+
+def test_two_stage_training_needs_a_fusion_parameter():
+    loader = DataLoader(TinyVideos(8), batch_size=8, collate_fn=collate)
+    with pytest.raises(ConfigError, match="fusion"):
+        fit(RgbOnly(), loader, None, TrainConfig(epochs=0, fusion_epochs=1, progress=False,
+                                            device="cpu"))
+
+
+def test_multi_label_trains_with_bce_and_reports_map():
+    model = TinyTwoStream()
+    train = DataLoader(TinyVideos(16, multi_label=True), batch_size=8, collate_fn=collate)
+    val = DataLoader(TinyVideos(12, seed=3, multi_label=True), batch_size=8, collate_fn=collate)
+    history = fit(model, train, val, TrainConfig(epochs=2, lr=0.1, progress=False, device="cpu"))
+    assert set(history[-1]) >= {"val_mAP", "val_GAP@20", "val_loss"}
+    assert 0 < history[-1]["val_mAP"] <= 1
+    with torch.no_grad():
+        expected_loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            torch.cat([model(b["inputs"]) for b in val]), torch.cat([b["label"] for b in val]))
+    assert history[-1]["val_loss"] == pytest.approx(float(expected_loss), rel=1e-5)
+
+
+def test_bf16_autocast_grad_clip_and_unreadable_samples():
+    model = TinyTwoStream()
+    data = TinyVideos(16, unreadable={0, 5})
+    loader = DataLoader(data, batch_size=8, collate_fn=collate)
+    history = fit(model, loader, loader, TrainConfig(epochs=1, bf16=True, grad_clip=0.5,
+                                                     optimizer="adamw", lr=1e-2, progress=False,
+                                                     device="cpu"))
+    assert math.isfinite(history[0]["train_loss"]) and math.isfinite(history[0]["val_loss"])
+    metrics = evaluate(model, loader, bf16=True)
+    assert 0 <= metrics["top1"] <= 1 and metrics["top5"] == 1.0
+
+
+def test_lr_schedules():
+    steps = 10
+    cosine = TrainConfig(epochs=4, schedule="cosine", warmup_epochs=1)
+    assert [lr_factor(s, cosine, 4, steps) for s in (0, 9)] == pytest.approx([1 / 11, 10 / 11])
+    assert lr_factor(10, cosine, 4, steps) == pytest.approx(1.0)
+    assert lr_factor(25, cosine, 4, steps) == pytest.approx(0.5)
+    step = TrainConfig(schedule="step", step_epochs=2, gamma=0.5)
+    assert [lr_factor(s, step, 6, steps) for s in (0, 19, 20, 45)] == [1, 1, 0.5, 0.25]
+    assert lr_factor(99, TrainConfig(schedule="constant"), 10, steps) == 1.0
+
+
+def test_train_config_from_yaml_and_flags(tmp_path):
+    import argparse
+
+    path = tmp_path / "run.yaml"
+    path.write_text("model: r3d_18\ntrain:\n  epochs: 3\n  lr: 1e-3\n  optimizer: adamw\n")
+    config = TrainConfig.from_yaml(path)
+    assert (config.epochs, config.lr, config.optimizer) == (3, 1e-3, "adamw")
+    parser = argparse.ArgumentParser()
+    TrainConfig.add_arguments(parser)
+    args = parser.parse_args(["--batch-size", "4", "--bf16", "--out", "runs/x", "--grad-clip", "1"])
+    updated = config.updated(args)
+    assert (updated.batch_size, updated.bf16, updated.out_dir, updated.grad_clip,
+            updated.epochs) == (4, True, "runs/x", 1.0, 3)
+    with pytest.raises(ConfigError, match="Did you mean .*'adamw'"):
+        TrainConfig(optimizer="adamv")
+    with pytest.raises(ConfigError, match="unknown training setting 'epoch'"):
+        TrainConfig.from_dict({"epoch": 3})

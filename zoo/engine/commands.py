@@ -1,0 +1,252 @@
+"""The engine's command-line subcommands: ``zoo train``, ``zoo eval``, ``zoo predict``,
+``zoo export`` (`add_commands` adds them to the ``zoo`` parser).
+
+A run config (``--config run.yaml``) names the model, the dataset and the training settings;
+flags override it::
+
+    model: cnn_lstm                 # preset name, model YAML path or model config mapping
+    num_classes: 10                 # optional; default: the dataset's number of classes
+    dataset: {name: ucf101, root: /data/ucf101, train_split: train, val_split: val}
+    train: {epochs: 30, batch_size: 32, lr: 0.01, bf16: true, out_dir: runs/cnn_lstm}
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from ..errors import ConfigError
+from .config import TrainConfig, read_yaml
+
+
+# -- shared helpers -----------------------------------------------------------------------
+def _build_model(source: Any, num_classes: Optional[int] = None):
+    import zoo
+
+    return zoo.build(source, num_classes=num_classes)
+
+
+def _load_model(model: Any, checkpoint: Optional[str], num_classes: Optional[int] = None):
+    """The model named by `model` (preset, YAML, config) or else stored in `checkpoint`, with
+    the checkpoint's weights and class names (``model.classes``) when one is given."""
+    from .checkpoint import load_model_weights, load_weights
+
+    state = load_weights(checkpoint) if checkpoint else {}
+    source = model or state.get("config")
+    if source is None:
+        raise ConfigError("name the model with --model PRESET (or give a --checkpoint that "
+                          "holds its config)")
+    if num_classes is None and state.get("config"):
+        num_classes = state["config"].get("num_classes")
+    net = _build_model(source, num_classes)
+    if checkpoint:
+        load_model_weights(net, checkpoint)
+    if state.get("classes"):
+        net.classes = list(state["classes"])
+    return net
+
+
+def _dataset_settings(run: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
+    """``{name, root, train_split, val_split, options}`` from the run config and flags."""
+    dataset = run.get("dataset") or {}
+    settings = {"name": dataset} if isinstance(dataset, str) else dict(dataset)
+    if args.dataset:
+        settings["name"] = args.dataset
+    if args.data_root:
+        settings["root"] = args.data_root
+    if not settings.get("name"):
+        raise ConfigError("name the dataset with --dataset NAME (see `zoo list datasets`)")
+    known = ("name", "root", "train_split", "val_split")
+    settings["options"] = {k: v for k, v in settings.items() if k not in known}
+    return settings
+
+
+def _make_dataset(settings: Dict[str, Any], split: str, model):
+    from ..registry import REGISTRY
+
+    factory = REGISTRY.get("dataset", settings["name"])
+    return factory(root=settings.get("root"), split=split, inputs=model.spec.inputs,
+                   **settings["options"])
+
+
+def _collate():
+    from ..data import collate
+
+    return collate
+
+
+def _run_config(path: Optional[str]) -> Dict[str, Any]:
+    return read_yaml(path) if path else {}
+
+
+def _print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+# -- train --------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import distributed as dist_utils
+    from .train import fit, seed_everything
+
+    run = _run_config(args.config)
+    config = TrainConfig.from_dict(run.get("train") or {}).updated(args)
+    data = _dataset_settings(run, args)
+    model_source = args.model or run.get("model")
+    if model_source is None:
+        raise ConfigError("name the model with --model PRESET or `model:` in --config")
+    num_classes = args.num_classes or run.get("num_classes")
+
+    dist_utils.setup(config.device)
+    try:
+        seed_everything(config.seed)
+        model = _build_model(model_source, num_classes)
+        train_set = _make_dataset(data, data.get("train_split", "train"), model)
+        val_set = _make_dataset(data, data.get("val_split", "val"), model)
+        classes = getattr(train_set, "classes", None)
+        if num_classes is None and classes and len(classes) != model.spec.num_classes:
+            seed_everything(config.seed)
+            model = _build_model(model_source, len(classes))
+        collate = _collate()
+        loaders = [dist_utils.make_loader(dataset, config.batch_size, train=train,
+                                          seed=config.seed, num_workers=config.num_workers,
+                                          collate_fn=collate)
+                   for dataset, train in ((train_set, True), (val_set, False))]
+        history = fit(model, loaders[0], loaders[1], config)
+        if dist_utils.is_main_process() and history:
+            _print_json(history[-1])
+    finally:
+        dist_utils.cleanup()
+    return 0
+
+
+# -- eval ---------------------------------------------------------------------------------
+def cmd_eval(args: argparse.Namespace) -> int:
+    from . import distributed as dist_utils
+    from .train import collect_scores, score_metrics
+
+    run = _run_config(args.config)
+    data = _dataset_settings(run, args)
+    device = dist_utils.setup(args.device)
+    try:
+        model = _load_model(args.model or run.get("model"), args.checkpoint,
+                            args.num_classes or run.get("num_classes")).to(device)
+        dataset = _make_dataset(data, args.split or data.get("val_split", "val"), model)
+        loader = dist_utils.make_loader(dataset, args.batch_size, train=False,
+                                        num_workers=args.num_workers, collate_fn=_collate())
+        scores, labels = collect_scores(model, loader, bf16=args.bf16, progress=True)
+        metrics = score_metrics(scores, labels)
+        if dist_utils.is_main_process():
+            _print_json(metrics)
+            if args.out:
+                classes = getattr(dataset, "classes", None) or range(scores.shape[1])
+                _write_reports(Path(args.out), metrics, scores, labels, [str(c) for c in classes])
+    finally:
+        dist_utils.cleanup()
+    return 0
+
+
+def _write_reports(out: Path, metrics: Dict[str, float], scores, labels, classes) -> None:
+    """metrics.json, and for single-label data per_class.txt and confusion.png."""
+    from .metrics import confusion_matrix, format_report, per_class_report, plot_confusion_matrix
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if labels.is_floating_point():
+        return
+    (out / "per_class.txt").write_text(format_report(per_class_report(scores, labels, classes))
+                                       + "\n")
+    plot_confusion_matrix(confusion_matrix(scores, labels, len(classes)), out / "confusion.png",
+                          classes)
+
+
+# -- predict ------------------------------------------------------------------------------
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import predict_video
+
+    model = _load_model(args.model, args.checkpoint)
+    ranked = predict_video(model, args.video, topk=args.topk, views=(args.clips, args.crops))
+    if args.json:
+        _print_json([{"label": label, "probability": p} for label, p in ranked])
+    else:
+        width = max(len(label) for label, _ in ranked)
+        for label, p in ranked:
+            print(f"{label:<{width}}  {p:.4f}")
+    return 0
+
+
+# -- export -------------------------------------------------------------------------------
+def example_inputs(model, batch: int = 2) -> Dict[str, Any]:
+    """Random inputs ``{stream: [batch, C, T, H, W]}`` shaped by ``model.spec.inputs``."""
+    import torch
+
+    return {name: torch.randn(batch, *spec.shape) for name, spec in model.spec.inputs.items()}
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import export
+
+    model = _load_model(args.model, args.checkpoint)
+    inputs = example_inputs(model, args.batch)
+    writers = {"onnx": export.export_onnx, "torchscript": export.export_torchscript,
+               "program": export.export_program}
+    path = writers[args.format](model, args.out, inputs)
+    print(f"wrote {path}")
+    if args.format == "onnx" and args.check:
+        diff = export.onnx_max_abs_diff(model, path, example_inputs(model, args.batch + 1))
+        print(f"ONNX Runtime vs PyTorch: max abs difference {diff:.3g}")
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="preset name or model YAML (default: the checkpoint's)")
+    parser.add_argument("--checkpoint", help="a .pt checkpoint or .safetensors weights file")
+
+
+def _data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="run YAML with model, dataset and train sections")
+    parser.add_argument("--dataset", help="dataset name (see `zoo list datasets`)")
+    parser.add_argument("--data-root", help="the dataset's folder")
+    parser.add_argument("--num-classes", type=int, help="default: the dataset's class count")
+
+
+def add_commands(subparsers) -> None:
+    """Add ``train``, ``eval``, ``predict`` and ``export`` to an argparse subparsers object."""
+    p = subparsers.add_parser("train", help="train a model on a dataset (torchrun for several "
+                                            "processes)")
+    _data_arguments(p)
+    p.add_argument("--model", help="preset name or model YAML")
+    TrainConfig.add_arguments(p)
+    p.set_defaults(func=cmd_train)
+
+    p = subparsers.add_parser("eval", help="evaluate a checkpoint: metrics, per-class report, "
+                                           "confusion matrix")
+    _data_arguments(p)
+    _model_arguments(p)
+    p.add_argument("--split", help="dataset split (default: the config's val_split, or val)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", help="folder for metrics.json, per_class.txt, confusion.png")
+    p.set_defaults(func=cmd_eval)
+
+    p = subparsers.add_parser("predict", help="top-k classes of a video file")
+    p.add_argument("video")
+    _model_arguments(p)
+    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--clips", type=int, default=1, help="temporal views averaged")
+    p.add_argument("--crops", type=int, default=1, choices=(1, 3), help="spatial views averaged")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_predict)
+
+    p = subparsers.add_parser("export", help="export a model to ONNX, TorchScript or torch.export")
+    _model_arguments(p)
+    p.add_argument("--format", choices=("onnx", "torchscript", "program"), default="onnx")
+    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--batch", type=int, default=2, help="batch size of the example inputs")
+    p.add_argument("--check", action="store_true", help="compare ONNX Runtime with PyTorch")
+    p.set_defaults(func=cmd_export)

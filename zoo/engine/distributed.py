@@ -1,0 +1,117 @@
+"""Multi-process data-parallel helpers (torchrun): process group, samplers, metric reduction.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) `setup` joins the process group
+(NCCL on GPU, gloo on CPU); without it every helper works as a world of one process.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterator, Optional
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data.distributed import DistributedSampler
+
+from ..errors import ConfigError
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def is_main_process() -> bool:
+    return rank() == 0
+
+
+def setup(device: str = "auto") -> torch.device:
+    """Join the torchrun process group when there is one; returns this process's device."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    if int(os.environ.get("WORLD_SIZE", 1)) > 1 and not is_distributed():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
+def cleanup() -> None:
+    if is_distributed():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
+    """Sum of `values` over processes (a copy; the input is left as it was)."""
+    values = values.clone()
+    if is_distributed():
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values
+
+
+def all_gather_rows(rows: torch.Tensor) -> torch.Tensor:
+    """Concatenate every process's `rows` (first dimension may differ), in rank order."""
+    if not is_distributed():
+        return rows
+    count = torch.tensor([rows.shape[0]], device=rows.device)
+    counts = [torch.zeros_like(count) for _ in range(world_size())]
+    dist.all_gather(counts, count)
+    counts = [int(c) for c in counts]
+    padded = rows.new_zeros((max(counts),) + tuple(rows.shape[1:]))
+    padded[:rows.shape[0]] = rows
+    gathered = [torch.empty_like(padded) for _ in counts]
+    dist.all_gather(gathered, padded)
+    return torch.cat([g[:n] for g, n in zip(gathered, counts)])
+
+
+class ShardSampler(Sampler[int]):
+    """Every index exactly once over all processes (process r reads r, r + W, ...), so gathered
+    evaluation scores cover the dataset without the repeats that DistributedSampler pads with."""
+
+    def __init__(self, dataset_size: int, num_replicas: Optional[int] = None,
+                 rank_: Optional[int] = None):
+        self.dataset_size = dataset_size
+        self.num_replicas = world_size() if num_replicas is None else num_replicas
+        self.rank = rank() if rank_ is None else rank_
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.dataset_size, self.num_replicas))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.dataset_size, self.num_replicas))
+
+
+def make_loader(dataset: Dataset, batch_size: int, train: bool, seed: int = 0,
+                num_workers: int = 0, collate_fn: Optional[Callable] = None,
+                drop_last: bool = False) -> DataLoader:
+    """A DataLoader for this process: `batch_size` is the global batch, split over processes.
+
+    Training shuffles with a DistributedSampler seeded by `seed` (call ``set_epoch``; `fit`
+    does), even in a single process, so the global batches are the same for any number of
+    processes. Evaluation reads a `ShardSampler`.
+    """
+    replicas = world_size()
+    if batch_size % replicas:
+        raise ConfigError(f"batch size {batch_size} is not divisible by the {replicas} processes; "
+                          f"the batch size is global, use a multiple of {replicas}")
+    sampler = (DistributedSampler(dataset, num_replicas=replicas, rank=rank(), shuffle=True,
+                                  seed=seed, drop_last=drop_last)
+               if train else ShardSampler(len(dataset)))
+    return DataLoader(dataset, batch_size=batch_size // replicas, sampler=sampler,
+                      num_workers=num_workers, collate_fn=collate_fn, drop_last=drop_last,
+                      persistent_workers=num_workers > 0)
+

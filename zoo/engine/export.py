@@ -1,0 +1,114 @@
+"""Export a model for deployment: ONNX, TorchScript, or a `torch.export` program.
+
+`example_inputs` is what the model reads: one tensor ``[B, C, T, H, W]`` or a dict
+``{stream: tensor}``. The batch dimension is exported as dynamic. In the ONNX file every stream
+is one graph input named after it (a single tensor input is named ``input``) and the output is
+``logits``; TorchScript and exported programs keep the model's own calling convention.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Mapping, Tuple, Union
+
+import torch
+from torch import nn
+
+Inputs = Union[torch.Tensor, Mapping[str, torch.Tensor]]
+PathLike = Union[str, Path]
+
+
+def _named(example_inputs: Inputs) -> Dict[str, torch.Tensor]:
+    if isinstance(example_inputs, torch.Tensor):
+        return {"input": example_inputs}
+    return dict(example_inputs)
+
+
+class _PositionalStreams(nn.Module):
+    """The model called with one positional tensor per stream (what ONNX export wants)."""
+
+    def __init__(self, model: nn.Module, names: List[str], as_dict: bool):
+        super().__init__()
+        self.model, self.names, self.as_dict = model, names, as_dict
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        return self.model(dict(zip(self.names, tensors)) if self.as_dict else tensors[0])
+
+
+def _prepare(path: PathLike, model: nn.Module) -> Tuple[Path, bool]:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    model.eval()
+    return path, was_training
+
+
+def export_onnx(model: nn.Module, path: PathLike, example_inputs: Inputs, opset: int = 18,
+                dynamo: bool = False) -> Path:
+    """Write `model` as ONNX (TorchScript-based exporter, or the dynamo one with
+    ``dynamo=True``); inputs are named after the streams, the output ``logits``."""
+    named = _named(example_inputs)
+    names = list(named)
+    path, was_training = _prepare(path, model)
+    wrapper = _PositionalStreams(model, names, as_dict=not isinstance(example_inputs, torch.Tensor))
+    wrapper.eval()
+    try:
+        if dynamo:
+            batch = torch.export.Dim("batch")
+            options = {"dynamic_shapes": (tuple({0: batch} for _ in names),)}  # for *tensors
+        else:
+            options = {"dynamic_axes": {n: {0: "batch"} for n in names + ["logits"]}}
+        torch.onnx.export(wrapper, tuple(named.values()), str(path), input_names=names,
+                          output_names=["logits"], opset_version=opset, dynamo=dynamo,
+                          external_data=False, **options)
+    finally:
+        model.train(was_training)
+    return path
+
+
+def onnx_max_abs_diff(model: nn.Module, path: PathLike, inputs: Inputs) -> float:
+    """Run the ONNX file with ONNX Runtime (CPU) and `model` on `inputs`; the largest absolute
+    difference of their logits."""
+    import onnxruntime
+
+    named = _named(inputs)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (onnx_logits,) = session.run(["logits"], {k: v.cpu().numpy() for k, v in named.items()})
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            expected = model(inputs).float().cpu()
+    finally:
+        model.train(was_training)
+    return float((torch.from_numpy(onnx_logits) - expected).abs().max())
+
+
+def export_torchscript(model: nn.Module, path: PathLike, example_inputs: Inputs) -> Path:
+    """Trace `model` on `example_inputs` and save it; ``torch.jit.load(path)`` reads the same
+    inputs (tensor or dict) as the model."""
+    path, was_training = _prepare(path, model)
+    try:
+        with torch.no_grad():
+            traced = torch.jit.trace(model, (example_inputs,),
+                                     strict=isinstance(example_inputs, torch.Tensor))
+        traced.save(str(path))
+    finally:
+        model.train(was_training)
+    return path
+
+
+def export_program(model: nn.Module, path: PathLike, example_inputs: Inputs) -> Path:
+    """`torch.export` the model with a dynamic batch size and save the program (``.pt2``);
+    ``torch.export.load(path).module()`` reads the same inputs as the model."""
+    batch = torch.export.Dim("batch")
+    if isinstance(example_inputs, torch.Tensor):
+        dynamic = ({0: batch},)
+    else:
+        dynamic = ({name: {0: batch} for name in example_inputs},)
+    path, was_training = _prepare(path, model)
+    try:
+        program = torch.export.export(model, (example_inputs,), dynamic_shapes=dynamic)
+        torch.export.save(program, str(path))
+    finally:
+        model.train(was_training)
+    return path

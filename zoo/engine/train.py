@@ -1,0 +1,339 @@
+"""`fit` and `evaluate`: the training loop, optimizers, schedules, freezing, logging.
+
+A batch is ``{"inputs": {stream: [B, C, T, H, W]}, "label": [B] int or [B, C] float multi-hot,
+...}`` as `zoo.data.collate` makes it (a None batch, every sample unreadable, is skipped); the
+model reads ``batch["inputs"]`` and returns logits. Integer labels train with cross-entropy and
+are scored with top-k accuracies; multi-hot labels train with BCE-with-logits and are scored
+with mAP and GAP@20.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from ..errors import ConfigError
+from . import distributed as dist_utils
+from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
+from .config import TrainConfig
+from .metrics import classification_metrics
+
+Record = Dict[str, Any]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's `random`, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def to_device(inputs, device: torch.device):
+    """Move a tensor or a ``{stream: tensor}`` dict to `device`."""
+    if isinstance(inputs, dict):
+        return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+    return inputs.to(device, non_blocking=True)
+
+
+def loss_for(labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """BCE-with-logits for multi-hot float labels, cross-entropy for class indices."""
+    if labels.is_floating_point():
+        return nn.functional.binary_cross_entropy_with_logits(logits, labels)
+    return nn.functional.cross_entropy(logits, labels)
+
+
+# -- optimizers and schedules --------------------------------------------------------------
+def build_optimizer(params: Iterable[nn.Parameter], config: TrainConfig,
+                    lr: Optional[float] = None) -> torch.optim.Optimizer:
+    lr = config.lr if lr is None else lr
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay)
+    optimizer = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+    return optimizer(params, lr=lr, weight_decay=config.weight_decay)
+
+
+def lr_factor(step: int, config: TrainConfig, epochs: int, steps_per_epoch: int) -> float:
+    """The learning-rate multiplier after `step` optimizer steps: linear warm-up, then the
+    schedule (cosine to 0 over the remaining steps, step decay, or constant)."""
+    warmup = round(config.warmup_epochs * steps_per_epoch)
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    if config.schedule == "cosine":
+        remaining = max(epochs * steps_per_epoch - warmup, 1)
+        return 0.5 * (1 + math.cos(math.pi * min(step - warmup, remaining) / remaining))
+    if config.schedule == "step":
+        return config.gamma ** (step // (config.step_epochs * steps_per_epoch))
+    return 1.0
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, epochs: int,
+                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """A per-iteration LambdaLR following `lr_factor`."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, config, epochs, steps_per_epoch))
+
+
+# -- freezing ------------------------------------------------------------------------------
+@dataclass
+class Stage:
+    """A span of epochs ``[start, end)`` training the parameters that `frozen` spares."""
+
+    name: str
+    start: int
+    end: int
+    lr: float
+    frozen: Callable[[str], bool]
+
+
+def is_fusion(name: str) -> bool:
+    return name.startswith("fusion.")
+
+
+def plan_stages(config: TrainConfig) -> List[Stage]:
+    """One stage, or two for the two-stage training of a learned fusion (``fusion_epochs``):
+    stage 1 trains the streams with the fusion held at its initial values, stage 2 trains only
+    the parameters whose name starts with ``fusion.``. ``freeze_backbone`` freezes every
+    parameter whose name contains ``backbone`` in stage 1."""
+    def frozen_streams(name: str) -> bool:
+        return (config.freeze_backbone and "backbone" in name) or (
+            config.fusion_epochs > 0 and is_fusion(name))
+
+    stages = [Stage("streams", 0, config.epochs, config.lr, frozen_streams)]
+    if config.fusion_epochs:
+        stages.append(Stage("fusion", config.epochs, config.total_epochs,
+                            config.fusion_lr or config.lr, lambda name: not is_fusion(name)))
+    return stages
+
+
+def set_trainable(model: nn.Module, frozen: Callable[[str], bool]) -> List[nn.Parameter]:
+    """Freeze the parameters `frozen` names; returns the others."""
+    trainable = []
+    for name, param in model.named_parameters():
+        param.requires_grad_(not frozen(name))
+        if param.requires_grad:
+            trainable.append(param)
+    return trainable
+
+
+def train_mode(model: nn.Module, frozen: Callable[[str], bool]) -> None:
+    """``model.train()``, except frozen submodules, which stay in eval mode (batch-norm
+    statistics and dropout of a frozen part do not change)."""
+    model.train()
+    for name, module in model.named_modules():
+        if name and frozen(name + "."):
+            module.eval()
+
+
+# -- evaluation ----------------------------------------------------------------------------
+def _autocast(device: torch.device, enabled: bool):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+@torch.no_grad()
+def collect_scores(model: nn.Module, loader: DataLoader, bf16: bool = False,
+                   progress: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Logits ``[N, C]`` and labels of the whole loader, gathered from every process (CPU)."""
+    model = unwrap(model)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    scores, labels = [], []
+    try:
+        for batch in _progress(loader, "eval", progress):
+            if batch is None:  # every sample of the batch was unreadable
+                continue
+            with _autocast(device, bf16):
+                scores.append(model(to_device(batch["inputs"], device)).float())
+            labels.append(batch["label"].to(device))
+    finally:
+        model.train(was_training)
+    if not scores:
+        raise ValueError("the evaluation loader yielded no batch")
+    return (dist_utils.all_gather_rows(torch.cat(scores)).cpu(),
+            dist_utils.all_gather_rows(torch.cat(labels)).cpu())
+
+
+def evaluate(model: nn.Module, loader: DataLoader, bf16: bool = False,
+             progress: bool = False) -> Dict[str, float]:
+    """Loss and metrics over the loader (across processes when distributed): top1, top5,
+    mean_class_acc for class labels; mAP and GAP@20 for multi-hot labels."""
+    return score_metrics(*collect_scores(model, loader, bf16, progress))
+
+
+def score_metrics(scores: torch.Tensor, labels: torch.Tensor) -> Dict[str, float]:
+    """Loss and metrics of gathered logits and labels (multi-hot labels: multi-label metrics)."""
+    metrics = {"loss": float(loss_for(labels, scores))}
+    metrics.update(classification_metrics(scores, labels, multi_label=labels.is_floating_point()))
+    return metrics
+
+
+def _progress(loader: DataLoader, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(loader, desc=desc, leave=False,
+                disable=not (enabled and dist_utils.is_main_process()))
+
+
+# -- training ------------------------------------------------------------------------------
+def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                    scheduler, config: TrainConfig, device: torch.device,
+                    desc: str = "train") -> Dict[str, float]:
+    """One pass over `loader`; returns the mean training loss over every process's samples."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss sum, sample count
+    for batch in _progress(loader, desc, config.progress):
+        if batch is None:  # every sample of the batch was unreadable
+            continue
+        labels = batch["label"].to(device, non_blocking=True)
+        with _autocast(device, config.bf16):
+            logits = model(to_device(batch["inputs"], device))
+        loss = loss_for(labels, logits.float())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        totals[0] += loss.detach().double() * len(labels)
+        totals[1] += len(labels)
+    totals = dist_utils.all_reduce_sum(totals)
+    return {"train_loss": float(totals[0] / totals[1].clamp(min=1))}
+
+
+class EpochLog:
+    """The per-epoch history as ``log.csv`` (rewritten whole, so a resumed run stays clean),
+    and as TensorBoard scalars when tensorboard is installed."""
+
+    def __init__(self, out_dir: Optional[Path]):
+        self.path = out_dir / "log.csv" if out_dir else None
+        self.writer = None
+        if out_dir:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.writer = SummaryWriter(str(out_dir / "tensorboard"))
+            except ImportError:
+                pass
+
+    def write(self, history: List[Record]) -> None:
+        if self.path is not None:
+            columns = list(dict.fromkeys(k for record in history for k in record))
+            with open(self.path, "w", newline="") as f:
+                out = csv.DictWriter(f, fieldnames=columns)
+                out.writeheader()
+                out.writerows(history)
+        if self.writer is not None:
+            record = history[-1]
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key != "epoch":
+                    self.writer.add_scalar(key, value, record["epoch"])
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoader] = None,
+        config: Optional[TrainConfig] = None) -> List[Record]:
+    """Train `model` as `config` says; returns the history, one record per epoch.
+
+    Every epoch ends with `evaluate` on `val_loader`, a row in ``out_dir/log.csv`` and an
+    atomic ``out_dir/last.pt`` (plus ``best.pt`` on the best top1, or mAP). With
+    ``config.resume`` the run continues from that checkpoint exactly: weights, optimizer,
+    schedule, epoch and RNG states. Under torchrun the model is wrapped in
+    DistributedDataParallel; build loaders with `zoo.engine.distributed.make_loader`.
+    """
+    config = config or TrainConfig()
+    device = dist_utils.setup(config.device)
+    model.to(device)
+    out_dir = Path(config.out_dir) if config.out_dir else None
+    is_main = dist_utils.is_main_process()
+    log = EpochLog(out_dir) if is_main else EpochLog(None)
+    checkpoint = load_checkpoint(config.resume) if config.resume else None
+    if checkpoint is not None:
+        unwrap(model).load_state_dict(checkpoint["model"])
+    else:
+        seed_everything(config.seed)
+    history: List[Record] = list(checkpoint.get("history", [])) if checkpoint else []
+    start = checkpoint["epoch"] if checkpoint else 0
+    classes = getattr(train_loader.dataset, "classes", None)
+    try:
+        for stage in plan_stages(config):
+            if start >= stage.end:
+                continue
+            params = set_trainable(model, stage.frozen)
+            if not params:
+                raise ConfigError(f"training stage {stage.name!r} has no parameter to train"
+                                  + (" (two-stage training needs parameters named 'fusion.*')"
+                                     if stage.name == "fusion" else ""))
+            optimizer = build_optimizer(params, config, stage.lr)
+            scheduler = build_scheduler(optimizer, config, stage.end - stage.start,
+                                        len(train_loader))
+            if checkpoint is not None:
+                if checkpoint.get("stage") == stage.name and start > stage.start:
+                    optimizer.load_state_dict(checkpoint["optimizer"])
+                    scheduler.load_state_dict(checkpoint["scheduler"])
+                set_rng_state(checkpoint["rng"])
+                checkpoint = None
+            runner = (DistributedDataParallel(model, device_ids=[device.index]
+                                              if device.type == "cuda" else None)
+                      if dist_utils.is_distributed() else model)
+            for epoch in range(max(start, stage.start), stage.end):
+                began = time.time()
+                if hasattr(train_loader.sampler, "set_epoch"):
+                    train_loader.sampler.set_epoch(epoch)
+                train_mode(model, stage.frozen)
+                record: Record = {"epoch": epoch + 1, "stage": stage.name,
+                                  "lr": optimizer.param_groups[0]["lr"]}
+                record.update(train_one_epoch(runner, train_loader, optimizer, scheduler, config,
+                                              device, desc=f"epoch {epoch + 1}"))
+                if val_loader is not None:
+                    metrics = evaluate(model, val_loader, config.bf16, config.progress)
+                    record.update({f"val_{k}": v for k, v in metrics.items()})
+                record["seconds"] = round(time.time() - began, 3)
+                history.append(record)
+                if is_main:
+                    _save(out_dir, model, optimizer, scheduler, epoch + 1, stage.name, history,
+                          classes, config)
+                    log.write(history)
+                    if config.progress:
+                        _print_record(record)
+            del runner  # a DDP wrapper's gradient hooks must not outlive its stage
+    finally:
+        log.close()
+    return history
+
+
+def _primary_metric(record: Record) -> Optional[str]:
+    return next((k for k in ("val_top1", "val_mAP") if k in record), None)
+
+
+def _save(out_dir: Optional[Path], model, optimizer, scheduler, epoch: int, stage: str,
+          history: List[Record], classes, config: TrainConfig) -> None:
+    if out_dir is None:
+        return
+    extra = {"stage": stage, "history": history, "classes": list(classes) if classes else None,
+             "train_config": config.to_dict()}
+    save_checkpoint(out_dir / "last.pt", model, optimizer, scheduler, epoch, **extra)
+    key = _primary_metric(history[-1])
+    if key is not None and history[-1][key] >= max(r.get(key, -math.inf) for r in history):
+        save_checkpoint(out_dir / "best.pt", model, None, None, epoch, **extra)
+
+
+def _print_record(record: Record) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                         for k, v in record.items()))
