@@ -1,0 +1,108 @@
+"""Helpers shared by the first-party components (torch only; no timm / pytorchvideo here)."""
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo.specs import CLIP, FRAME, FeatureSpec, InputSpec
+
+
+def _real_shape(module, input_shape, fn):
+    p = next(module.parameters(), None)
+    dev = p.device if p is not None else "cpu"
+    with torch.no_grad():
+        return tuple(fn(module, torch.zeros(*input_shape, device=dev)).shape)
+
+
+def _meta_shape(module, input_shape, fn):
+    tensors = {k: torch.empty_like(v, device="meta")
+               for k, v in list(module.named_parameters()) + list(module.named_buffers())}
+
+    class _Call(nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            return fn(self.m, x)
+
+    with torch.no_grad():
+        out = torch.func.functional_call(_Call(module), {"m." + k: v for k, v in tensors.items()},
+                                         (torch.empty(*input_shape, device="meta"),))
+    return tuple(out.shape)
+
+
+def probe_shape(module: nn.Module, input_shape: Sequence[int],
+                fn: Optional[Callable[[nn.Module, torch.Tensor], torch.Tensor]] = None) -> Tuple[int, ...]:
+    """The output shape of ``fn(module, x)`` for an input of `input_shape`, in eval mode (the
+    module's mode and weights are left as they were), computed on the meta device (no
+    arithmetic); a real forward if the meta device fails."""
+    fn = fn or (lambda m, x: m(x))
+    was_training = module.training
+    module.eval()
+    try:
+        try:
+            return _meta_shape(module, input_shape, fn)
+        except Exception:
+            return _real_shape(module, input_shape, fn)
+    finally:
+        module.train(was_training)
+
+
+class MapBackbone(nn.Module):
+    """Base of the first-party backbones: `feature_spec` from a shape probe of `forward`.
+
+    Subclasses set `time_kind` (FRAME or CLIP) and `out_channels`."""
+
+    time_kind: str = CLIP
+    out_channels: int = 0
+
+    def feature_spec(self, input_spec: InputSpec) -> FeatureSpec:
+        key = (input_spec.channels, input_spec.frames, input_spec.size)
+        cache = self.__dict__.setdefault("_spec_cache", {})
+        if key not in cache:
+            shape = probe_shape(self, (1,) + tuple(input_spec.shape))
+            if len(shape) != 5:
+                raise RuntimeError(f"{type(self).__name__} returned a {len(shape)}-D output, expected 5-D")
+            cache[key] = FeatureSpec(channels=shape[1], time=self.time_kind, time_steps=shape[2],
+                                     spatial=(shape[3], shape[4]))
+        return cache[key]
+
+
+def safe_max_pool3d(x: torch.Tensor, kernel, stride, padding=(0, 0, 0)) -> torch.Tensor:
+    """max_pool3d whose kernel shrinks to the input where the input is smaller (tiny test clips);
+    identical to F.max_pool3d whenever the input is large enough."""
+    k, s, p = list(kernel), list(stride), list(padding)
+    for i, n in enumerate(x.shape[2:]):
+        if n + 2 * p[i] < k[i]:
+            k[i], s[i], p[i] = max(1, n), 1, 0
+    return F.max_pool3d(x, k, s, p)
+
+
+class SafeMaxPool3d(nn.Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        t = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v, v)
+        self.kernel_size = t(kernel_size)
+        self.stride = t(stride if stride is not None else kernel_size)
+        self.padding = t(padding)
+
+    def forward(self, x):
+        return safe_max_pool3d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+def valid_mask(lengths: Optional[torch.Tensor], steps: int, batch: int, device) -> Optional[torch.Tensor]:
+    """A [B, steps] bool mask of valid time steps from per-clip frame counts (None: all valid)."""
+    if lengths is None:
+        return None
+    lengths = torch.as_tensor(lengths, device=device).long().clamp(1, steps)
+    return torch.arange(steps, device=device)[None, :] < lengths[:, None]
+
+
+__all__ = ["probe_shape", "MapBackbone", "safe_max_pool3d", "SafeMaxPool3d", "valid_mask", "FRAME", "CLIP"]

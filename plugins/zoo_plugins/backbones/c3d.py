@@ -1,0 +1,70 @@
+"""C3D (Tran et al. 2015): eight 3x3x3 convolutions and five max-poolings.
+
+The backbone outputs pool5 (512 x 1 x 4 x 4 at the paper's 3 x 16 x 112 x 112 input); the
+``c3d_fc`` head adds fc6, fc7 (4096 units, dropout) and fc8, sized from the map, so the preset
+``c3d`` is the paper's network (about 78.4 M parameters at 101 classes) and also builds at small
+inputs. pool5 pads space by one, as in the released Caffe model (7 x 7 -> 4 x 4).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from zoo.registry import register_backbone
+from zoo.specs import CLIP, InputSpec, ModelMeta
+
+from .._util import MapBackbone, SafeMaxPool3d
+
+C3D_META = ModelMeta(
+    paper="Learning Spatiotemporal Features with 3D Convolutional Networks "
+          "(Tran, Bourdev, Fergus, Torresani, Paluri)", year=2015, url="https://arxiv.org/abs/1412.0767",
+    summary="Eight 3x3x3 convolutions (64-128-256-256-512-512-512-512), five max-poolings "
+            "(1x2x2 then 2x2x2); generic spatiotemporal features.",
+    tags=("3d", "c3d"))
+
+# (name, out_channels) of the convolutions, with the pool after each group
+C3D_LAYERS = [("conv1a", 64), "pool1", ("conv2a", 128), "pool2", ("conv3a", 256), ("conv3b", 256),
+              "pool3", ("conv4a", 512), ("conv4b", 512), "pool4", ("conv5a", 512), ("conv5b", 512),
+              "pool5"]
+
+
+class C3D(MapBackbone):
+    time_kind = CLIP
+
+    def __init__(self, in_channels: int = 3):
+        super().__init__()
+        layers, c = [], in_channels
+        for item in C3D_LAYERS:
+            if isinstance(item, tuple):
+                name, out = item
+                layers.append((name, nn.Conv3d(c, out, 3, padding=1)))
+                layers.append((name + "_relu", nn.ReLU(inplace=True)))
+                c = out
+            elif item == "pool1":
+                layers.append((item, SafeMaxPool3d((1, 2, 2), (1, 2, 2))))
+            elif item == "pool5":
+                layers.append((item, SafeMaxPool3d(2, 2, padding=(0, 1, 1))))
+            else:
+                layers.append((item, SafeMaxPool3d(2, 2)))
+        self.features = nn.Sequential()
+        for name, m in layers:
+            self.features.add_module(name, m)
+        self.out_channels = c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+@register_backbone("c3d", temporal="clip", default_input=InputSpec(frames=16, size=112,
+                   mean=(0.43216, 0.394666, 0.37645), std=(0.22803, 0.22145, 0.216989)), meta=C3D_META)
+def c3d(in_channels: int = 3, pretrained: Any = False) -> C3D:
+    """C3D convolutions up to pool5 (use the ``c3d_fc`` head for fc6-fc8)."""
+    model = C3D(in_channels)
+    if pretrained:
+        from zoo import weights
+
+        model.load_report = weights.load_pretrained(model, pretrained, what="c3d",
+                                                    default_file="c3d/c3d.pth")
+    return model

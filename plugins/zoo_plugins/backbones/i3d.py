@@ -1,0 +1,123 @@
+"""I3D (Carreira & Zisserman 2017): Inception-v1 (with BatchNorm) inflated to 3D.
+
+Paper strides: Conv 7x7x7 stride 2; max-pools 1x3x3 stride 1x2x2 (twice, so the first frames
+keep their temporal resolution), then 3x3x3 stride 2 and 2x2x2 stride 2; the final 2x7x7 average
+pool and the 1x1x1 classifier live in the ``i3d_logits`` head (or use ``avg_pool``). The
+backbone outputs Mixed_5c (1024 channels; 8 x 7 x 7 at 64 x 224 x 224).
+For 2D ImageNet weights inflated into this network use `zoo_plugins.backbones.inflate`.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo.registry import register_backbone, register_temporal_head
+from zoo.specs import CLIP, FeatureSpec, HeadSpec, InputSpec, ModelMeta
+
+from .._util import MapBackbone, SafeMaxPool3d
+
+I3D_META = ModelMeta(
+    paper="Quo Vadis, Action Recognition? A New Model and the Kinetics Dataset "
+          "(Carreira & Zisserman)", year=2017, url="https://arxiv.org/abs/1705.07750",
+    summary="Two-stream Inflated 3D ConvNet: Inception-v1 with every filter and pool inflated "
+            "to 3D.", tags=("3d", "inception", "i3d"))
+
+# Inception module widths: (1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5" (3x3 in v1-BN), pool proj)
+MIXED = {
+    "Mixed_3b": (192, (64, 96, 128, 16, 32, 32)),
+    "Mixed_3c": (256, (128, 128, 192, 32, 96, 64)),
+    "Mixed_4b": (480, (192, 96, 208, 16, 48, 64)),
+    "Mixed_4c": (512, (160, 112, 224, 24, 64, 64)),
+    "Mixed_4d": (512, (128, 128, 256, 24, 64, 64)),
+    "Mixed_4e": (512, (112, 144, 288, 32, 64, 64)),
+    "Mixed_4f": (528, (256, 160, 320, 32, 128, 128)),
+    "Mixed_5b": (832, (256, 160, 320, 32, 128, 128)),
+    "Mixed_5c": (832, (384, 192, 384, 48, 128, 128)),
+}
+
+
+class Unit3d(nn.Sequential):
+    """Conv3d (no bias) + BatchNorm3d + ReLU with 'same'-style symmetric padding."""
+
+    def __init__(self, cin: int, cout: int, kernel=(1, 1, 1), stride=(1, 1, 1)):
+        k = tuple(kernel) if isinstance(kernel, Sequence) else (kernel,) * 3
+        s = tuple(stride) if isinstance(stride, Sequence) else (stride,) * 3
+        super().__init__(nn.Conv3d(cin, cout, k, s, padding=tuple(v // 2 for v in k), bias=False),
+                         nn.BatchNorm3d(cout, eps=1e-3, momentum=0.01), nn.ReLU(inplace=True))
+
+
+class InceptionBlock3d(nn.Module):
+    def __init__(self, cin: int, widths):
+        super().__init__()
+        b0, b1a, b1b, b2a, b2b, b3 = widths
+        self.b0 = Unit3d(cin, b0)
+        self.b1 = nn.Sequential(Unit3d(cin, b1a), Unit3d(b1a, b1b, 3))
+        self.b2 = nn.Sequential(Unit3d(cin, b2a), Unit3d(b2a, b2b, 3))
+        self.b3 = nn.Sequential(SafeMaxPool3d(3, 1, 1), Unit3d(cin, b3))
+        self.out_channels = b0 + b1b + b2b + b3
+
+    def forward(self, x):
+        return torch.cat([self.b0(x), self.b1(x), self.b2(x), self.b3(x)], dim=1)
+
+
+class I3D(MapBackbone):
+    time_kind = CLIP
+
+    def __init__(self, in_channels: int = 3):
+        super().__init__()
+        self.Conv3d_1a_7x7 = Unit3d(in_channels, 64, 7, 2)
+        self.MaxPool3d_2a_3x3 = SafeMaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
+        self.Conv3d_2b_1x1 = Unit3d(64, 64)
+        self.Conv3d_2c_3x3 = Unit3d(64, 192, 3)
+        self.MaxPool3d_3a_3x3 = SafeMaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
+        self.Mixed_3b = InceptionBlock3d(*MIXED["Mixed_3b"])
+        self.Mixed_3c = InceptionBlock3d(*MIXED["Mixed_3c"])
+        self.MaxPool3d_4a_3x3 = SafeMaxPool3d(3, 2, 1)
+        for n in ("Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f"):
+            setattr(self, n, InceptionBlock3d(*MIXED[n]))
+        self.MaxPool3d_5a_2x2 = SafeMaxPool3d(2, 2, 0)
+        self.Mixed_5b = InceptionBlock3d(*MIXED["Mixed_5b"])
+        self.Mixed_5c = InceptionBlock3d(*MIXED["Mixed_5c"])
+        self.out_channels = self.Mixed_5c.out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self.children():
+            x = module(x)
+        return x
+
+
+class I3DLogits(nn.Module):
+    """2x7x7 average pool (stride 1), dropout, 1x1x1 conv to the classes, mean over time."""
+
+    def __init__(self, channels: int, num_classes: int, dropout: float = 0.5, pool=(2, 7, 7)):
+        super().__init__()
+        self.pool = tuple(pool)
+        self.dropout = nn.Dropout(dropout)
+        self.logits = nn.Conv3d(channels, num_classes, 1)
+
+    def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        k = tuple(min(p, n) for p, n in zip(self.pool, x.shape[2:]))
+        x = F.avg_pool3d(x, k, stride=1)
+        return self.logits(self.dropout(x)).mean(dim=(2, 3, 4))
+
+
+@register_backbone("i3d", temporal="clip", default_input=InputSpec(frames=64, size=224), meta=I3D_META)
+def i3d(in_channels: int = 3, pretrained: Any = False) -> I3D:
+    """I3D: inflated Inception-v1 up to Mixed_5c (1024 channels)."""
+    model = I3D(in_channels)
+    if pretrained:
+        from zoo import weights
+
+        model.load_report = weights.load_pretrained(model, pretrained, what="i3d",
+                                                    default_file="i3d/i3d_rgb.pth")
+    return model
+
+
+@register_temporal_head("i3d_logits", spec=HeadSpec(consumes=("clip",), needs_spatial=True),
+                        meta=I3D_META)
+def i3d_logits(feature: FeatureSpec, num_classes: int, dropout: float = 0.5) -> I3DLogits:
+    """I3D's classifier: 2x7x7 average pooling, dropout, 1x1x1 convolution, averaged over time."""
+    return I3DLogits(feature.channels, num_classes, dropout)

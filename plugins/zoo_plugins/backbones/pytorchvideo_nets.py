@@ -1,0 +1,253 @@
+"""Video networks from pytorchvideo (its model-zoo configurations, built through its API):
+X3D (XS, S, M), Slow (R50), SlowFast (R50), CSN (ir-CSN-101), MViT-B (16x4).
+
+Each backbone is the network's trunk without its classification head, returning the last
+stage's map; the presets add a head (``x3d_head`` reproduces X3D's projected-pool head, so that
+``x3d_xs`` has pytorchvideo's parameter count). SlowFast reads the fast-rate clip
+``[B, 3, T, H, W]``, takes every ``alpha``-th frame for the slow pathway itself, and returns both
+pathways' maps concatenated along channels (the fast one average-pooled to the slow frame rate).
+MViT's position embeddings depend on the input size: its network is created for the input spec
+the model is built for (``feature_spec(input_spec)``, which zoo.build calls; or the first input).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo.registry import register_backbone, register_temporal_head
+from zoo.specs import CLIP, FeatureSpec, HeadSpec, InputSpec, ModelMeta
+
+from .._util import MapBackbone
+
+ZOO = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics"
+KINETICS_MEAN, KINETICS_STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)
+
+
+def _weights(file: str):
+    return [{"url": f"{ZOO}/{file}", "num_classes": 400, "dataset": "kinetics400"}]
+
+
+X3D_PAPER = dict(paper="X3D: Expanding Architectures for Efficient Video Recognition "
+                       "(Feichtenhofer)", year=2020, url="https://arxiv.org/abs/2004.04730")
+SLOWFAST_PAPER = dict(paper="SlowFast Networks for Video Recognition (Feichtenhofer, Fan, Malik, He)",
+                      year=2019, url="https://arxiv.org/abs/1812.03982")
+CSN_PAPER = dict(paper="Video Classification with Channel-Separated Convolutional Networks "
+                       "(Tran, Wang, Feiszli, Torresani)", year=2019, url="https://arxiv.org/abs/1904.02811")
+MVIT_PAPER = dict(paper="Multiscale Vision Transformers (Fan et al.)", year=2021,
+                  url="https://arxiv.org/abs/2104.11227")
+
+
+def _hub(name: str, **kw) -> nn.Module:
+    from pytorchvideo.models import hub
+
+    return getattr(hub, name)(pretrained=False, **kw)
+
+
+def _load(model, pretrained, declared, name):
+    model.load_report = None
+    if pretrained:
+        from zoo import weights
+
+        model.load_report = weights.load_pretrained(model, pretrained, declared=declared, what=name,
+                                                    warn=False)
+    return model
+
+
+class Trunk(MapBackbone):
+    """``blocks`` of a pytorchvideo network up to (not including) its head."""
+
+    time_kind = CLIP
+
+    def __init__(self, net: nn.Module, out_channels: int, keep: int = -1):
+        super().__init__()
+        self.blocks = nn.ModuleList(list(net.blocks)[:keep])
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+def _stem_in(kw, in_channels):
+    return kw if in_channels == 3 else {**kw, "input_channel": in_channels}
+
+
+# -- X3D ------------------------------------------------------------------------------------------
+def _x3d(variant: str, in_channels: int, pretrained, file: str) -> Trunk:
+    net = _hub(variant, **_stem_in({}, in_channels))
+    return _load(Trunk(net, 192), pretrained, _weights(file), variant)
+
+
+def _x3d_meta(v, size, frames):
+    return ModelMeta(**X3D_PAPER, summary=f"X3D-{v}: a 2D ResNet expanded along time, space, width "
+                     f"and depth; {frames}x{size}^2 input.", tags=("3d", "x3d", "efficient"),
+                     extra={"weights": _weights(f"X3D_{v}.pyth")})
+
+
+@register_backbone("x3d_xs", temporal="clip", meta=_x3d_meta("XS", 160, 4),
+                   default_input=InputSpec(frames=4, size=160, mean=KINETICS_MEAN, std=KINETICS_STD))
+def x3d_xs(in_channels: int = 3, pretrained: Any = False) -> Trunk:
+    """X3D-XS trunk (192-channel map); pair with the ``x3d_head`` head."""
+    return _x3d("x3d_xs", in_channels, pretrained, "X3D_XS.pyth")
+
+
+@register_backbone("x3d_s", temporal="clip", meta=_x3d_meta("S", 160, 13),
+                   default_input=InputSpec(frames=13, size=160, mean=KINETICS_MEAN, std=KINETICS_STD))
+def x3d_s(in_channels: int = 3, pretrained: Any = False) -> Trunk:
+    """X3D-S trunk (192-channel map); pair with the ``x3d_head`` head."""
+    return _x3d("x3d_s", in_channels, pretrained, "X3D_S.pyth")
+
+
+@register_backbone("x3d_m", temporal="clip", meta=_x3d_meta("M", 224, 16),
+                   default_input=InputSpec(frames=16, size=224, mean=KINETICS_MEAN, std=KINETICS_STD))
+def x3d_m(in_channels: int = 3, pretrained: Any = False) -> Trunk:
+    """X3D-M trunk (192-channel map); pair with the ``x3d_head`` head."""
+    return _x3d("x3d_m", in_channels, pretrained, "X3D_M.pyth")
+
+
+class X3DHead(nn.Module):
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.head = head
+
+    def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return self.head(x)
+
+
+@register_temporal_head("x3d_head", spec=HeadSpec(consumes=(CLIP,), needs_spatial=True),
+                        meta=ModelMeta(**X3D_PAPER, summary="X3D's head: 1x1x1 conv to 432 (BN, "
+                                       "ReLU), global pooling, 1x1x1 conv to 2048, dropout, linear."))
+def x3d_head(feature: FeatureSpec, num_classes: int, dim_inner: int = 432, dim_out: int = 2048,
+             dropout: float = 0.5) -> X3DHead:
+    """X3D's projected-pool head (pytorchvideo ``create_x3d_head``), pooling the whole map."""
+    from pytorchvideo.models.x3d import create_x3d_head
+
+    return X3DHead(create_x3d_head(
+        dim_in=feature.channels, dim_inner=dim_inner, dim_out=dim_out, num_classes=num_classes,
+        pool_kernel_size=(feature.time_steps, feature.spatial[0], feature.spatial[1]),
+        dropout_rate=dropout, activation=None))
+
+
+# -- Slow, CSN -----------------------------------------------------------------------------------
+@register_backbone("slow_r50", temporal="clip",
+                   default_input=InputSpec(frames=8, size=224, mean=KINETICS_MEAN, std=KINETICS_STD,
+                                           frame_stride=8),
+                   meta=ModelMeta(**SLOWFAST_PAPER, summary="The Slow pathway alone: ResNet-50 with "
+                                  "temporal convolutions in res4-res5 only (8x8).",
+                                  tags=("3d", "resnet", "slowfast"),
+                                  extra={"weights": _weights("SLOW_8x8_R50.pyth")}))
+def slow_r50(in_channels: int = 3, pretrained: Any = False) -> Trunk:
+    """Slow-only ResNet-50 trunk (2048-channel map)."""
+    net = _hub("slow_r50", **_stem_in({}, in_channels))
+    return _load(Trunk(net, 2048), pretrained, _weights("SLOW_8x8_R50.pyth"), "slow_r50")
+
+
+@register_backbone("csn_r101", temporal="clip",
+                   default_input=InputSpec(frames=32, size=224, mean=KINETICS_MEAN, std=KINETICS_STD,
+                                           frame_stride=2),
+                   meta=ModelMeta(**CSN_PAPER, summary="Interaction-reduced channel-separated "
+                                  "ResNet-101 (ir-CSN): depthwise 3x3x3 convolutions.",
+                                  tags=("3d", "resnet", "csn"),
+                                  extra={"weights": _weights("CSN_32x2_R101.pyth")}))
+def csn_r101(in_channels: int = 3, pretrained: Any = False) -> Trunk:
+    """ir-CSN-101 trunk (2048-channel map)."""
+    net = _hub("csn_r101", **_stem_in({}, in_channels))
+    return _load(Trunk(net, 2048), pretrained, _weights("CSN_32x2_R101.pyth"), "csn_r101")
+
+
+# -- SlowFast ------------------------------------------------------------------------------------
+class SlowFast(MapBackbone):
+    time_kind = CLIP
+
+    def __init__(self, net: nn.Module, alpha: int = 4):
+        super().__init__()
+        self.alpha = alpha
+        self.blocks = nn.ModuleList(list(net.blocks)[:-2])  # up to the pathway pooling and head
+        self.out_channels = 2048 + 256
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xs = [x[:, :, ::self.alpha], x]
+        for block in self.blocks:
+            xs = block(xs)
+        slow, fast = xs
+        if fast.shape[2] != slow.shape[2]:
+            fast = F.adaptive_avg_pool3d(fast, slow.shape[2:])
+        return torch.cat([slow, fast], dim=1)
+
+
+@register_backbone("slowfast_r50", temporal="clip",
+                   default_input=InputSpec(frames=32, size=224, mean=KINETICS_MEAN, std=KINETICS_STD,
+                                           frame_stride=2),
+                   meta=ModelMeta(**SLOWFAST_PAPER, summary="SlowFast R50 (8x8): a slow pathway at "
+                                  "1/alpha the frame rate and a light fast pathway, with lateral "
+                                  "connections.", tags=("3d", "resnet", "slowfast", "two-pathway"),
+                                  extra={"weights": _weights("SLOWFAST_8x8_R50.pyth")}))
+def slowfast_r50(in_channels: int = 3, pretrained: Any = False, alpha: int = 4) -> SlowFast:
+    """SlowFast R50 trunk reading the fast-rate clip; returns slow (2048) + fast (256) channels."""
+    kw = {} if in_channels == 3 else {"input_channels": (in_channels, in_channels)}
+    net = _hub("slowfast_r50", slowfast_fusion_conv_stride=(alpha, 1, 1), **kw)
+    return _load(SlowFast(net, alpha), pretrained, _weights("SLOWFAST_8x8_R50.pyth"), "slowfast_r50")
+
+
+# -- MViT ----------------------------------------------------------------------------------------
+class MViT(MapBackbone):
+    """MViT-B trunk; ``readout="map"`` returns the patch tokens as a map ``[B, 768, t, h, w]``,
+    ``"cls"`` the class token as ``[B, 768, 1, 1, 1]`` (the paper's classifier input)."""
+
+    time_kind = CLIP
+
+    def __init__(self, in_channels: int = 3, readout: str = "map", frames: Optional[int] = None,
+                 size: Optional[int] = None, drop_path_rate: float = 0.0, pretrained: Any = False):
+        super().__init__()
+        if readout not in ("map", "cls"):
+            raise ValueError(f"readout {readout!r} is not 'map' or 'cls'")
+        self.in_channels, self.readout, self.drop_path_rate = in_channels, readout, drop_path_rate
+        self.pretrained = pretrained
+        self.out_channels = 768
+        self.net: Optional[nn.Module] = None
+        self.input_size = None
+        self.load_report = None
+        if frames and size:
+            self._create(frames, size)
+
+    def _create(self, frames: int, size: int) -> None:
+        if self.input_size == (frames, size):
+            return
+        self.net = _hub("mvit_base_16x4", spatial_size=size, temporal_size=frames, head=None,
+                        input_channels=self.in_channels, droppath_rate_block=self.drop_path_rate)
+        self.input_size = (frames, size)
+        _load(self.net, self.pretrained, _weights("MVIT_B_16x4.pyth"), "mvit_b_16x4")
+        self.load_report = self.net.load_report
+
+    def feature_spec(self, input_spec: InputSpec) -> FeatureSpec:
+        self._create(input_spec.frames, input_spec.size)
+        return super().feature_spec(input_spec)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.net is None:
+            self._create(x.shape[2], x.shape[3])
+        tokens = self.net(x)  # [B, 1 + t*h*w, D]
+        if self.readout == "cls":
+            return tokens[:, 0, :, None, None, None]
+        t = self.net.cls_positional_encoding.patch_embed_shape[0]
+        n = tokens.shape[1] - 1
+        hw = int(round(math.sqrt(n // t)))
+        return tokens[:, 1:].transpose(1, 2).reshape(tokens.shape[0], -1, t, hw, hw)
+
+
+@register_backbone("mvit_b", temporal="clip",
+                   default_input=InputSpec(frames=16, size=224, mean=KINETICS_MEAN, std=KINETICS_STD,
+                                           frame_stride=4),
+                   meta=ModelMeta(**MVIT_PAPER, summary="MViT-B 16x4: a transformer whose stages "
+                                  "pool space and widen channels (pooling attention).",
+                                  tags=("transformer", "mvit"),
+                                  extra={"weights": _weights("MVIT_B_16x4.pyth")}))
+def mvit_b(in_channels: int = 3, pretrained: Any = False, readout: str = "map",
+           drop_path_rate: float = 0.0) -> MViT:
+    """MViT-B (16x4 configuration), created for the model's input size at build time."""
+    return MViT(in_channels, readout=readout, drop_path_rate=drop_path_rate, pretrained=pretrained)

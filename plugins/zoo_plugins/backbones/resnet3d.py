@@ -1,0 +1,137 @@
+"""R3D and R(2+1)D (Tran et al. 2018, "A Closer Look at Spatiotemporal Convolutions").
+
+Basic-block video ResNets. R3D uses full 3x3x3 convolutions; R(2+1)D factorises each into a
+1x3x3 spatial convolution to M_i channels, BN, ReLU and a 3x1x1 temporal convolution, with
+``M_i = floor(3 * 9 * N_in * N_out / (9 * N_in + 3 * N_out))`` so that the parameter count equals
+the 3D convolution's (computed per block from the block's input and output planes, like
+torchvision's reference). Stems: R3D 3x7x7 stride 1x2x2; R(2+1)D 1x7x7 to 45 channels then 3x1x1
+to 64. Each later stage halves time and space in its first block (1x1x1 stride-2 shortcut).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from zoo.registry import register_backbone
+from zoo.specs import CLIP, InputSpec, ModelMeta
+
+from .._util import MapBackbone
+
+KINETICS_MEAN, KINETICS_STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)
+DEFAULT_INPUT = InputSpec(frames=16, size=112, mean=KINETICS_MEAN, std=KINETICS_STD)
+
+META = dict(paper="A Closer Look at Spatiotemporal Convolutions for Action Recognition "
+                  "(Tran, Wang, Torresani, Ray, LeCun, Paluri)", year=2018,
+            url="https://arxiv.org/abs/1711.11248")
+
+
+def conv3x3x3(cin, cout, mid, stride=1):
+    return nn.Conv3d(cin, cout, 3, stride=stride, padding=1, bias=False)
+
+
+class Conv2Plus1D(nn.Sequential):
+    def __init__(self, cin, cout, mid, stride=1):
+        super().__init__(
+            nn.Conv3d(cin, mid, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False),
+            nn.BatchNorm3d(mid), nn.ReLU(inplace=True),
+            nn.Conv3d(mid, cout, (3, 1, 1), stride=(stride, 1, 1), padding=(1, 0, 0), bias=False))
+
+
+def midplanes(cin: int, cout: int) -> int:
+    return (cin * cout * 3 * 3 * 3) // (cin * 3 * 3 + 3 * cout)
+
+
+class BasicBlock3d(nn.Module):
+    def __init__(self, cin: int, cout: int, conv, stride: int = 1):
+        super().__init__()
+        mid = midplanes(cin, cout)
+        self.conv1 = nn.Sequential(conv(cin, cout, mid, stride), nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
+        self.conv2 = nn.Sequential(conv(cout, cout, mid), nn.BatchNorm3d(cout))
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv3d(cin, cout, 1, stride=stride, bias=False),
+                                            nn.BatchNorm3d(cout))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(self.conv2(self.conv1(x)) + identity)
+
+
+class VideoResNet(MapBackbone):
+    time_kind = CLIP
+
+    def __init__(self, conv, stem: nn.Module, depths: Sequence[int] = (2, 2, 2, 2),
+                 widths: Sequence[int] = (64, 128, 256, 512)):
+        super().__init__()
+        self.stem = stem
+        cin = 64
+        for i, (d, w) in enumerate(zip(depths, widths)):
+            blocks = [BasicBlock3d(cin, w, conv, stride=1 if i == 0 else 2)]
+            blocks += [BasicBlock3d(w, w, conv) for _ in range(d - 1)]
+            self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
+            cin = w
+        self.out_channels = cin
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm3d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+def r3d_stem(cin):
+    return nn.Sequential(nn.Conv3d(cin, 64, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
+                         nn.BatchNorm3d(64), nn.ReLU(inplace=True))
+
+
+def r2plus1d_stem(cin):
+    return nn.Sequential(
+        nn.Conv3d(cin, 45, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
+        nn.BatchNorm3d(45), nn.ReLU(inplace=True),
+        nn.Conv3d(45, 64, (3, 1, 1), stride=1, padding=(1, 0, 0), bias=False),
+        nn.BatchNorm3d(64), nn.ReLU(inplace=True))
+
+
+def _load(model, pretrained, name):
+    if pretrained:
+        from zoo import weights
+
+        model.load_report = weights.load_pretrained(model, pretrained, what=name,
+                                                    default_file=f"resnet3d/{name}.pth")
+    return model
+
+
+DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+
+
+@register_backbone("r3d_18", temporal="clip", default_input=DEFAULT_INPUT,
+                   meta=ModelMeta(**META, summary="ResNet-18 with full 3x3x3 convolutions (R3D).",
+                                  tags=("3d", "resnet")))
+def r3d_18(in_channels: int = 3, pretrained: Any = False) -> VideoResNet:
+    """R3D-18: basic blocks (2, 2, 2, 2) with 3x3x3 convolutions; 512-channel map."""
+    return _load(VideoResNet(conv3x3x3, r3d_stem(in_channels), DEPTHS[18]), pretrained, "r3d_18")
+
+
+@register_backbone("r2plus1d_18", temporal="clip", default_input=DEFAULT_INPUT,
+                   meta=ModelMeta(**META, summary="ResNet-18 with (2+1)D factorised convolutions.",
+                                  tags=("3d", "resnet", "factorised")))
+def r2plus1d_18(in_channels: int = 3, pretrained: Any = False) -> VideoResNet:
+    """R(2+1)D-18: basic blocks (2, 2, 2, 2) of 1x3x3 + 3x1x1 convolutions; 512-channel map."""
+    return _load(VideoResNet(Conv2Plus1D, r2plus1d_stem(in_channels), DEPTHS[18]), pretrained,
+                 "r2plus1d_18")
+
+
+@register_backbone("r2plus1d_34", temporal="clip", default_input=InputSpec(frames=32, size=112),
+                   meta=ModelMeta(**META, summary="ResNet-34 with (2+1)D factorised convolutions.",
+                                  tags=("3d", "resnet", "factorised")))
+def r2plus1d_34(in_channels: int = 3, pretrained: Any = False) -> VideoResNet:
+    """R(2+1)D-34: basic blocks (3, 4, 6, 3) of 1x3x3 + 3x1x1 convolutions; 512-channel map."""
+    return _load(VideoResNet(Conv2Plus1D, r2plus1d_stem(in_channels), DEPTHS[34]), pretrained,
+                 "r2plus1d_34")

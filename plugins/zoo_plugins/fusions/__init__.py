@@ -1,0 +1,1 @@
+"""First-party fusions: late (class scores) and mid-level (feature maps)."""

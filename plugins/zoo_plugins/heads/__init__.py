@@ -1,0 +1,1 @@
+"""First-party temporal heads: [B, D, t, h, w] -> logits [B, num_classes]."""

@@ -1,0 +1,62 @@
+"""Every first-party preset builds through zoo.build at a small input and trains (forward +
+backward, gradients reach every trainable parameter), and its config rebuilds the same model."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import zoo
+from zoo.testing import check_preset
+
+# presets with tens of millions of parameters or big 3D stems: still run, marked slow
+HEAVY = {"slowfast_r50", "mvit_b", "csn_r101", "slow_r50", "i3d_resnet50", "tsm", "tsn",
+         "two_stream_3d", "two_stream_svm", "fused_two_stream",
+         "x3d_s", "x3d_m", "x3d_xs", "i3d", "r2plus1d_18"}
+FIRST_PARTY = ["c3d", "cnn_lstm", "csn_r101", "fused_two_stream", "i3d", "i3d_resnet50", "mvit_b",
+               "r2plus1d_18", "r3d_18", "single_frame", "slow_r50", "slowfast_r50", "tsm", "tsn",
+               "two_stream", "two_stream_3d", "two_stream_svm", "x3d_m", "x3d_s", "x3d_xs"]
+SMALL = dict(frames=4, size=32)
+
+
+def test_every_preset_is_registered():
+    assert set(FIRST_PARTY) <= set(zoo.list("presets"))
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n
+                                  for n in FIRST_PARTY])
+def test_preset_builds_and_trains(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = check_preset(name, num_classes=5, **SMALL)
+    for spec in model.spec.inputs.values():
+        assert (spec.frames, spec.size) == (4, 32)
+
+
+@pytest.mark.parametrize("name", FIRST_PARTY)
+def test_preset_metadata(name):
+    comp = zoo.get("preset", name)
+    assert comp.meta.paper and comp.meta.year and comp.meta.url and comp.meta.summary
+    cfg = comp()
+    assert cfg["streams"] and all("input" in s for s in cfg["streams"].values())
+
+
+def test_default_sizes_are_the_papers():
+    from zoo.builder import resolve_config
+
+    assert resolve_config("c3d")["streams"]["rgb"]["input"]["frames"] == 16
+    assert resolve_config("c3d")["streams"]["rgb"]["input"]["size"] == 112
+    flow = resolve_config("two_stream")["streams"]["flow"]["input"]
+    assert flow["flow_stack"] == 10 and flow["modality"] == "flow"
+    assert resolve_config("two_stream_3d")["streams"]["flow"]["input"]["flow_stack"] == 1
+
+
+def test_small_build_is_quick():
+    import time
+
+    zoo.build("single_frame", num_classes=3, **SMALL)  # warm the imports
+    t = time.perf_counter()
+    for name in ("single_frame", "cnn_lstm", "c3d", "two_stream", "r3d_18", "x3d_xs"):
+        zoo.build(name, num_classes=3, **SMALL)
+    assert (time.perf_counter() - t) / 6 < 2.0  # < 1 s each on an idle machine

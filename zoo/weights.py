@@ -1,0 +1,300 @@
+"""Pretrained weights: fetch (iopath), verify (sha256), map onto a model with a report.
+
+A component or preset declares its weight files in its metadata,
+``ModelMeta(extra={"weights": [WeightFile(...) or {"url": ..., "sha256": ...}, ...]})``; a builder
+called with ``pretrained=True`` loads the first one, ``pretrained="<path or URL>"`` loads that file.
+
+* URLs (``http(s)://``, ``ftp://``) go through an iopath ``PathManager`` with an ``HTTPURLHandler``;
+  files are cached under ``$ZOO_CACHE`` (default ``~/.cache/zoo``), at
+  ``<cache>/<URL path>``; a file already there is used without any network access.
+* ``file://`` URLs and plain paths are read in place.
+* A declared ``sha256`` is checked (`ChecksumError` on mismatch).
+* `load_into` copies every tensor whose name and shape match, adapts RGB first convolutions to
+  other channel counts (cross-modality initialisation, Wang et al. 2016: the kernel averaged over
+  the colour channels and replicated), re-initialises classifiers trained for another number of
+  classes (with a warning) and returns a `LoadReport` of missing / unexpected keys.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from urllib.parse import urlparse
+
+from .errors import ZooError
+
+logger = logging.getLogger("zoo.weights")
+
+URL_SCHEMES = ("http://", "https://", "ftp://")
+
+
+class WeightsError(ZooError):
+    """Pretrained weights that cannot be had or do not fit."""
+
+
+class WeightsNotFoundError(WeightsError, FileNotFoundError):
+    """``pretrained=True`` (or a path) with no file to be had; the message says where to put it."""
+
+
+class ChecksumError(WeightsError):
+    """A weight file whose sha256 differs from the declared one."""
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One declared weight file: a URL or path, its sha256 and what it was trained for."""
+
+    url: str
+    sha256: Optional[str] = None
+    num_classes: Optional[int] = None
+    dataset: str = ""
+    # rename checkpoint keys: {"old_prefix": "new_prefix"} applied before loading
+    key_map: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def coerce(cls, obj: Union["WeightFile", Mapping[str, Any], str]) -> "WeightFile":
+        if isinstance(obj, WeightFile):
+            return obj
+        if isinstance(obj, str):
+            return cls(url=obj)
+        return cls(**dict(obj))
+
+
+def cache_dir() -> Path:
+    """The weights cache: ``$ZOO_CACHE`` or ``~/.cache/zoo``."""
+    return Path(os.environ.get("ZOO_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "zoo"))
+
+
+def cached_path(url: str) -> Path:
+    """Where a URL's file lives in the cache (``<cache>/<URL path>``): put it there by hand when
+    the machine has no network."""
+    parsed = urlparse(url)
+    return cache_dir() / parsed.path.lstrip("/")
+
+
+def _path_manager():
+    from iopath.common.file_io import HTTPURLHandler, PathManager
+
+    pm = PathManager()
+    pm.register_handler(HTTPURLHandler())
+    return pm
+
+
+def sha256sum(path: Union[str, Path], chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(path: Union[str, Path], sha256: Optional[str]) -> None:
+    """Raise `ChecksumError` when `path`'s sha256 does not start with / equal `sha256`."""
+    if not sha256:
+        return
+    got = sha256sum(path)
+    want = sha256.lower()
+    if not got.startswith(want):
+        raise ChecksumError(
+            f"weight file {path} has sha256 {got}, expected {want}: the file is corrupt or not "
+            f"the declared one. Delete it and fetch it again.")
+
+
+def fetch(source: Union[str, Path, WeightFile], sha256: Optional[str] = None) -> Path:
+    """A local path for `source` (path, ``file://`` URL or remote URL), checksum verified."""
+    wf = WeightFile.coerce(str(source) if isinstance(source, Path) else source)
+    sha256 = sha256 or wf.sha256
+    url = wf.url
+    if url.startswith("file://"):
+        local = Path(urlparse(url).path)
+        if not local.is_file():
+            raise WeightsNotFoundError(f"weight file {url} does not exist (looked at {local}).")
+    elif url.startswith(URL_SCHEMES):
+        local = cached_path(url)
+        if not local.is_file():
+            try:
+                local = Path(_path_manager().get_local_path(url, cache_dir=str(cache_dir())))
+            except Exception as exc:  # no network, 404, ...
+                raise WeightsNotFoundError(
+                    f"could not download {url} ({type(exc).__name__}: {exc}). Download it by hand "
+                    f"and put it at {cached_path(url)} (the cache folder is $ZOO_CACHE, "
+                    f"default ~/.cache/zoo), or pass pretrained='/path/to/file'.") from exc
+    else:
+        local = Path(os.path.expanduser(url))
+        if not local.is_file():
+            raise WeightsNotFoundError(f"weight file {local} does not exist.")
+    verify(local, sha256)
+    return local
+
+
+def read_state_dict(path: Union[str, Path]) -> Dict[str, Any]:
+    """Tensors of a checkpoint (.safetensors, or a torch file; ``state_dict``/``model`` unwrapped)."""
+    import torch
+
+    path = str(path)
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return dict(load_file(path))
+    obj = torch.load(path, map_location="cpu", weights_only=False)
+    for key in ("state_dict", "model_state", "model", "module"):
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+            obj = obj[key]
+    if hasattr(obj, "state_dict") and not isinstance(obj, dict):
+        obj = obj.state_dict()
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path} holds a {type(obj).__name__}, not a state dict")
+    out = {k[7:] if k.startswith("module.") else k: v for k, v in obj.items()}
+    return {k: v for k, v in out.items() if hasattr(v, "shape")}
+
+
+@dataclass
+class LoadReport:
+    """What `load_into` did."""
+
+    loaded: List[str] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)  # in the model, not in the file
+    unexpected: List[str] = field(default_factory=list)  # in the file, not in the model
+    reinitialised: List[str] = field(default_factory=list)  # classifier of another class count
+    adapted: List[str] = field(default_factory=list)  # cross-modality first convolutions
+    mismatched: List[str] = field(default_factory=list)  # other shape mismatches, skipped
+    source: str = ""
+
+    def __str__(self) -> str:
+        parts = [f"loaded {len(self.loaded)} tensors from {self.source or 'state dict'}"]
+        for name in ("missing", "unexpected", "reinitialised", "adapted", "mismatched"):
+            keys = getattr(self, name)
+            if keys:
+                shown = ", ".join(keys[:8]) + (", ..." if len(keys) > 8 else "")
+                parts.append(f"{name} ({len(keys)}): {shown}")
+        return "; ".join(parts)
+
+
+def cross_modality(weight, in_channels: int):
+    """An RGB kernel ``[O, 3, ...]`` for `in_channels` inputs: averaged over the colour channels
+    and replicated (Wang et al. 2016, used for two-stream flow networks)."""
+    mean = weight.mean(dim=1, keepdim=True)
+    reps = [1, in_channels] + [1] * (weight.dim() - 2)
+    return mean.repeat(*reps).contiguous()
+
+
+def load_into(module, state: Mapping[str, Any], *, key_map: Optional[Mapping[str, str]] = None,
+              adapt_channels: bool = True, warn: bool = True, source: str = "",
+              ignore_unexpected: Sequence[str] = ()) -> LoadReport:
+    """Copy `state` onto `module` by name and shape; return a `LoadReport`.
+
+    * same name, same shape: copied;
+    * only dimension 0 differs (a classifier of another number of classes): left as initialised,
+      with a warning that names it;
+    * a kernel ``[O, 3, ...]`` for a layer reading other channels: cross-modality initialised;
+    * anything else: skipped and reported.
+    """
+    import torch
+
+    report = LoadReport(source=source)
+    if key_map:
+        renamed = {}
+        for k, v in state.items():
+            for old, new in key_map.items():
+                if k.startswith(old):
+                    k = new + k[len(old):]
+                    break
+            renamed[k] = v
+        state = renamed
+    own = module.state_dict()
+    new_state = {}
+    for k, v in state.items():
+        if k not in own:
+            if not any(k.startswith(p) for p in ignore_unexpected):
+                report.unexpected.append(k)
+            continue
+        target = own[k]
+        if tuple(v.shape) == tuple(target.shape):
+            new_state[k] = v
+            report.loaded.append(k)
+        elif (adapt_channels and v.dim() >= 3 and v.dim() == target.dim() and v.shape[1] == 3
+              and v.shape[0] == target.shape[0] and v.shape[2:] == target.shape[2:]):
+            new_state[k] = cross_modality(v.to(target.dtype), target.shape[1])
+            report.adapted.append(k)
+        elif v.dim() == target.dim() and v.shape[1:] == target.shape[1:]:
+            report.reinitialised.append(k)
+        else:
+            report.mismatched.append(k)
+    for k in own:
+        if k not in new_state and k not in report.reinitialised:
+            report.missing.append(k)
+    with torch.no_grad():
+        module.load_state_dict(new_state, strict=False)
+    if report.reinitialised:
+        msg = (f"zoo.weights: {', '.join(report.reinitialised)} kept their initialisation: the "
+               f"checkpoint {source} was trained for another number of classes "
+               f"({', '.join(str(tuple(state[k].shape)) for k in report.reinitialised[:2])} vs "
+               f"{', '.join(str(tuple(own[k].shape)) for k in report.reinitialised[:2])}); the "
+               f"rest of the network is loaded, the classifier is re-initialised.")
+        logger.warning(msg)
+        if warn:
+            warnings.warn(msg, UserWarning, stacklevel=2)
+    if report.adapted:
+        logger.info("zoo.weights: cross-modality initialisation of %s", ", ".join(report.adapted))
+    if report.mismatched:
+        logger.warning("zoo.weights: skipped tensors of another shape: %s", ", ".join(report.mismatched))
+    logger.info("%s", report)
+    return report
+
+
+def declared_weights(meta) -> List[WeightFile]:
+    """The weight files a component's or preset's metadata declares."""
+    extra = getattr(meta, "extra", None) or {}
+    return [WeightFile.coerce(w) for w in extra.get("weights", [])]
+
+
+def resolve(pretrained: Union[bool, str, Path, WeightFile, Mapping[str, Any]],
+            declared: Iterable[Union[WeightFile, Mapping[str, Any], str]] = (),
+            what: str = "this model", default_file: Optional[Union[str, Path]] = None) -> Optional[WeightFile]:
+    """Which file `pretrained` means: None for False, the first declared (or `default_file`, a
+    cache-relative file name) for True, the given path/URL otherwise. Raises
+    `WeightsNotFoundError` when True has nothing to point to."""
+    if pretrained is None or pretrained is False:
+        return None
+    if pretrained is True:
+        declared = [WeightFile.coerce(w) for w in declared]
+        if declared:
+            return declared[0]
+        if default_file is not None:
+            path = cache_dir() / default_file
+            if path.is_file():
+                return WeightFile(url=str(path))
+            raise WeightsNotFoundError(
+                f"pretrained=True but no weights for {what} are available offline: put a state dict "
+                f"(.pth or .safetensors) at {path} ($ZOO_CACHE, default ~/.cache/zoo), or pass "
+                f"pretrained='/path/to/weights.pth'.")
+        raise WeightsNotFoundError(
+            f"pretrained=True but {what} declares no weight files; pass pretrained='/path/to/weights"
+            f".pth' (or a URL), or put a file under {cache_dir()}.")
+    if isinstance(pretrained, (str, Path)):
+        return WeightFile(url=str(pretrained))
+    return WeightFile.coerce(pretrained)
+
+
+def load_pretrained(module, pretrained, *, declared=(), what: str = "this model",
+                    default_file: Optional[Union[str, Path]] = None,
+                    transform: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None,
+                    **kw) -> Optional[LoadReport]:
+    """Fetch, verify and load the weights `pretrained` points to into `module` (see `resolve`)."""
+    wf = resolve(pretrained, declared, what=what, default_file=default_file)
+    if wf is None:
+        return None
+    if not wf.url.startswith(URL_SCHEMES + ("file://",)) and default_file is not None:
+        # a file name relative to the cache
+        p = Path(os.path.expanduser(wf.url))
+        if not p.is_absolute() and not p.is_file() and (cache_dir() / p).is_file():
+            wf = WeightFile(url=str(cache_dir() / p), sha256=wf.sha256, key_map=wf.key_map)
+    path = fetch(wf)
+    state = read_state_dict(path)
+    if transform is not None:
+        state = transform(state)
+    return load_into(module, state, key_map=dict(wf.key_map) or None, source=str(path), **kw)
