@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader
 from zoo.data import DataHealth, VideoClipDataset, VideoDecodeError, VideoRecord, collate
 from zoo.data.annotations import AnnotationError
 from zoo.data.datasets.ucf101 import parse_ucf_list
+from zoo.registry import REGISTRY
 from zoo.specs import InputSpec
 
 RGB = {"rgb": InputSpec(frames=4, size=32)}
@@ -90,6 +91,21 @@ def test_bad_annotation_lines_lenient_and_strict(tmp_path):
     with pytest.raises(AnnotationError, match=r"trainlist01\.txt:2: ") as info:
         parse_ucf_list(listing, ["A", "B"], strict=True)
     assert info.value.line == 2
+
+
+def test_bad_annotation_entries_are_counted_in_the_dataset_health(tmp_path, tiny_video):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "abcdefghijk_000000_000002.mp4").write_bytes(tiny_video.read_bytes())
+    (tmp_path / "train.csv").write_text("label,youtube_id,time_start,time_end,split\n"
+                                        "a,abcdefghijk,0,2,train\n"
+                                        "a,badtimes000,5,1,train\n")
+    factory = REGISTRY.get("dataset", "kinetics400")
+    with pytest.warns(RuntimeWarning, match=r"train\.csv:3: time_end"):
+        ds = factory(root=tmp_path, split="train", inputs=RGB)
+    assert len(ds) == 1 and ds.health.annotation_errors == 1 and not ds.health.ok
+    assert "1 bad annotation entries" in ds.health.summary()
+    with pytest.raises(AnnotationError, match=r"train\.csv:3: "):
+        factory(root=tmp_path, split="train", inputs=RGB, strict=True)
 
 
 def test_truncated_real_video_is_padded_and_counted(truncated_avi):

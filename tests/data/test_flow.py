@@ -62,3 +62,12 @@ def test_rgb_difference_is_centred():
     a, b = torch.rand(3, 2, 4, 4), torch.rand(3, 2, 4, 4)
     assert torch.allclose(rgb_difference(a, a), torch.full_like(a, 0.5))
     assert torch.allclose(rgb_difference(a, b) * 2 - 1, b - a, atol=1e-6)
+
+
+def test_flow_options_may_be_given_as_a_dict(tmp_path):
+    """A run config's ``dataset: {flow: {method: dis, cache_dir: ...}}`` arrives as a dict."""
+    from zoo.data import VideoClipDataset
+    from zoo.specs import InputSpec
+    ds = VideoClipDataset([], ["a"], {"flow": InputSpec(modality="flow", frames=1, size=32)},
+                          flow={"method": "dis", "cache_dir": str(tmp_path)})
+    assert ds.flow.options == FlowOptions("dis", cache_dir=str(tmp_path))

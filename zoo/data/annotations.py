@@ -5,6 +5,8 @@ is always reported the same way, as ``file:line: reason`` in an `AnnotationError
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import csv
 import io
 import json
@@ -17,6 +19,8 @@ from ..errors import ZooError
 T = TypeVar("T")
 # Mistakes a per-line parser may make on malformed input; anything else is a bug and propagates.
 PARSE_ERRORS = (ValueError, KeyError, IndexError, TypeError, AttributeError)
+# The list that `collect_errors` is filling, if any: skipped entries are appended to it.
+_COLLECTOR: contextvars.ContextVar = contextvars.ContextVar("zoo_annotation_errors", default=None)
 
 
 class AnnotationError(ZooError, ValueError):
@@ -41,12 +45,28 @@ class AnnotationReport:
         self.errors.append(error)
 
     def finish(self) -> None:
-        """Warn once about the entries skipped in lenient mode."""
+        """Warn once about the entries skipped in lenient mode (and hand them to the
+        enclosing `collect_errors`, if any)."""
+        collector = _COLLECTOR.get()
+        if collector is not None:
+            collector.extend(self.errors)
         if self.errors:
             shown = "; ".join(str(e) for e in self.errors[:3])
             more = f" (and {len(self.errors) - 3} more)" if len(self.errors) > 3 else ""
             warnings.warn(f"skipped {len(self.errors)} unreadable annotation entries: "
                           f"{shown}{more}", RuntimeWarning, stacklevel=3)
+
+
+@contextlib.contextmanager
+def collect_errors() -> Iterator[List[AnnotationError]]:
+    """The entries that parses inside the block skip in lenient mode, as a list (filled as
+    they finish); dataset factories count them in ``health.annotation_errors``."""
+    errors: List[AnnotationError] = []
+    token = _COLLECTOR.set(errors)
+    try:
+        yield errors
+    finally:
+        _COLLECTOR.reset(token)
 
 
 def read_text(path: Any) -> str:

@@ -93,14 +93,15 @@ class VideoClipDataset(Dataset):
     samples `clips` temporal views x `crops` (1 or 3) spatial ones; with more than one view each
     stream is ``[views, C, T, H, W]`` (see `average_view_scores`).
     Flow is computed on frames resized to the stream's short side, through `flow` options (and
-    cache). Unreadable videos follow `on_error` ("skip": None, counted; "raise"); short videos
+    cache; `FlowOptions` or a dict of its fields). Unreadable videos follow `on_error` ("skip": None, counted; "raise"); short videos
     are padded (`pad`: "repeat" the last frame or "loop").
     """
 
     def __init__(self, records: Sequence[VideoRecord], classes: Sequence[str],
                  inputs: Optional[Dict[str, InputSpec]] = None, *, train: bool = True,
                  multi_label: bool = False, on_error: str = "skip", pad: str = "repeat",
-                 decoder: Union[str, Decoder] = "pyav", flow: Optional[FlowOptions] = None,
+                 decoder: Union[str, Decoder] = "pyav",
+                 flow: Union[FlowOptions, Dict[str, Any], None] = None,
                  clips: int = 1, crops: int = 1, short_side: Optional[int] = None,
                  class_groups: Optional[Dict[str, List[int]]] = None,
                  health: Optional[DataHealth] = None):
@@ -114,7 +115,9 @@ class VideoClipDataset(Dataset):
                        for k, v in (inputs or {"rgb": InputSpec()}).items()}
         self.train, self.multi_label, self.on_error, self.pad = train, multi_label, on_error, pad
         self.decoder = get_decoder(decoder)
-        self.flow = FlowComputer(flow or FlowOptions())
+        # A dict (e.g. the `flow:` key of a run config's dataset section) is FlowOptions' fields.
+        self.flow = FlowComputer(FlowOptions(**flow) if isinstance(flow, dict)
+                                 else flow or FlowOptions())
         self.clips, self.crops = (1, 1) if train else (clips, crops)
         self.short_side = short_side
         self.class_groups = class_groups

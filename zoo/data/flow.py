@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 FLOW_METHODS = ("tvl1", "dis", "farneback")
+FLOW_BOUND = 20.0  # pixels: flow is clipped to [-FLOW_BOUND, FLOW_BOUND] before quantising
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class FlowOptions:
     (camera motion) is subtracted first, and where fields are cached (None: no cache)."""
 
     method: str = "tvl1"
-    bound: float = 20.0
+    bound: float = FLOW_BOUND
     subtract_mean: bool = False
     cache_dir: Optional[str] = None
 
@@ -61,13 +62,13 @@ def make_flow_fn(method: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     return lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
 
 
-def quantize_flow(flow: np.ndarray, bound: float = 20.0) -> np.ndarray:
+def quantize_flow(flow: np.ndarray, bound: float = FLOW_BOUND) -> np.ndarray:
     """Clip to ``[-bound, bound]`` and map linearly to uint8 0..255 (0 px -> 128)."""
     scaled = (np.clip(flow, -bound, bound) + bound) * (255.0 / (2 * bound))
     return np.floor(scaled + 0.5).astype(np.uint8)
 
 
-def dequantize_flow(quantized: np.ndarray, bound: float = 20.0) -> np.ndarray:
+def dequantize_flow(quantized: np.ndarray, bound: float = FLOW_BOUND) -> np.ndarray:
     """Pixels from quantised flow (the inverse of `quantize_flow` up to a step of 40/255 px)."""
     return quantized.astype(np.float32) * (2 * bound / 255.0) - bound
 

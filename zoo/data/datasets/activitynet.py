@@ -15,7 +15,8 @@ from ...specs import InputSpec, ModelMeta
 from ..annotations import AnnotationError, class_index, expect, parse_entries, read_json, \
     resolve_classes
 from ..dataset import VideoIndex, VideoRecord
-from .common import drop_unknown_labels, find_file, find_folder, locate, make_dataset, need_root, split_names
+from .common import (counts_annotation_errors, drop_unknown_labels, find_file, find_folder,
+                     locate, make_dataset, need_root, split_names)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def parse_activitynet(path: Any, strict: bool = False) -> List[ActivityNetSegmen
 @register_dataset("activitynet", needs_root=True, multi_label=False, meta=ModelMeta(
     paper="ActivityNet: A Large-Scale Video Benchmark for Human Activity Understanding",
     year=2015, url="http://activity-net.org/"))
+@counts_annotation_errors
 def activitynet(root: Any = None, split: str = "train",
                 inputs: Optional[Dict[str, InputSpec]] = None, *, annotations: Any = None,
                 videos: Any = None, classes: Any = None, strict: bool = False, **options: Any):

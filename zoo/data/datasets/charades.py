@@ -13,7 +13,8 @@ from ...registry import register_dataset
 from ...specs import InputSpec, ModelMeta
 from ..annotations import parse_csv, parse_float, parse_lines
 from ..dataset import VideoIndex, VideoRecord
-from .common import find_file, find_folder, locate, make_dataset, need_root, split_names
+from .common import (counts_annotation_errors, find_file, find_folder, locate, make_dataset,
+                     need_root, split_names)
 
 NUM_CLASSES = 157
 
@@ -94,6 +95,7 @@ def charades_records(entries: List[CharadesEntry], per_segment: bool) -> List[Vi
 @register_dataset("charades", needs_root=True, multi_label=True, meta=ModelMeta(
     paper="Hollywood in Homes: Crowdsourcing Data Collection for Activity Understanding",
     year=2016, url="https://arxiv.org/abs/1604.01753"))
+@counts_annotation_errors
 def charades(root: Any = None, split: str = "train",
              inputs: Optional[Dict[str, InputSpec]] = None, *, annotations: Any = None,
              class_list: Any = None, videos: Any = None, per_segment: bool = False,

@@ -1,12 +1,14 @@
 """What the video dataset adapters share: locating files and building the dataset."""
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ...errors import ZooError
 from ...specs import InputSpec
+from ..annotations import collect_errors
 from ..dataset import VideoClipDataset, VideoIndex, VideoRecord, keep_found
 from ..health import DataHealth
 
@@ -20,6 +22,20 @@ def split_names(split: str) -> Tuple[str, ...]:
         if split in names:
             return names
     raise ValueError(f"unknown split {split!r}; use one of {list(SPLIT_NAMES)}")
+
+
+def counts_annotation_errors(factory: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a dataset factory so that the annotation entries skipped while it parses (lenient
+    mode) are counted in the dataset's ``health.annotation_errors``."""
+    @functools.wraps(factory)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with collect_errors() as errors:
+            dataset = factory(*args, **kwargs)
+        health = getattr(dataset, "health", None)
+        if errors and health is not None:
+            health.annotation_errors += len(errors)
+        return dataset
+    return wrapper
 
 
 def need_root(root: Any, dataset: str) -> Path:

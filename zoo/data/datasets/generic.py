@@ -9,7 +9,8 @@ from ...registry import register_dataset
 from ...specs import InputSpec
 from ..annotations import class_index, parse_csv, resolve_classes
 from ..dataset import VIDEO_EXTENSIONS, VideoRecord
-from .common import drop_unknown_labels, find_file, make_dataset, need_root
+from .common import (counts_annotation_errors, drop_unknown_labels, find_file, make_dataset,
+                     need_root)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def video_folder(root: Any = None, split: str = "train",
 
 
 @register_dataset("video_csv", needs_root=True, multi_label=False)
+@counts_annotation_errors
 def video_csv(root: Any = None, split: str = "train",
               inputs: Optional[Dict[str, InputSpec]] = None, *, annotations: Any = None,
               classes: Any = None, strict: bool = False, **options: Any):

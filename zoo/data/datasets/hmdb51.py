@@ -15,7 +15,7 @@ from ...registry import register_dataset
 from ...specs import InputSpec, ModelMeta
 from ..annotations import parse_lines
 from ..dataset import VideoIndex
-from .common import find_folder, locate, make_dataset, need_root
+from .common import counts_annotation_errors, find_folder, locate, make_dataset, need_root
 from .ucf101 import ListEntry, list_records
 
 TAGS = {"unused": 0, "train": 1, "test": 2}
@@ -41,6 +41,7 @@ def parse_hmdb_split(path: Any, strict: bool = False) -> List[HMDBEntry]:
 @register_dataset("hmdb51", needs_root=True, multi_label=False, meta=ModelMeta(
     paper="HMDB: A Large Video Database for Human Motion Recognition", year=2011,
     url="https://serre-lab.clps.brown.edu/resource/hmdb-a-large-human-motion-database/"))
+@counts_annotation_errors
 def hmdb51(root: Any = None, split: str = "train", inputs: Optional[Dict[str, InputSpec]] = None,
            *, fold: int = 1, split_dir: Any = None, videos: Any = None, strict: bool = False,
            **options: Any):

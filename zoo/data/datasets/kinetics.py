@@ -13,7 +13,8 @@ from ...registry import register_dataset
 from ...specs import InputSpec, ModelMeta
 from ..annotations import class_index, parse_csv, parse_float, resolve_classes
 from ..dataset import VideoIndex, VideoRecord
-from .common import drop_unknown_labels, find_file, find_folder, locate, make_dataset, need_root, split_names
+from .common import (counts_annotation_errors, drop_unknown_labels, find_file, find_folder,
+                     locate, make_dataset, need_root, split_names)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ def parse_kinetics_csv(path: Any, strict: bool = False) -> List[KineticsEntry]:
     return parse_csv(path, _parse_row, ("youtube_id", "time_start", "time_end"), strict)
 
 
+@counts_annotation_errors
 def kinetics(version: int, root: Any = None, split: str = "train",
              inputs: Optional[Dict[str, InputSpec]] = None, *, annotations: Any = None,
              videos: Any = None, classes: Any = None, strict: bool = False, **options: Any):

@@ -13,7 +13,8 @@ from ...registry import register_dataset
 from ...specs import InputSpec, ModelMeta
 from ..annotations import AnnotationError, expect, parse_entries, read_json
 from ..dataset import VideoIndex, VideoRecord
-from .common import find_file, find_folder, locate, make_dataset, need_root, split_names
+from .common import (counts_annotation_errors, find_file, find_folder, locate, make_dataset,
+                     need_root, split_names)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def parse_sthv2_annotations(path: Any, labels: Dict[str, int],
 @register_dataset("sthv2", needs_root=True, multi_label=False, meta=ModelMeta(
     paper='The "something something" video database for learning and evaluating visual common '
           'sense', year=2017, url="https://arxiv.org/abs/1706.04261"))
+@counts_annotation_errors
 def sthv2(root: Any = None, split: str = "train", inputs: Optional[Dict[str, InputSpec]] = None,
           *, annotations: Any = None, labels: Any = None, videos: Any = None,
           strict: bool = False, **options: Any):

@@ -13,7 +13,8 @@ from ...registry import register_dataset
 from ...specs import InputSpec, ModelMeta
 from ..annotations import AnnotationError, class_index, parse_lines
 from ..dataset import VideoIndex, VideoRecord
-from .common import find_file, find_folder, locate, make_dataset, need_root
+from .common import (counts_annotation_errors, find_file, find_folder, locate, make_dataset,
+                     need_root)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ def list_records(entries: List[ListEntry]):
 @register_dataset("ucf101", needs_root=True, multi_label=False, meta=ModelMeta(
     paper="UCF101: A Dataset of 101 Human Actions Classes From Videos in The Wild", year=2012,
     url="https://arxiv.org/abs/1212.0402"))
+@counts_annotation_errors
 def ucf101(root: Any = None, split: str = "train", inputs: Optional[Dict[str, InputSpec]] = None,
            *, fold: int = 1, split_dir: Any = None, videos: Any = None, strict: bool = False,
            **options: Any):
