@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, Optional
+import os
+from typing import Any, Dict, Mapping, Optional
 
 from . import config as config_lib
-from .errors import ConfigError, IncompatibleError
+from .errors import ConfigError, IncompatibleError, ZooError
 from .registry import REGISTRY, Component
 from .specs import LATE, FeatureSpec, FusionSpec, HeadSpec, InputSpec, ModelSpec
 
@@ -47,11 +48,48 @@ def _build_head(head_cfg: Dict[str, Any], feature: FeatureSpec, num_classes: int
     return _call(comp, f"temporal head {comp.name!r}", feature, num_classes, **_kwargs(head_cfg))
 
 
+def _check_weights(value: Any) -> Any:
+    """The top-level ``weights`` entry: False/None, True, a path or URL, or ``{url, sha256, ...}``."""
+    if value is None or isinstance(value, (bool, str, os.PathLike)):
+        return value
+    if isinstance(value, Mapping):
+        from .weights import WeightFile
+
+        if not isinstance(value.get("url"), str):
+            raise ConfigError(f"weights: a mapping needs 'url' (a path or URL) and may give "
+                              f"'sha256', got {dict(value)!r}")
+        try:
+            return WeightFile.coerce(value)
+        except TypeError as exc:
+            raise ConfigError(f"weights: {exc}; a weights mapping has url, sha256, num_classes, "
+                              f"dataset, key_map") from None
+    raise ConfigError(f"weights: expected True, a path, a URL or {{url, sha256}}, "
+                      f"got {type(value).__name__}")
+
+
+def _load_weights(model, cfg: Dict[str, Any], value: Any):
+    """Whole-model weights (the config's checked ``weights``) into the built model; the LoadReport."""
+    if value is None or value is False:
+        return None
+    from . import weights as weights_lib
+
+    name = cfg.get("name") if isinstance(cfg.get("name"), str) else None
+    declared = []
+    if value is True and name:
+        try:
+            declared = weights_lib.declared_weights(REGISTRY.get("preset", name).meta)
+        except ZooError:  # a config's own name, not a preset
+            pass
+    return weights_lib.load_model_weights(model, value, name=name, declared=declared)
+
+
 def build_from_config(cfg: Dict[str, Any]):
-    """Build a normalised config (see zoo.config) into a VideoClassifier."""
+    """Build a normalised config (see zoo.config) into a VideoClassifier, then load its
+    whole-model ``weights`` if the config names any (see `build`)."""
     from .model import Stream, VideoClassifier  # torch loads here, not at `import zoo`
 
     num_classes = int(cfg["num_classes"])
+    weights = _check_weights(cfg.get("weights"))  # a bad value fails before anything is built
     fusion_cfg = cfg.get("fusion")
     fusion_comp = REGISTRY.get("fusion", fusion_cfg["name"]) if fusion_cfg else None
     fusion_spec: FusionSpec = (fusion_comp.info.get("spec") or FusionSpec()) if fusion_comp else FusionSpec()
@@ -102,11 +140,13 @@ def build_from_config(cfg: Dict[str, Any]):
                                     **_kwargs(late_cfg))
     spec = ModelSpec(inputs=inputs, num_classes=num_classes, fusion_level=fusion_spec.level,
                      multi_label=bool(cfg.get("multi_label", False)))
-    saved = copy.deepcopy(cfg)
+    saved = copy.deepcopy({k: v for k, v in cfg.items() if k != "weights"})
     for sname, s in saved["streams"].items():
         s["input"] = inputs[sname].to_dict()
-    return VideoClassifier(streams, fusion, spec, saved, fused_head=fused_head,
-                           late_fusion=late_fusion)
+    model = VideoClassifier(streams, fusion, spec, saved, fused_head=fused_head,
+                            late_fusion=late_fusion)
+    model.weights_report = _load_weights(model, cfg, weights)
+    return model
 
 
 def resolve_config(source: Any, num_classes: Optional[int] = None, **overrides: Any) -> Dict[str, Any]:
@@ -127,6 +167,24 @@ def build(source: Any, num_classes: Optional[int] = None, **overrides: Any):
     >>> model = zoo.build("two_stream_3d", num_classes=10, frames=8, size=64)
     >>> model.spec.inputs["flow"].channels
     2
+
+    Whole-model weights: the config key ``weights`` (or the override
+    ``zoo.build("c3d", num_classes=101, weights="k400_c3d.pt")``) is a path, a URL, a mapping
+    ``{url, sha256}``, or True for the file the preset declares in its ModelMeta
+    (``extra={"weights": [...]}``; a preset declaring none is looked for at
+    ``$ZOO_CACHE/models/<name>.pt|.pth|.safetensors``, and the error says where to put it).
+    The file is fetched through zoo.weights (iopath, cache, sha256 check) and mapped by the keys
+    of ``model.state_dict()``: a zoo checkpoint (``save_checkpoint``), a ``save_weights``
+    safetensors file or a plain state dict. Weights trained for another number of classes keep
+    everything but the classifier, which is re-initialised with a warning. The LoadReport
+    (missing / unexpected / re-initialised keys) is logged and kept as ``model.weights_report``
+    (None without ``weights``). Component weights (``pretrained=...``) load first, whole-model
+    weights over them.
+
+    ``weights`` is not kept in ``model.config``: the config describes the architecture, and
+    rebuilding from it (``zoo.build(model.config)``, a checkpoint's config) gives fresh
+    initialisation rather than implicitly fetching the file again; the trained weights travel in
+    checkpoints.
     """
     return build_from_config(resolve_config(source, num_classes, **overrides))
 

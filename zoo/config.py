@@ -18,7 +18,7 @@ from .specs import InputSpec
 COMPONENT_KEYS = {"backbone": "backbone", "temporal_head": "temporal_head", "fusion": "fusion"}
 INPUT_FIELDS = tuple(InputSpec.__dataclass_fields__)
 TOP_LEVEL_KEYS = ("name", "num_classes", "multi_label", "streams", "fusion", "input", "backbone",
-                  "temporal_head")
+                  "temporal_head", "weights")
 
 
 def load(source: Any) -> Dict[str, Any]:
@@ -148,14 +148,15 @@ def _set_path(cfg: Dict[str, Any], path: str, value: Any) -> None:
 def apply_overrides(cfg: Dict[str, Any], overrides: Mapping[str, Any]) -> Dict[str, Any]:
     """Apply ``zoo.build(..., **overrides)`` to a normalised config, in place.
 
-    Keys: ``num_classes``, ``multi_label``; any InputSpec field (``frames``, ``size``,
+    Keys: ``num_classes``, ``multi_label``, ``weights`` (whole-model weights, see zoo.build);
+    any InputSpec field (``frames``, ``size``,
     ``flow_stack``...) for every stream that has it; ``backbone`` / ``temporal_head`` / ``fusion``
     to swap a component by name (every stream); any keyword parameter of a component's builder
     (``hidden_size=256``, ``pretrained=True``) for every component that takes it; and a dotted
     path (``"streams.rgb.temporal_head.readout"``, or ``streams__rgb__...`` as a keyword).
     """
     for key, value in overrides.items():
-        if key in ("num_classes", "multi_label"):
+        if key in ("num_classes", "multi_label", "weights"):
             cfg[key] = value
         elif "." in key or "__" in key:
             _set_path(cfg, key.replace("__", "."), value)
@@ -171,7 +172,8 @@ def apply_overrides(cfg: Dict[str, Any], overrides: Mapping[str, Any]) -> Dict[s
             cfg["fusion"] = None if value is None else _component(value, "fusion")
         else:
             hits = []
-            valid = set(INPUT_FIELDS) | {"num_classes", "multi_label", "backbone", "temporal_head", "fusion"}
+            valid = set(INPUT_FIELDS) | {"num_classes", "multi_label", "weights", "backbone",
+                                         "temporal_head", "fusion"}
             for kind, where, comp in _component_slots(cfg):
                 params, _ = _parameters(kind, comp["name"])
                 params = [p for p in params if p not in _RESERVED]

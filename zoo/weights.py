@@ -3,6 +3,8 @@
 A component or preset declares its weight files in its metadata,
 ``ModelMeta(extra={"weights": [WeightFile(...) or {"url": ..., "sha256": ...}, ...]})``; a builder
 called with ``pretrained=True`` loads the first one, ``pretrained="<path or URL>"`` loads that file.
+A whole model takes weights through ``zoo.build(..., weights=True | "<path or URL>" | {url, sha256})``
+(`load_model_weights`): a preset's declared files, keys as in the built model's ``state_dict()``.
 
 * URLs (``http(s)://``, ``ftp://``) go through an iopath ``PathManager`` with an ``HTTPURLHandler``;
   files are cached under ``$ZOO_CACHE`` (default ``~/.cache/zoo``), at
@@ -131,16 +133,43 @@ def fetch(source: Union[str, Path, WeightFile], sha256: Optional[str] = None) ->
     return local
 
 
+def _is_safetensors(path: str) -> bool:
+    """A safetensors file starts with an 8-byte header length and a JSON header (``{``)."""
+    if path.endswith(".safetensors"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and not head.startswith(b"PK")
+
+
 def read_state_dict(path: Union[str, Path]) -> Dict[str, Any]:
-    """Tensors of a checkpoint (.safetensors, or a torch file; ``state_dict``/``model`` unwrapped)."""
+    """Tensors of a checkpoint: a ``.safetensors`` file (any name), or a torch file read with
+    ``weights_only=True`` (no pickled code runs); ``state_dict`` / ``model_state`` / ``model`` /
+    ``module`` wrappers are unwrapped, so a zoo checkpoint (`zoo.engine.checkpoint.save_checkpoint`,
+    ``{"model": state, ...}``) or weights file (`save_weights`) reads as its model state."""
     import torch
 
     path = str(path)
-    if path.endswith(".safetensors"):
+    if _is_safetensors(path):
         from safetensors.torch import load_file
 
-        return dict(load_file(path))
-    obj = torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            return dict(load_file(path))
+        except Exception as exc:
+            if path.endswith(".safetensors"):
+                raise WeightsError(f"cannot read {path} as safetensors: {type(exc).__name__}: "
+                                   f"{exc}") from exc
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(
+            f"cannot read {path} as a weights file ({type(exc).__name__}: {exc}). zoo reads "
+            f"checkpoints with torch.load(weights_only=True), so a file that pickles code or custom "
+            f"objects is refused: if you trust it, re-save its tensors with torch.save(state_dict) "
+            f"or safetensors.") from exc
     for key in ("state_dict", "model_state", "model", "module"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
             obj = obj[key]
@@ -252,28 +281,45 @@ def declared_weights(meta) -> List[WeightFile]:
     return [WeightFile.coerce(w) for w in extra.get("weights", [])]
 
 
+DefaultFile = Optional[Union[str, Path, Sequence[Union[str, Path]]]]
+
+
+def _defaults(default_file: DefaultFile) -> List[Path]:
+    if default_file is None:
+        return []
+    if isinstance(default_file, (str, Path)):
+        return [Path(default_file)]
+    return [Path(f) for f in default_file]
+
+
 def resolve(pretrained: Union[bool, str, Path, WeightFile, Mapping[str, Any]],
             declared: Iterable[Union[WeightFile, Mapping[str, Any], str]] = (),
-            what: str = "this model", default_file: Optional[Union[str, Path]] = None) -> Optional[WeightFile]:
+            what: str = "this model", default_file: DefaultFile = None,
+            param: str = "pretrained") -> Optional[WeightFile]:
     """Which file `pretrained` means: None for False, the first declared (or `default_file`, a
-    cache-relative file name) for True, the given path/URL otherwise. Raises
-    `WeightsNotFoundError` when True has nothing to point to."""
+    cache-relative file name, or the first existing of several) for True, the given path/URL
+    otherwise. Raises `WeightsNotFoundError` when True has nothing to point to; `param` names the
+    argument in messages (``pretrained`` for components, ``weights`` for zoo.build)."""
     if pretrained is None or pretrained is False:
         return None
     if pretrained is True:
         declared = [WeightFile.coerce(w) for w in declared]
         if declared:
             return declared[0]
-        if default_file is not None:
-            path = cache_dir() / default_file
-            if path.is_file():
-                return WeightFile(url=str(path))
+        defaults = _defaults(default_file)
+        if defaults:
+            for rel in defaults:
+                path = cache_dir() / rel
+                if path.is_file():
+                    return WeightFile(url=str(path))
+            path = cache_dir() / defaults[0]
+            others = ", ".join(str(cache_dir() / d) for d in defaults[1:])
             raise WeightsNotFoundError(
-                f"pretrained=True but no weights for {what} are available offline: put a state dict "
-                f"(.pth or .safetensors) at {path} ($ZOO_CACHE, default ~/.cache/zoo), or pass "
-                f"pretrained='/path/to/weights.pth'.")
+                f"{param}=True but no weights for {what} are available offline: put a state dict "
+                f"or checkpoint (.pt/.pth or .safetensors) at {path}{f' (or {others})' if others else ''} "
+                f"($ZOO_CACHE, default ~/.cache/zoo), or pass {param}='/path/to/weights.pth'.")
         raise WeightsNotFoundError(
-            f"pretrained=True but {what} declares no weight files; pass pretrained='/path/to/weights"
+            f"{param}=True but {what} declares no weight files; pass {param}='/path/to/weights"
             f".pth' (or a URL), or put a file under {cache_dir()}.")
     if isinstance(pretrained, (str, Path)):
         return WeightFile(url=str(pretrained))
@@ -281,20 +327,64 @@ def resolve(pretrained: Union[bool, str, Path, WeightFile, Mapping[str, Any]],
 
 
 def load_pretrained(module, pretrained, *, declared=(), what: str = "this model",
-                    default_file: Optional[Union[str, Path]] = None,
+                    default_file: DefaultFile = None,
                     transform: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None,
-                    **kw) -> Optional[LoadReport]:
+                    param: str = "pretrained", **kw) -> Optional[LoadReport]:
     """Fetch, verify and load the weights `pretrained` points to into `module` (see `resolve`)."""
-    wf = resolve(pretrained, declared, what=what, default_file=default_file)
+    wf = resolve(pretrained, declared, what=what, default_file=default_file, param=param)
     if wf is None:
         return None
     if not wf.url.startswith(URL_SCHEMES + ("file://",)) and default_file is not None:
         # a file name relative to the cache
         p = Path(os.path.expanduser(wf.url))
-        if not p.is_absolute() and not p.is_file() and (cache_dir() / p).is_file():
+        if not p.is_absolute() and not p.is_file():
+            if not (cache_dir() / p).is_file():
+                raise WeightsNotFoundError(
+                    f"{param}={wf.url!r}: no such file in {os.getcwd()} nor in the cache; put it at "
+                    f"{cache_dir() / p} ($ZOO_CACHE, default ~/.cache/zoo) or pass its full path.")
             wf = WeightFile(url=str(cache_dir() / p), sha256=wf.sha256, key_map=wf.key_map)
     path = fetch(wf)
     state = read_state_dict(path)
     if transform is not None:
         state = transform(state)
     return load_into(module, state, key_map=dict(wf.key_map) or None, source=str(path), **kw)
+
+
+# -- whole models (zoo.build(..., weights=...)) ----------------------------------------------------
+MODEL_WEIGHTS_DIR = "models"
+
+
+def model_default_files(name: str) -> List[str]:
+    """Where ``zoo.build(name, weights=True)`` looks in the cache when preset `name` declares no
+    weight file: ``<cache>/models/<name>.pt`` (a zoo checkpoint), ``.pth``, ``.safetensors``."""
+    return [f"{MODEL_WEIGHTS_DIR}/{name}{ext}" for ext in (".pt", ".pth", ".safetensors")]
+
+
+def load_model_weights(model, weights: Any, *, name: Optional[str] = None,
+                       declared: Iterable[Union[WeightFile, Mapping[str, Any], str]] = ()
+                       ) -> Optional[LoadReport]:
+    """Load whole-model weights into a built `VideoClassifier` (what ``zoo.build(..., weights=)``
+    does): `weights` is a path, URL, ``{url, sha256, ...}`` mapping / `WeightFile`, or True for the
+    preset's first declared file (else ``<cache>/models/<name>.pt|.pth|.safetensors``).
+
+    Keys are the built model's ``state_dict()`` names (``streams.rgb.backbone...``); a zoo
+    checkpoint or safetensors weights file reads as its model state. A classifier trained for
+    another number of classes is re-initialised (warned and logged); missing / unexpected keys are
+    in the returned report. A file none of whose tensors fit the model raises `WeightsError`.
+    """
+    if weights is None or weights is False:
+        return None
+    what = f"preset {name!r}" if name else "this model"
+    report = load_pretrained(model, weights, declared=declared, what=what,
+                             default_file=model_default_files(name) if name else None,
+                             param="weights")
+    if report is not None and not report.loaded and not report.adapted:
+        keys = report.unexpected[:3] or report.mismatched[:3]
+        raise WeightsError(
+            f"weights={weights!r}: none of the tensors in {report.source} fit {what} "
+            f"(its keys look like {', '.join(keys) or 'nothing'}; the model's like "
+            f"{', '.join(list(model.state_dict())[:2])}). Whole-model weights come from a zoo "
+            f"checkpoint or model.state_dict(); for a backbone's own checkpoint use the backbone's "
+            f"pretrained= option, or declare a key_map.")
+    logger.info("zoo.build: %s", report)
+    return report

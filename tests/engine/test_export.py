@@ -1,5 +1,6 @@
-"""ONNX (checked with ONNX Runtime), TorchScript and torch.export on small modules: an LSTM over
-time reading one tensor, and a two-branch module reading a {stream: tensor} dict."""
+"""ONNX (checked with ONNX Runtime), TorchScript and torch.export on small modules (an LSTM over
+time reading one tensor, a two-branch module reading a {stream: tensor} dict) and on the
+first-party presets single_frame, cnn_lstm, c3d and two_stream built small."""
 import os
 
 import pytest
@@ -74,6 +75,28 @@ def test_onnx_matches_pytorch_at_another_batch_size(tmp_path, case, dynamo):
     assert diff < 1e-4
 
 
+class PoolSizedFromInput(nn.Module):
+    """Average pooling whose kernel is the input's size (like i3d's logits head): the
+    TorchScript-based ONNX exporter cannot export it, the dynamo one can."""
+
+    def __init__(self, num_classes=5):
+        super().__init__()
+        self.conv = nn.Conv3d(3, num_classes, 1)
+
+    def forward(self, x):
+        return nn.functional.avg_pool3d(self.conv(x), x.shape[2:]).flatten(1)
+
+
+def test_onnx_falls_back_to_the_dynamo_exporter(tmp_path):
+    pytest.importorskip("onnxruntime")
+    model = PoolSizedFromInput()
+    with pytest.raises(Exception):
+        export_onnx(model, tmp_path / "m.onnx", torch.randn(2, 3, 2, 4, 4), dynamo=False)
+    with pytest.warns(RuntimeWarning, match="dynamo"):
+        path = export_onnx(model, tmp_path / "m.onnx", torch.randn(2, 3, 2, 4, 4))
+    assert onnx_max_abs_diff(model, path, torch.randn(3, 3, 2, 4, 4)) < 1e-5
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_torchscript_and_exported_program_match_pytorch(tmp_path, case):
     torch.manual_seed(0)
@@ -86,3 +109,61 @@ def test_torchscript_and_exported_program_match_pytorch(tmp_path, case):
         torch.testing.assert_close(scripted(other), expected, rtol=1e-5, atol=1e-5)
         program = torch.export.load(str(export_program(model, tmp_path / "m.pt2", example)))
         torch.testing.assert_close(program.module()(other), expected, rtol=1e-5, atol=1e-5)
+
+
+# -- the real presets, built small ------------------------------------------------------------
+SMALL = dict(num_classes=5, frames=4, size=32)
+
+
+def preset_case(name, batch):
+    """A first-party preset at a small input, and random inputs for it: one tensor for a
+    single-stream model, a {stream: tensor} dict for two streams."""
+    import zoo
+
+    torch.manual_seed(0)
+    model = zoo.build(name, **SMALL)
+    inputs = {s: torch.randn(batch, *spec.shape) for s, spec in model.spec.inputs.items()}
+    return model, (next(iter(inputs.values())) if len(inputs) == 1 else inputs)
+
+
+PRESETS = ["single_frame", "cnn_lstm", "c3d", "two_stream"]
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_presets_export_to_onnx(tmp_path, name):
+    """ONNX Runtime's logits match PyTorch's, at another batch size than the exported one."""
+    pytest.importorskip("onnxruntime")
+    model, example = preset_case(name, 2)
+    _, other = preset_case(name, 3)
+    path = export_onnx(model, tmp_path / f"{name}.onnx", example)
+    with torch.no_grad():
+        scale = model.eval()(other).abs().max().item()
+    diff = onnx_max_abs_diff(model, path, other)
+    assert diff <= 1e-4 * scale + 1e-6, (diff, scale)
+
+
+def matches_pytorch(model, exported, example):
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(exported(example), model(example), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_presets_export_to_torchscript(tmp_path, name):
+    model, example = preset_case(name, 2)
+    scripted = torch.jit.load(str(export_torchscript(model, tmp_path / "m.ts", example)))
+    matches_pytorch(model, scripted, preset_case(name, 3)[1])
+
+
+SLOW_EXPORT = pytest.mark.skipif(not os.environ.get("ZOO_SLOW_TESTS"),
+                                 reason="torch.export takes 5-11 s a preset; set ZOO_SLOW_TESTS=1")
+
+
+@pytest.mark.parametrize("name", [pytest.param("single_frame", marks=SLOW_EXPORT),
+                                  pytest.param("cnn_lstm", marks=SLOW_EXPORT), "c3d",
+                                  pytest.param("two_stream", marks=SLOW_EXPORT)])
+def test_presets_export_with_torch_export(tmp_path, name):
+    """torch.export takes 3-8 s a preset: c3d always, the others with ZOO_SLOW_TESTS=1."""
+    model, example = preset_case(name, 2)
+    program = torch.export.load(str(export_program(model, tmp_path / "m.pt2", example)))
+    matches_pytorch(model, program.module(), preset_case(name, 3)[1])

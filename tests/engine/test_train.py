@@ -114,13 +114,17 @@ def test_two_stage_training_needs_a_fusion_parameter():
                                             device="cpu"))
 
 
-def test_multi_label_trains_with_bce_and_reports_map():
+def test_multi_label_trains_with_bce_and_reports_map(tmp_path):
     model = TinyTwoStream()
     train = DataLoader(TinyVideos(16, multi_label=True), batch_size=8, collate_fn=collate)
     val = DataLoader(TinyVideos(12, seed=3, multi_label=True), batch_size=8, collate_fn=collate)
-    history = fit(model, train, val, TrainConfig(epochs=2, lr=0.1, progress=False, device="cpu"))
+    history = fit(model, train, val, TrainConfig(epochs=2, lr=0.1, progress=False, device="cpu",
+                                                 out_dir=str(tmp_path)))
     assert set(history[-1]) >= {"val_mAP", "val_GAP@20", "val_loss"}
     assert 0 < history[-1]["val_mAP"] <= 1
+    # metrics are python floats: the checkpoint loads with weights_only (a numpy scalar did not)
+    assert all(type(v) is float for k, v in history[-1].items() if k.startswith("val_"))
+    assert load_checkpoint(tmp_path / "last.pt")["history"] == history
     with torch.no_grad():
         expected_loss = torch.nn.functional.binary_cross_entropy_with_logits(
             torch.cat([model(b["inputs"]) for b in val]), torch.cat([b["label"] for b in val]))

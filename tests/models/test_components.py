@@ -15,9 +15,15 @@ def n_params(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+# Parameter counts, shapes and layer settings need no memory and no initialisation: full-size
+# networks are built on the meta device (tens of millions of parameters in milliseconds).
+ON_META = torch.device("meta")
+
+
 # -- parameter counts ------------------------------------------------------------------------------
 def test_c3d_parameter_count_is_the_papers():
-    model = zoo.build("c3d", num_classes=101)  # 3 x 16 x 112 x 112
+    with ON_META:
+        model = zoo.build("c3d", num_classes=101)  # 3 x 16 x 112 x 112
     assert model.spec.inputs["rgb"].shape == (3, 16, 112, 112)
     # 8 convs (27,655,936) + fc6 8192x4096 + fc7 4096x4096 + fc8 4096x101, with biases
     assert n_params(model) == 78_409_573
@@ -36,8 +42,9 @@ def test_c3d_parameter_count_is_the_papers():
 def test_resnet3d_counts_match_torchvision(name):
     import torchvision
 
-    ours = zoo.build(name, num_classes=400)
-    ref = getattr(torchvision.models.video, name)(num_classes=400)
+    with ON_META:
+        ours = zoo.build(name, num_classes=400)
+        ref = getattr(torchvision.models.video, name)(num_classes=400)
     assert n_params(ours) == n_params(ref)
     assert sorted(tuple(p.shape) for p in ours.parameters()) == sorted(tuple(p.shape) for p in ref.parameters())
 
@@ -45,13 +52,16 @@ def test_resnet3d_counts_match_torchvision(name):
 def test_x3d_xs_count_matches_pytorchvideo():
     from pytorchvideo.models.x3d import create_x3d
 
-    ours = zoo.build("x3d_xs", num_classes=400)
-    ref = create_x3d(input_clip_length=4, input_crop_size=160, depth_factor=2.2, model_num_class=400)
+    with ON_META:
+        ours = zoo.build("x3d_xs", num_classes=400)
+        ref = create_x3d(input_clip_length=4, input_crop_size=160, depth_factor=2.2,
+                         model_num_class=400)
     assert n_params(ours) == n_params(ref) == 3_794_274
 
 
 def test_i3d_strides_and_size():
-    backbone = zoo.get("backbone", "i3d")()
+    with ON_META:
+        backbone = zoo.get("backbone", "i3d")()
     assert backbone.feature_spec(InputSpec(frames=64, size=224)) == FeatureSpec(1024, CLIP, 8, (7, 7))
     assert backbone.Conv3d_1a_7x7[0].kernel_size == (7, 7, 7)
     assert backbone.Conv3d_1a_7x7[0].stride == (2, 2, 2)
@@ -60,7 +70,8 @@ def test_i3d_strides_and_size():
     assert backbone.MaxPool3d_4a_3x3.kernel_size == (3, 3, 3) and backbone.MaxPool3d_4a_3x3.stride == (2, 2, 2)
     assert backbone.MaxPool3d_5a_2x2.kernel_size == (2, 2, 2)
     assert 12.0e6 < n_params(backbone) < 12.5e6  # Inception-v1 inflated: ~12M
-    head = zoo.get("temporal_head", "i3d_logits")(FeatureSpec(1024, CLIP, 8, (7, 7)), 400)
+    with ON_META:
+        head = zoo.get("temporal_head", "i3d_logits")(FeatureSpec(1024, CLIP, 8, (7, 7)), 400)
     assert head.pool == (2, 7, 7)
 
 
@@ -85,7 +96,8 @@ def test_lstm_head_lengths(readout, bidirectional):
 def test_cnn_lstm_batch_of_different_lengths():
     """A clip's prediction in a padded batch (lengths in the input dict) equals running it alone."""
     torch.manual_seed(0)
-    model = zoo.build("cnn_lstm", num_classes=3, frames=5, size=32, readout="mean").eval()
+    model = zoo.build("cnn_lstm", num_classes=3, frames=5, size=32, readout="mean",
+                      backbone="test_resnet").eval()  # timm's smallest ResNet: the LSTM is the point
     clips = [torch.randn(1, 3, t, 32, 32) for t in (5, 2, 4)]
     batch = torch.zeros(3, 3, 5, 32, 32)
     for i, c in enumerate(clips):
@@ -98,7 +110,7 @@ def test_cnn_lstm_batch_of_different_lengths():
 
 def test_cnn_lstm_options_and_any_length():
     model = zoo.build("cnn_lstm", num_classes=3, frames=4, size=32, hidden_size=7, num_layers=2,
-                      bidirectional=True, readout="last").eval()
+                      bidirectional=True, readout="last", backbone="test_resnet").eval()
     lstm = model.streams["rgb"].temporal_head.lstm
     assert (lstm.hidden_size, lstm.num_layers, lstm.bidirectional) == (7, 2, True)
     with torch.no_grad():
@@ -289,8 +301,9 @@ def test_tsn_consensus():
 
 
 def test_slowfast_reads_fast_clip_and_subsamples():
-    bb = zoo.get("backbone", "slowfast_r50")(alpha=4)
-    spec = bb.feature_spec(InputSpec(frames=8, size=32))
+    with ON_META:  # feature_spec reads the network's layers; SlowFast trains in test_presets
+        bb = zoo.get("backbone", "slowfast_r50")(alpha=4)
+        spec = bb.feature_spec(InputSpec(frames=8, size=32))
     assert spec == FeatureSpec(2304, CLIP, 2, (1, 1))  # slow pathway at T / alpha
 
 

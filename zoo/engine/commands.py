@@ -5,9 +5,15 @@ A run config (``--config run.yaml``) names the model, the dataset and the traini
 flags override it::
 
     model: cnn_lstm                 # preset name, model YAML path or model config mapping
+    overrides: {frames: 8, size: 112}   # optional zoo.build overrides (as `--set KEY=VALUE`)
     num_classes: 10                 # optional; default: the dataset's number of classes
     dataset: {name: ucf101, root: /data/ucf101, train_split: train, val_split: val}
     train: {epochs: 30, batch_size: 32, lr: 0.01, bf16: true, out_dir: runs/cnn_lstm}
+
+A multi-label dataset (``dataset.multi_label``) builds the model with ``multi_label=True``, so
+the checkpoint's config scores with sigmoids (``zoo predict``). ``zoo eval``, ``zoo predict``
+and ``zoo export`` rebuild the model from the checkpoint's own config unless ``--model`` names
+one.
 """
 from __future__ import annotations
 
@@ -15,32 +21,61 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from ..errors import ConfigError
 from .config import TrainConfig, read_yaml
 
 
 # -- shared helpers -----------------------------------------------------------------------
-def _build_model(source: Any, num_classes: Optional[int] = None):
+def _build_model(source: Any, num_classes: Optional[int] = None,
+                 overrides: Optional[Dict[str, Any]] = None):
     import zoo
 
-    return zoo.build(source, num_classes=num_classes)
+    return zoo.build(source, num_classes=num_classes, **(overrides or {}))
 
 
-def _load_model(model: Any, checkpoint: Optional[str], num_classes: Optional[int] = None):
-    """The model named by `model` (preset, YAML, config) or else stored in `checkpoint`, with
-    the checkpoint's weights and class names (``model.classes``) when one is given."""
+def parse_overrides(items: Optional[List[str]],
+                    base: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """``--set KEY=VALUE`` flags (values read as YAML: ``frames=4``, ``pretrained=true``) on
+    top of `base` (a run config's ``overrides:`` mapping)."""
+    import yaml
+
+    if base is not None and not isinstance(base, dict):
+        raise ConfigError(f"'overrides' in the run config must be a mapping, not {base!r}")
+    overrides = dict(base or {})
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set frames=16")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def _load_model(model: Any, checkpoint: Optional[str], num_classes: Optional[int] = None,
+                overrides: Optional[Dict[str, Any]] = None, fallback: Any = None):
+    """The model to evaluate, predict with or export, with the checkpoint's weights and class
+    names (``model.classes``) when a checkpoint is given.
+
+    Built from `model` (``--model``: preset, YAML, config) when given, else from the config the
+    checkpoint holds, else from `fallback` (the run config's ``model:``); `overrides` apply in
+    every case. A model named with ``--model`` takes the checkpoint's ``num_classes`` and
+    ``multi_label``."""
     from .checkpoint import load_model_weights, load_weights
 
     state = load_weights(checkpoint) if checkpoint else {}
-    source = model or state.get("config")
+    saved = state.get("config")
+    source = model or saved or fallback
     if source is None:
         raise ConfigError("name the model with --model PRESET (or give a --checkpoint that "
                           "holds its config)")
-    if num_classes is None and state.get("config"):
-        num_classes = state["config"].get("num_classes")
-    net = _build_model(source, num_classes)
+    overrides = dict(overrides or {})
+    if saved and source is not saved:
+        if num_classes is None:
+            num_classes = saved.get("num_classes")
+        if saved.get("multi_label"):
+            overrides.setdefault("multi_label", True)
+    net = _build_model(source, num_classes, overrides)
     if checkpoint:
         load_model_weights(net, checkpoint)
     if state.get("classes"):
@@ -98,17 +133,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     if model_source is None:
         raise ConfigError("name the model with --model PRESET or `model:` in --config")
     num_classes = args.num_classes or run.get("num_classes")
+    overrides = parse_overrides(args.set, run.get("overrides"))
 
     dist_utils.setup(config.device)
     try:
         seed_everything(config.seed)
-        model = _build_model(model_source, num_classes)
+        model = _build_model(model_source, num_classes, overrides)
         train_set = _make_dataset(data, data.get("train_split", "train"), model)
         val_set = _make_dataset(data, data.get("val_split", "val"), model)
         classes = getattr(train_set, "classes", None)
-        if num_classes is None and classes and len(classes) != model.spec.num_classes:
+        if num_classes is None and classes:
+            num_classes = len(classes)
+        # the dataset decides single- or multi-label: its labels pick the loss, and the saved
+        # config's multi_label picks softmax or sigmoid scores at prediction time
+        multi_label = bool(getattr(train_set, "multi_label", False))
+        if (num_classes is not None and num_classes != model.spec.num_classes
+                or multi_label != model.spec.multi_label):
             seed_everything(config.seed)
-            model = _build_model(model_source, len(classes))
+            model = _build_model(model_source, num_classes,
+                                 {**overrides, "multi_label": multi_label})
         collate = _collate()
         loaders = [dist_utils.make_loader(dataset, config.batch_size, train=train,
                                           seed=config.seed, num_workers=config.num_workers,
@@ -131,8 +174,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data = _dataset_settings(run, args)
     device = dist_utils.setup(args.device)
     try:
-        model = _load_model(args.model or run.get("model"), args.checkpoint,
-                            args.num_classes or run.get("num_classes")).to(device)
+        model = _load_model(args.model, args.checkpoint, args.num_classes or run.get("num_classes"),
+                            parse_overrides(args.set, run.get("overrides")),
+                            fallback=run.get("model")).to(device)
         dataset = _make_dataset(data, args.split or data.get("val_split", "val"), model)
         loader = dist_utils.make_loader(dataset, args.batch_size, train=False,
                                         num_workers=args.num_workers, collate_fn=_collate())
@@ -166,7 +210,7 @@ def _write_reports(out: Path, metrics: Dict[str, float], scores, labels, classes
 def cmd_predict(args: argparse.Namespace) -> int:
     from .predict import predict_video
 
-    model = _load_model(args.model, args.checkpoint)
+    model = _load_model(args.model, args.checkpoint, overrides=parse_overrides(args.set))
     ranked = predict_video(model, args.video, topk=args.topk, views=(args.clips, args.crops))
     if args.json:
         _print_json([{"label": label, "probability": p} for label, p in ranked])
@@ -188,11 +232,14 @@ def example_inputs(model, batch: int = 2) -> Dict[str, Any]:
 def cmd_export(args: argparse.Namespace) -> int:
     from . import export
 
-    model = _load_model(args.model, args.checkpoint)
+    model = _load_model(args.model, args.checkpoint, overrides=parse_overrides(args.set))
     inputs = example_inputs(model, args.batch)
     writers = {"onnx": export.export_onnx, "torchscript": export.export_torchscript,
                "program": export.export_program}
-    path = writers[args.format](model, args.out, inputs)
+    options = {}
+    if args.format == "onnx":
+        options["dynamo"] = {"auto": None, "torchscript": False, "dynamo": True}[args.exporter]
+    path = writers[args.format](model, args.out, inputs, **options)
     print(f"wrote {path}")
     if args.format == "onnx" and args.check:
         diff = export.onnx_max_abs_diff(model, path, example_inputs(model, args.batch + 1))
@@ -201,9 +248,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 # -- parser -------------------------------------------------------------------------------
+def _set_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="zoo.build override, repeatable: --set frames=8 --set size=112")
+
+
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="preset name or model YAML (default: the checkpoint's)")
     parser.add_argument("--checkpoint", help="a .pt checkpoint or .safetensors weights file")
+    _set_argument(parser)
 
 
 def _data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -219,6 +272,7 @@ def add_commands(subparsers) -> None:
                                             "processes)")
     _data_arguments(p)
     p.add_argument("--model", help="preset name or model YAML")
+    _set_argument(p)
     TrainConfig.add_arguments(p)
     p.set_defaults(func=cmd_train)
 
@@ -249,4 +303,6 @@ def add_commands(subparsers) -> None:
     p.add_argument("--out", required=True, help="output file")
     p.add_argument("--batch", type=int, default=2, help="batch size of the example inputs")
     p.add_argument("--check", action="store_true", help="compare ONNX Runtime with PyTorch")
+    p.add_argument("--exporter", choices=("auto", "torchscript", "dynamo"), default="auto",
+                   help="ONNX exporter; auto: the fast TorchScript-based one, else dynamo")
     p.set_defaults(func=cmd_export)

@@ -7,8 +7,13 @@ is one graph input named after it (a single tensor input is named ``input``) and
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
+import warnings
 from pathlib import Path
-from typing import Dict, List, Mapping, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -43,26 +48,79 @@ def _prepare(path: PathLike, model: nn.Module) -> Tuple[Path, bool]:
 
 
 def export_onnx(model: nn.Module, path: PathLike, example_inputs: Inputs, opset: int = 18,
-                dynamo: bool = False) -> Path:
-    """Write `model` as ONNX (TorchScript-based exporter, or the dynamo one with
-    ``dynamo=True``); inputs are named after the streams, the output ``logits``."""
+                dynamo: Optional[bool] = None) -> Path:
+    """Write `model` as ONNX; inputs are named after the streams, the output ``logits``.
+
+    ``dynamo=False`` uses the TorchScript-based exporter (fast: 1-5 s for the first-party
+    presets at small inputs), ``dynamo=True`` the `torch.export`-based one (tens of seconds, but
+    it exports shape-dependent code such as pooling sized from the input, e.g. i3d's logits
+    head or SlowFast's adaptive pooling). The default, None, tries the TorchScript exporter and
+    falls back to the dynamo one, with a warning, when it cannot export the model."""
     named = _named(example_inputs)
     names = list(named)
     path, was_training = _prepare(path, model)
     wrapper = _PositionalStreams(model, names, as_dict=not isinstance(example_inputs, torch.Tensor))
     wrapper.eval()
     try:
-        if dynamo:
-            batch = torch.export.Dim("batch")
-            options = {"dynamic_shapes": (tuple({0: batch} for _ in names),)}  # for *tensors
+        if dynamo is None:
+            try:
+                with _output_unless_success():  # it prints the whole TorchScript graph on failure
+                    _onnx_export(wrapper, named, path, opset, dynamo=False)
+            except Exception as exc:  # the TorchScript exporter's errors have no common type
+                warnings.warn(f"the TorchScript-based ONNX exporter cannot export this model "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                              f"using the dynamo exporter (slower)", RuntimeWarning, stacklevel=2)
+                _onnx_export(wrapper, named, path, opset, dynamo=True)
         else:
-            options = {"dynamic_axes": {n: {0: "batch"} for n in names + ["logits"]}}
-        torch.onnx.export(wrapper, tuple(named.values()), str(path), input_names=names,
-                          output_names=["logits"], opset_version=opset, dynamo=dynamo,
-                          external_data=False, **options)
+            _onnx_export(wrapper, named, path, opset, dynamo=dynamo)
     finally:
         model.train(was_training)
     return path
+
+
+@contextlib.contextmanager
+def _output_unless_success():
+    """Hold back what the process writes to stdout and stderr (fds 1 and 2, C++ output
+    included) inside the block; pass it on if the block succeeds, drop it if it raises."""
+    streams = ((1, sys.stdout), (2, sys.stderr))
+    for _, stream in streams:
+        stream.flush()
+    try:
+        saved = [os.dup(fd) for fd, _ in streams]
+    except OSError:  # no usable stdout / stderr descriptors
+        yield
+        return
+    held = [tempfile.TemporaryFile() for _ in streams]
+    ok = False
+    try:
+        for (fd, _), file in zip(streams, held):
+            os.dup2(file.fileno(), fd)
+        yield
+        ok = True
+    finally:
+        for (fd, stream), file, old in zip(streams, held, saved):
+            stream.flush()
+            os.dup2(old, fd)
+            os.close(old)
+            file.seek(0)
+            text = file.read().decode(errors="replace")
+            file.close()
+            if ok and text:
+                stream.write(text)
+                stream.flush()
+
+
+def _onnx_export(wrapper: nn.Module, named: Dict[str, torch.Tensor], path: Path, opset: int,
+                 dynamo: bool) -> None:
+    names = list(named)
+    if dynamo:
+        batch = torch.export.Dim("batch")
+        options = {"dynamic_shapes": (tuple({0: batch} for _ in names),)}  # for *tensors
+    else:
+        options = {"dynamic_axes": {n: {0: "batch"} for n in names + ["logits"]}}
+    torch.onnx.export(wrapper, tuple(named.values()), str(path), input_names=names,
+                      output_names=["logits"], opset_version=opset, dynamo=dynamo,
+                      external_data=False, **options)
 
 
 def onnx_max_abs_diff(model: nn.Module, path: PathLike, inputs: Inputs) -> float:

@@ -118,7 +118,8 @@ def global_average_precision(scores: ArrayLike, targets: ArrayLike, k: int = 20)
     pooled_hits = np.take_along_axis(targets, top, axis=1).ravel()
     if not pooled_hits.any():
         return 0.0
-    return average_precision(pooled_scores, pooled_hits) * pooled_hits.sum() / total_positives
+    return float(average_precision(pooled_scores, pooled_hits) * pooled_hits.sum()
+                 / total_positives)
 
 
 def per_class_report(scores_or_predictions: ArrayLike, labels: ArrayLike,

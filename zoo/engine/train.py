@@ -175,7 +175,7 @@ def score_metrics(scores: torch.Tensor, labels: torch.Tensor) -> Dict[str, float
     """Loss and metrics of gathered logits and labels (multi-hot labels: multi-label metrics)."""
     metrics = {"loss": float(loss_for(labels, scores))}
     metrics.update(classification_metrics(scores, labels, multi_label=labels.is_floating_point()))
-    return metrics
+    return {k: float(v) for k, v in metrics.items()}  # python floats: checkpoints load weights_only
 
 
 def _progress(loader: DataLoader, desc: str, enabled: bool):
