@@ -1,0 +1,141 @@
+"""The built-in dataset moving_shapes: determinism, tensor formats, balance, and the property
+that motion classes differ only in temporal order."""
+from __future__ import annotations
+
+import csv
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+import zoo
+from zoo.data import synthetic
+from zoo.data.synthetic import CLASS_GROUPS, CLASSES, MOTION_PAIRS, clip_rng, render_clip
+from zoo.specs import InputSpec
+
+SMALL = {"rgb": InputSpec(frames=8, size=32)}
+
+
+def test_registered_without_root():
+    component = zoo.get("dataset", "moving_shapes")
+    assert component.info["needs_root"] is False
+    dataset = component(split="val", inputs=SMALL, clips_per_class=1)
+    assert dataset.classes == CLASSES and dataset.multi_label is False
+    assert sorted(i for group in dataset.class_groups.values() for i in group) == list(range(len(CLASSES)))
+    assert set(CLASS_GROUPS) == {"appearance", "motion"}
+
+
+def test_deterministic_per_split_and_index():
+    first = synthetic.moving_shapes(split="val", inputs=SMALL, clips_per_class=2)[5]
+    synthetic._rgb_cache.cache_clear()
+    again = synthetic.moving_shapes(split="val", inputs=SMALL, clips_per_class=3)[5]
+    other_split = synthetic.moving_shapes(split="test", inputs=SMALL, clips_per_class=2)[5]
+    assert torch.equal(first["inputs"]["rgb"], again["inputs"]["rgb"])
+    assert first["label"] == again["label"] == other_split["label"]
+    assert not torch.equal(first["inputs"]["rgb"], other_split["inputs"]["rgb"])
+    assert first["video"] == "moving_shapes/val/5"
+
+
+def test_stream_shapes_and_normalisation():
+    inputs = {
+        "rgb": InputSpec(frames=8, size=32),
+        "flow": InputSpec(modality="flow", frames=3, size=32, flow_stack=5),
+        "diff": InputSpec(modality="rgb_diff", frames=4, size=48),
+        "big": InputSpec(frames=20, size=80),  # more frames and pixels than rendered: repeated, upsampled
+    }
+    sample = synthetic.moving_shapes(split="val", inputs=inputs, clips_per_class=1)[0]
+    shapes = {name: tuple(t.shape) for name, t in sample["inputs"].items()}
+    assert shapes == {"rgb": (3, 8, 32, 32), "flow": (10, 3, 32, 32), "diff": (3, 4, 48, 48),
+                      "big": (3, 20, 80, 80)}
+    for tensor in sample["inputs"].values():
+        assert tensor.dtype == torch.float32 and torch.isfinite(tensor).all()
+    raw = synthetic.moving_shapes(split="val", clips_per_class=1,
+                                  inputs={"rgb": InputSpec(frames=16, size=64, mean=(0,), std=(1,))})[0]
+    assert raw["inputs"]["rgb"].min() >= 0 and raw["inputs"]["rgb"].max() <= 1
+
+
+def test_classes_balanced():
+    dataset = synthetic.moving_shapes(split="train", inputs=SMALL, clips_per_class=3)
+    assert len(dataset) == 3 * len(CLASSES)
+    assert set(Counter(dataset.label(i) for i in range(len(dataset))).values()) == {3}
+
+
+@pytest.mark.parametrize("forward, backward, kind", MOTION_PAIRS)
+def test_reverse_class_is_the_time_reversed_clip(forward, backward, kind):
+    for index in range(3):
+        clip = render_clip(CLASSES.index(forward), clip_rng(0, "train", index))
+        reversed_class = render_clip(CLASSES.index(backward), clip_rng(0, "train", index))
+        assert np.array_equal(clip[::-1], reversed_class)
+
+
+def _object_statistics(frames: np.ndarray) -> np.ndarray:
+    """Per frame: the white object's area and the circular mean of its x and y position (as
+    cosine and sine), ``[T, 5]``. Nothing else in a motion clip is that bright."""
+    mask = frames.min(-1) > 0.8 * 255
+    size = frames.shape[1]
+    angles = 2 * np.pi * (np.arange(size) + 0.5) / size
+    stats = []
+    for frame_mask in mask:
+        area = frame_mask.sum()
+        ys, xs = np.nonzero(frame_mask)
+        row = [area / size ** 2]
+        for positions in (angles[xs], angles[ys]):
+            mean = np.arctan2(np.sin(positions).mean(), np.cos(positions).mean())
+            row += [np.cos(mean), np.sin(mean)]
+        stats.append(row)
+    return np.array(stats)
+
+
+def test_single_frames_have_the_same_distribution_in_every_motion_class():
+    """A single frame (first or last) of any motion class looks the same on average: object
+    size, and horizontal and vertical position on the wrap-around canvas."""
+    clips = 80
+    frame_stats = {}
+    for forward, backward, _ in MOTION_PAIRS:
+        for name in (forward, backward):
+            stats = np.stack([_object_statistics(render_clip(CLASSES.index(name),
+                                                             clip_rng(1, "train", i))[[0, -1]])
+                              for i in range(clips)])
+            frame_stats[name, "first"], frame_stats[name, "last"] = stats[:, 0], stats[:, -1]
+    pooled = np.concatenate(list(frame_stats.values()))
+    tolerance = 4 * pooled.std(0) / np.sqrt(clips)
+    for key, stats in frame_stats.items():
+        assert np.all(np.abs(stats.mean(0) - pooled.mean(0)) < tolerance), key
+
+
+def test_flow_points_the_way_the_object_moves():
+    inputs = {"flow": InputSpec(modality="flow", frames=4, size=32)}
+    dataset = synthetic.moving_shapes(split="val", inputs=inputs, clips_per_class=4)
+    mean_dx = {}
+    for name in ("moving_right", "moving_left"):
+        label = CLASSES.index(name)
+        clips = [dataset[i]["inputs"]["flow"] for i in range(len(dataset)) if dataset.label(i) == label]
+        mean_dx[name] = float(torch.stack(clips)[:, 0].mean())  # normalised: 0 = no motion
+    assert mean_dx["moving_right"] > 0.01 > -0.01 > mean_dx["moving_left"]
+
+
+def test_written_videos_decode_back(tmp_path):
+    from zoo.data.video import get_decoder
+
+    csv_path = synthetic.write_videos(tmp_path, split="val", clips_per_class=1)
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["label"] for r in rows] == CLASSES and {r["split"] for r in rows} == {"val"}
+    decoder = get_decoder("pyav")
+    for index, row in enumerate(rows[:3]):
+        path = (tmp_path / "val" / row["label"]
+                / f"{row['youtube_id']}_{int(row['time_start']):06d}_{int(row['time_end']):06d}.mp4")
+        frames = decoder.read_all(path).numpy()
+        rendered = render_clip(index, clip_rng(0, "val", index))
+        assert frames.shape == rendered.shape
+        assert np.abs(frames.astype(float) - rendered).mean() < 12  # lossy codec, same picture
+
+
+def test_written_videos_load_through_the_kinetics_adapter(tmp_path):
+    synthetic.write_videos(tmp_path, split="val", clips_per_class=1)
+    dataset = zoo.get("dataset", "kinetics400")(root=tmp_path, split="val", inputs=SMALL)
+    assert len(dataset) == len(CLASSES) and sorted(dataset.classes) == sorted(CLASSES)
+    samples = [dataset[i] for i in range(len(dataset))]
+    assert all(s["inputs"]["rgb"].shape == (3, 8, 32, 32) for s in samples)
+    assert sorted(dataset.classes[s["label"]] for s in samples) == sorted(CLASSES)

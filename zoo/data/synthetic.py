@@ -1,0 +1,313 @@
+"""The built-in dataset "moving_shapes": small synthetic clips where temporal order matters.
+
+Each clip shows one coloured object over a textured, noisy background with a small distractor
+dot. Classes come in two groups:
+
+* ``appearance``: the object's shape and hue (red circle, green square, blue triangle, yellow
+  cross) tell the class; it drifts in a random direction, so motion carries no information.
+* ``motion``: always the same white "L"-shaped object; the class is how it moves (right / left,
+  down / up, growing / shrinking, rotating clockwise / anticlockwise). The second class of each
+  pair is the first one played backwards, and every random phase (position on a wrap-around
+  canvas, size on a sawtooth cycle, orientation) is uniform, so every single frame has the same
+  distribution in all eight motion classes: a single-frame model is at chance on them, and one
+  that pools frames without order cannot tell the two classes of a pair apart.
+
+Clips are generated deterministically from ``(seed, split, index)``, nothing is downloaded;
+the tensors of a split are generated once per resolution and kept in memory. Optical flow is
+computed from the native-resolution frames with OpenCV's DIS (zoo.data.flow) and quantised the
+two-stream way (clipped to [-20, 20] px, mapped to 0..255 with 128 = no motion, read as x / 255).
+RGB differences are mapped to [0, 1] as in zoo.data.flow.rgb_difference. Clips are never
+flipped: a mirrored "moving right" clip is a "moving left" one.
+"""
+from __future__ import annotations
+
+import colorsys
+import csv
+import functools
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..registry import register_dataset
+from ..specs import InputSpec, ModelMeta
+from .flow import make_flow_fn, quantize_flow, rgb_difference, to_gray
+from .sampling import uniform_indices
+from .transforms import normalize
+
+# Appearance classes: a shape in its own hue (hue as a fraction of the colour wheel).
+APPEARANCE_CLASSES = {"red_circle": 0.0, "green_square": 0.33, "blue_triangle": 0.62,
+                      "yellow_cross": 0.15}
+# (forward class, its time reversal, motion kind)
+MOTION_PAIRS = (
+    ("moving_right", "moving_left", "translate_x"),
+    ("moving_down", "moving_up", "translate_y"),
+    ("growing", "shrinking", "scale"),
+    ("rotating_cw", "rotating_ccw", "rotate"),
+)
+_MOTIONS = {name: (kind, name == backward) for forward, backward, kind in MOTION_PAIRS
+            for name in (forward, backward)}  # class -> (motion kind, played backwards)
+CLASSES: List[str] = list(APPEARANCE_CLASSES) + [c for pair in MOTION_PAIRS for c in pair[:2]]
+CLASS_GROUPS: Dict[str, List[int]] = {
+    "appearance": [CLASSES.index(c) for c in APPEARANCE_CLASSES],
+    "motion": [CLASSES.index(c) for pair in MOTION_PAIRS for c in pair[:2]],
+}
+SPLITS = ("train", "val", "test")
+DEFAULT_CLIPS_PER_CLASS = {"train": 64, "val": 16, "test": 16}
+NATIVE_FRAMES, NATIVE_SIZE = 16, 64
+FLOW_BOUND = 20.0  # pixels; flow is clipped to [-FLOW_BOUND, FLOW_BOUND] before quantising
+
+# Object size (radius, native pixels) and motion speeds (per native frame).
+MIN_RADIUS, RADIUS_RANGE = 8.0, 10.0
+SPEED = (1.5, 3.0)
+GROWTH = (0.4, 0.6)  # radius change per frame; a clip spans less than one sawtooth cycle
+SPIN = (0.15, 0.3)  # radians per frame
+NOISE_STD = 0.02
+MOTION_COLOUR = (0.85, 1.0)  # the motion classes' object is white, of a random brightness
+
+
+def _circle(u, v):
+    return u * u + v * v <= 1.0
+
+
+def _square(u, v):
+    return np.maximum(np.abs(u), np.abs(v)) <= 0.8
+
+
+def _triangle(u, v):
+    inside = np.ones_like(u, dtype=bool)
+    for angle in (np.pi / 2, np.pi * 7 / 6, np.pi * 11 / 6):  # outward edge normals
+        inside &= u * np.cos(angle) + v * np.sin(angle) <= 0.6
+    return inside
+
+
+def _cross(u, v):
+    au, av = np.abs(u), np.abs(v)
+    return ((au <= 0.3) & (av <= 1.0)) | ((av <= 0.3) & (au <= 1.0))
+
+
+def _l_shape(u, v):
+    """No rotational symmetry, so clockwise and anticlockwise turns differ."""
+    return (((u >= -0.9) & (u <= -0.3) & (np.abs(v) <= 0.9))
+            | ((v >= 0.3) & (v <= 0.9) & (np.abs(u) <= 0.9)))
+
+
+SHAPES: Dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "red_circle": _circle, "green_square": _square, "blue_triangle": _triangle,
+    "yellow_cross": _cross,
+}
+
+
+def _torus_offsets(centres: np.ndarray, size: int) -> np.ndarray:
+    """Signed offsets ``[T, size]`` of each pixel centre from `centres` ``[T]`` on a
+    wrap-around axis, so objects leaving one edge re-enter at the other."""
+    pixels = np.arange(size) + 0.5
+    return (pixels[None, :] - centres[:, None] + size / 2) % size - size / 2
+
+
+def _mask(shape_fn, cx, cy, radius, angle, size: int) -> np.ndarray:
+    """Where the object covers the canvas, ``[T, size, size]`` bool, for per-frame centre,
+    radius and orientation arrays ``[T]`` (orientation increasing = clockwise on screen)."""
+    dx = _torus_offsets(cx, size)[:, None, :]
+    dy = _torus_offsets(cy, size)[:, :, None]
+    cos, sin = np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
+    r = radius[:, None, None]
+    return shape_fn((cos * dx + sin * dy) / r, (cos * dy - sin * dx) / r)
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A smooth random colour texture ``[size, size, 3]`` around a random grey."""
+    coarse = rng.uniform(0.3, 0.6) + rng.uniform(-0.06, 0.06, size=(1, 3, 4, 4))
+    smooth = F.interpolate(torch.from_numpy(coarse), size=(size, size), mode="bicubic",
+                           align_corners=False)
+    return smooth[0].permute(1, 2, 0).numpy()
+
+
+def render_clip(label: int, rng: np.random.Generator) -> np.ndarray:
+    """One clip of class `label` as uint8 RGB ``[NATIVE_FRAMES, NATIVE_SIZE, NATIVE_SIZE, 3]``.
+
+    The random draws do not depend on the class within a motion pair: the same `rng` state gives
+    the reversed class exactly the time-reversed clip.
+    """
+    name, frames, size = CLASSES[label], NATIVE_FRAMES, NATIVE_SIZE
+    t = np.arange(frames, dtype=np.float64)
+    const = np.ones_like(t)
+    cx, cy = rng.uniform(0, size, 2)
+    radius = MIN_RADIUS + rng.uniform(0, RADIUS_RANGE)
+    angle = rng.uniform(0, 2 * np.pi)
+    speed, heading = rng.uniform(*SPEED), rng.uniform(0, 2 * np.pi)
+    growth, spin = rng.uniform(*GROWTH), rng.uniform(*SPIN)
+    saturation, brightness = rng.uniform(0.8, 1), rng.uniform(*MOTION_COLOUR)
+
+    xs, ys, radii, angles = cx * const, cy * const, radius * const, angle * const
+    reverse = False
+    if name in SHAPES:
+        shape_fn = SHAPES[name]
+        colour = np.array(colorsys.hsv_to_rgb(APPEARANCE_CLASSES[name], saturation, brightness))
+        xs, ys = cx + speed * np.cos(heading) * t, cy + speed * np.sin(heading) * t
+    else:
+        shape_fn = _l_shape
+        colour = np.full(3, brightness)
+        kind, reverse = _MOTIONS[name]
+        if kind == "translate_x":
+            xs = cx + speed * t
+        elif kind == "translate_y":
+            ys = cy + speed * t
+        elif kind == "scale":
+            radii = MIN_RADIUS + (radius - MIN_RADIUS + growth * t) % RADIUS_RANGE
+        else:
+            angles = angle + spin * t
+
+    dot_x, dot_y = rng.uniform(0, size, 2)
+    dot_speed, dot_heading = rng.uniform(0, 2), rng.uniform(0, 2 * np.pi)
+    dot = _mask(_circle, dot_x + dot_speed * np.cos(dot_heading) * t,
+                dot_y + dot_speed * np.sin(dot_heading) * t, 2.5 * const, 0 * const, size)
+    dot_colour = np.full(3, rng.uniform(0.05, 0.5))
+
+    clip = np.repeat(_background(rng, size)[None], frames, axis=0)
+    clip[dot] = dot_colour
+    clip[_mask(shape_fn, xs, ys, radii, angles, size)] = colour
+    clip += rng.normal(0, NOISE_STD, clip.shape)
+    clip = (np.clip(clip, 0, 1) * 255).round().astype(np.uint8)
+    return np.ascontiguousarray(clip[::-1]) if reverse else clip
+
+
+def clip_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The generator that draws clip `index` of `split`."""
+    return np.random.default_rng([seed, SPLITS.index(split), index])
+
+
+def _render_split(split: str, count: int, seed: int):
+    for index in range(count):
+        yield render_clip(index % len(CLASSES), clip_rng(seed, split, index))
+
+
+def _resize(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize ``[..., H, W]`` float frames to `size` x `size` (area when shrinking)."""
+    if frames.shape[-1] == size:
+        return frames
+    lead = frames.shape[:-2]
+    flat = frames.reshape(-1, 1, *frames.shape[-2:])
+    mode = "area" if size < frames.shape[-1] else "bilinear"
+    out = F.interpolate(flat, size=(size, size), mode=mode,
+                        **({} if mode == "area" else {"align_corners": False}))
+    return out.reshape(*lead, size, size)
+
+
+@functools.lru_cache(maxsize=8)
+def _rgb_cache(split: str, count: int, seed: int, resolution: int) -> torch.Tensor:
+    """uint8 ``[count, 3, NATIVE_FRAMES, r, r]``: every frame of the split at resolution r."""
+    out = torch.empty(count, 3, NATIVE_FRAMES, resolution, resolution, dtype=torch.uint8)
+    for index, clip in enumerate(_render_split(split, count, seed)):
+        frames = torch.from_numpy(clip).permute(3, 0, 1, 2).float()
+        out[index] = _resize(frames, resolution).round().clamp(0, 255).to(torch.uint8)
+    return out
+
+
+def _flow_fields(clip: np.ndarray) -> np.ndarray:
+    """DIS flow ``[T - 1, H, W, 2]`` (pixels) between consecutive frames of uint8 ``[T, H, W, 3]``."""
+    flow_fn = make_flow_fn("dis")
+    grey = [to_gray(frame) for frame in clip]
+    return np.stack([flow_fn(a, b) for a, b in zip(grey[:-1], grey[1:])])
+
+
+@functools.lru_cache(maxsize=8)
+def _flow_cache(split: str, count: int, seed: int, resolution: int) -> torch.Tensor:
+    """uint8 ``[count, 2, NATIVE_FRAMES - 1, r, r]``: the split's quantised flow fields, computed
+    at native resolution, then resized with their vectors scaled to resolution r."""
+    out = torch.empty(count, 2, NATIVE_FRAMES - 1, resolution, resolution, dtype=torch.uint8)
+    for index, clip in enumerate(_render_split(split, count, seed)):
+        flow = torch.from_numpy(_flow_fields(clip)).permute(3, 0, 1, 2)  # [2, T-1, H, W]
+        flow = _resize(flow, resolution) * (resolution / NATIVE_SIZE)
+        out[index] = torch.from_numpy(quantize_flow(flow.numpy(), FLOW_BOUND))
+    return out
+
+
+class MovingShapes(torch.utils.data.Dataset):
+    """The clips of one split, as ``{"inputs": {stream: [C, T, H, W]}, "label", "video"}``."""
+
+    classes = CLASSES
+    class_groups = CLASS_GROUPS
+    multi_label = False
+
+    def __init__(self, split: str = "train", inputs: Optional[Mapping[str, InputSpec]] = None,
+                 clips_per_class: Optional[int] = None, seed: int = 0):
+        if split not in SPLITS:
+            raise ValueError(f"moving_shapes has splits {SPLITS}, not {split!r}")
+        self.split, self.seed = split, seed
+        self.inputs = dict(inputs or {"rgb": InputSpec(frames=NATIVE_FRAMES, size=NATIVE_SIZE)})
+        per_class = DEFAULT_CLIPS_PER_CLASS[split] if clips_per_class is None else clips_per_class
+        self.count = per_class * len(CLASSES)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def label(self, index: int) -> int:
+        return index % len(CLASSES)
+
+    def _stream(self, spec: InputSpec, index: int) -> torch.Tensor:
+        resolution = min(spec.size, NATIVE_SIZE)
+        if spec.modality == "flow":
+            flow = _flow_cache(self.split, self.count, self.seed, resolution)[index].float() / 255
+            steps = uniform_indices(NATIVE_FRAMES - 1, spec.frames, span=spec.flow_stack)
+            stacks = flow[:, steps].reshape(2, spec.frames, spec.flow_stack, resolution, resolution)
+            clip = stacks.permute(2, 0, 1, 3, 4).reshape(spec.channels, spec.frames,
+                                                         resolution, resolution)
+        else:
+            frames = _rgb_cache(self.split, self.count, self.seed, resolution)[index].float() / 255
+            if spec.modality == "rgb_diff":
+                pairs = frames[:, uniform_indices(NATIVE_FRAMES, spec.frames, span=2)]
+                clip = rgb_difference(pairs[:, 0::2], pairs[:, 1::2])
+            else:
+                clip = frames[:, uniform_indices(NATIVE_FRAMES, spec.frames)]
+        return normalize(_resize(clip, spec.size), spec.mean, spec.std)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        return {"inputs": {name: self._stream(spec, index) for name, spec in self.inputs.items()},
+                "label": self.label(index), "video": f"moving_shapes/{self.split}/{index}"}
+
+
+@register_dataset("moving_shapes", needs_root=False, meta=ModelMeta(
+    summary="Synthetic moving shapes: appearance classes (shape) and motion classes (direction, "
+            "growing/shrinking, rotation) that a single frame cannot tell apart.",
+    tags=("synthetic", "built-in")))
+def moving_shapes(root=None, split: str = "train", inputs: Optional[Mapping[str, InputSpec]] = None,
+                  clips_per_class: Optional[int] = None, seed: int = 0, **kw) -> MovingShapes:
+    """The built-in synthetic dataset; `root` is unused (nothing is read or downloaded)."""
+    if kw:
+        raise TypeError(f"moving_shapes got unexpected arguments: {sorted(kw)}")
+    return MovingShapes(split, inputs, clips_per_class, seed)
+
+
+KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
+
+
+def write_videos(out_dir: Any, split: str = "test", clips_per_class: Optional[int] = None,
+                 seed: int = 0, fps: float = 16.0) -> Path:
+    """Write a split as video files in the Kinetics layout and return its CSV.
+
+    Files go to ``out_dir/<split>/<label>/<youtube_id>_<start:06d>_<end:06d>.mp4`` and the CSV
+    ``out_dir/<split>.csv`` has the columns ``label,youtube_id,time_start,time_end,split``.
+    """
+    from .video import write_video
+
+    out_dir = Path(out_dir)
+    dataset = MovingShapes(split, clips_per_class=clips_per_class, seed=seed)
+    time_end = max(1, int(round(NATIVE_FRAMES / fps)))
+    csv_path = out_dir / f"{split}.csv"
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(csv_path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(KINETICS_COLUMNS)
+        for index in range(len(dataset)):
+            label = CLASSES[dataset.label(index)]
+            youtube_id = f"{split[:2]}{index:09d}"  # 11 characters, like a YouTube id
+            clip = render_clip(dataset.label(index), clip_rng(seed, split, index))
+            write_video(out_dir / split / label / f"{youtube_id}_{0:06d}_{time_end:06d}.mp4",
+                        clip, fps=fps)
+            writer.writerow([label, youtube_id, 0, time_end, split])
+    return csv_path
