@@ -9,12 +9,6 @@ from .errors import ZooError
 from .registry import KINDS, REGISTRY
 
 
-def _parse_value(text: str):
-    import yaml
-
-    return yaml.safe_load(text)
-
-
 def cmd_list(args) -> int:
     kinds = [args.kind] if args.kind else [k + "s" for k in KINDS]
     for kind in kinds:
@@ -57,14 +51,9 @@ def cmd_build(args) -> int:
     import yaml
 
     from .builder import build
+    from .engine.commands import parse_overrides
 
-    overrides = {}
-    for item in args.set or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ZooError(f"--set {item!r}: expected KEY=VALUE, e.g. --set frames=16")
-        overrides[key] = _parse_value(value)
-    model = build(args.model, num_classes=args.num_classes, **overrides)
+    model = build(args.model, num_classes=args.num_classes, **parse_overrides(args.set))
     params = sum(p.numel() for p in model.parameters())
     print(model.spec)
     print(f"parameters: {params:,}")

@@ -144,9 +144,10 @@ class Registry:
         """Read entry points again (after installing a plugin into a running interpreter)."""
         importlib.invalidate_caches()
         self._scanned = False
-        self._components = {k: {n: {s: c for s, c in by_src.items() if c.local}
-                                for n, by_src in comps.items()}
-                            for k, comps in self._components.items()}
+        local = {k: {n: {s: c for s, c in by_src.items() if c.local} for n, by_src in comps.items()}
+                 for k, comps in self._components.items()}
+        self._components = {k: {n: by_src for n, by_src in comps.items() if by_src}
+                            for k, comps in local.items()}
         self._refs = {k: {} for k in KINDS}
         self._family_refs, self._families = [], []
         self._scan()
@@ -212,9 +213,12 @@ class Registry:
         return family
 
     def remove(self, kind: str, name: str, source: Optional[str] = None) -> None:
-        by_source = self._components[canonical_kind(kind)].get(name, {})
+        kind = canonical_kind(kind)
+        by_source = self._components[kind].get(name, {})
         for src in [source] if source else list(by_source):
             by_source.pop(src, None)
+        if not by_source:
+            self._components[kind].pop(name, None)
 
     # -- lookup ----------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> Component:

@@ -171,3 +171,13 @@ def test_train_config_from_yaml_and_flags(tmp_path):
         TrainConfig(optimizer="adamv")
     with pytest.raises(ConfigError, match="unknown training setting 'epoch'"):
         TrainConfig.from_dict({"epoch": 3})
+
+
+def test_unreadable_clips_are_counted_and_reported_once_per_epoch(caplog):
+    torch.manual_seed(0)
+    loader = DataLoader(TinyVideos(size=16, unreadable={1, 5, 6}), batch_size=4, collate_fn=collate)
+    with caplog.at_level("WARNING", logger="zoo.engine"):
+        history = fit(TinyTwoStream(), loader, config=TrainConfig(epochs=2, lr=0.01, progress=False))
+    assert [r["skipped_clips"] for r in history] == [3, 3]
+    summaries = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(summaries) == 2 and "13 clips loaded" in summaries[0] and "3 skipped" in summaries[0]

@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
+from zoo.data import collate  # noqa: E402
 from zoo.engine import TrainConfig, fit, seed_everything  # noqa: E402
 from zoo.engine import distributed as dist_utils  # noqa: E402
 
@@ -54,16 +55,6 @@ class TinyVideos(Dataset):
             label = int(label)
         return {"inputs": {"rgb": self.rgb[i], "flow": self.flow[i]}, "label": label,
                 "video": f"clip{i}.mp4"}
-
-
-def collate(samples):
-    """Drop unreadable (None) samples and stack the rest."""
-    samples = [s for s in samples if s is not None]
-    labels = [s["label"] for s in samples]
-    streams = samples[0]["inputs"]
-    return {"inputs": {k: torch.stack([s["inputs"][k] for s in samples]) for k in streams},
-            "label": torch.stack(labels) if torch.is_tensor(labels[0]) else torch.tensor(labels),
-            "video": [s["video"] for s in samples]}
 
 
 class Stream(nn.Module):

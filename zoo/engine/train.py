@@ -9,6 +9,7 @@ with mAP and GAP@20.
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import random
 import time
@@ -22,11 +23,14 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from ..data.health import DataHealth
 from ..errors import ConfigError
 from . import distributed as dist_utils
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
 from .config import TrainConfig
 from .metrics import classification_metrics
+
+logger = logging.getLogger("zoo.engine")
 
 Record = Dict[str, Any]
 
@@ -192,9 +196,11 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
     """One pass over `loader`; returns the mean training loss over every process's samples."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss sum, sample count
+    health = DataHealth()
     for batch in _progress(loader, desc, config.progress):
         if batch is None:  # every sample of the batch was unreadable
             continue
+        health.update(batch.get("health"))
         labels = batch["label"].to(device, non_blocking=True)
         with _autocast(device, config.bf16):
             logits = model(to_device(batch["inputs"], device))
@@ -208,7 +214,9 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
         totals[0] += loss.detach().double() * len(labels)
         totals[1] += len(labels)
     totals = dist_utils.all_reduce_sum(totals)
-    return {"train_loss": float(totals[0] / totals[1].clamp(min=1))}
+    if not health.ok:  # one line per epoch: what was skipped or padded, and why
+        logger.warning("%s: %s", desc, health.summary())
+    return {"train_loss": float(totals[0] / totals[1].clamp(min=1)), "skipped_clips": health.skipped}
 
 
 class EpochLog:
