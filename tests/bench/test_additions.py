@@ -31,8 +31,9 @@ def test_row_has_the_new_measurements(toys, tmp_path):
     row = bench(tmp_path, "--presets", "acme_two_stream")["acme_two_stream"]
     assert row["status"] == "ok", row.get("reason")
     assert row["kind"] == "preset"
-    assert row["temporal_reliance"] == pytest.approx(row["top1"] - row["top1_shuffled"], abs=1e-3)
-    assert 0 <= row["top1_shuffled"] <= 1
+    assert row["temporal_reliance"] == pytest.approx(row["top1"] - row["shuffled_top1"], abs=1e-3)
+    assert 0 <= row["shuffled_top1"] <= 1
+    assert row["reliance_clips"] == 12  # 1 test clip per class here: the whole split
     assert 0 < row["latency_p50_ms"] <= row["latency_p95_ms"]
     assert row["clips_per_s_b1"] > 0 and row["clips_per_s"] > 0
     assert row["train_clips_per_s"] > 0 and 0 <= row["data_wait_frac"] < 1
@@ -44,6 +45,7 @@ def test_row_has_the_new_measurements(toys, tmp_path):
         assert header in text
     assert "Environment: " in text and "fp32, cpu" in text
     csv_head = (tmp_path / "leaderboard.csv").read_text().splitlines()[0].split(",")
+    assert "top1_shuffled" not in csv_head and "| shuffled |" not in text  # not a class group
     assert {"temporal_reliance", "latency_p50_ms", "data_wait_frac", "peak_mem_mb",
             "torch", "device"} <= set(csv_head)
 
@@ -55,6 +57,9 @@ def test_shuffle_frames_uses_one_permutation_per_clip_for_all_streams():
     assert sorted(order[0].tolist()) == list(range(6)) and not torch.equal(order[0], order[1])
     assert torch.equal(out["flow"][:, 0, :, 0, 0], order)  # same permutation, every stream
     assert torch.equal(out["rgb"], shuffle_frames({"rgb": t}, seeds=[1, 2])["rgb"])  # seeded
+    labels = type("D", (), {"__len__": lambda self: 9, "label": lambda self, i: i % 3})()
+    assert harness._per_class_subset(labels, 2) == [0, 1, 2, 3, 4, 5]
+    assert harness._per_class_subset(labels, 0) == list(range(9))
 
 
 def test_data_wait_latency_and_peak_memory():

@@ -92,13 +92,14 @@ def markdown(rows: Sequence[Row]) -> str:
         "*appearance*: classes told apart by the object's shape and colour; *motion*: classes "
         "told apart only by the direction or order of motion (a single-frame model is at chance "
         "there, 1/8).",
-        "- Δ shuffled (temporal reliance): top-1 minus top-1 when the frames of every test clip "
-        "are shuffled in time (one seeded permutation per clip, the same for all its streams); "
-        "near 0 for a model that ignores frame order.",
+        "- Δ shuffled (temporal reliance): top-1 minus top-1 when the frames of every clip are "
+        "shuffled in time (one seeded permutation per clip, the same for all its streams), both "
+        "on the first test clips of each class (`reliance_clips` in the CSV); near 0 for a "
+        "model that ignores frame order.",
         "- clips/s: a bare inference loop at the benchmark batch; clips/s b1, p50/p95 ms: "
         "batch-1 calls. train clips/s: during the training budget; data wait: the share of "
-        "training time spent waiting for the next batch. peak MiB: rise of the process's peak "
-        "RSS during the preset (CUDA: max allocated). GFLOPs per clip by fvcore (a "
+        "training time spent waiting for the next batch. peak MiB: peak resident memory during "
+        "the preset above the resident memory at its start (CUDA: max allocated). GFLOPs per clip by fvcore (a "
         "multiply-add counts once).", ""]
     columns = _columns()
     header = ["#", "preset", "top-1"] + groups + [h for h, _ in columns]
@@ -119,7 +120,7 @@ def csv_text(rows: Sequence[Row]) -> str:
     ok, failed = ranked(rows)
     groups = [f"top1_{g}" for g in group_names(ok)]
     columns = (["rank", "preset", "kind", "status", "top1"] + groups
-               + ["top1_shuffled", "temporal_reliance", "clips_per_s", "clips_per_s_b1",
+               + ["shuffled_top1", "temporal_reliance", "reliance_clips", "clips_per_s", "clips_per_s_b1",
                   "latency_p50_ms", "latency_p95_ms", "train_clips_per_s", "data_wait_frac",
                   "peak_mem_mb", "params", "gflops", "steps", "train_s", "final_loss", "profile",
                   "processor", "torch", "threads", "dtype", "device", "reason"])

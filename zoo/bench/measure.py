@@ -100,10 +100,14 @@ def train_for_budget(model: nn.Module, loader: DataLoader, steps: int, seconds: 
 
 def accuracy_by_group(model: nn.Module, loader: DataLoader,
                       groups: Optional[Mapping[str, Sequence[int]]] = None,
-                      bf16: bool = False) -> Dict[str, float]:
+                      bf16: bool = False,
+                      correct: Optional[List[bool]] = None) -> Dict[str, float]:
     """Top-1 accuracy overall (``"top1"``) and over the clips of each class group
-    (``"top1_<group>"``)."""
+    (``"top1_<group>"``); `correct`, when given, receives whether each clip (in loader order)
+    was classified correctly."""
     scores, labels = collect_scores(model, loader, bf16=bf16)
+    if correct is not None:
+        correct.extend((scores.argmax(1) == labels).tolist())
     out = {"top1": topk_accuracy(scores, labels)}
     for name, classes in (groups or {}).items():
         members = torch.isin(labels, torch.as_tensor(list(classes)))
@@ -198,11 +202,34 @@ def peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
+def _proc_status_mb(field: str) -> Optional[float]:
+    """A ``VmRSS``/``VmHWM`` figure of /proc/self/status in MiB (None off Linux)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 2**10
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the process's peak RSS (VmHWM) where Linux allows it (``clear_refs`` 5)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
 class PeakMemory:
-    """Peak memory of a block: on CUDA ``torch.cuda.max_memory_allocated`` (reset at the start);
-    on the CPU the rise of the process's peak RSS during the block (0 when the block stays under
-    an earlier peak of the process, so measure heavy presets in a fresh process for exact
-    figures)."""
+    """Peak memory of a block, in MiB (`mb`): on CUDA ``torch.cuda.max_memory_allocated`` (reset
+    at the start); on the CPU the rise of the peak resident memory over the resident memory at
+    the start. On Linux the peak (VmHWM) is reset at the start, so every block is measured on its
+    own; elsewhere it is the rise of ``ru_maxrss``, 0 for a block that stays under an earlier peak
+    of the process."""
 
     def __init__(self, device: Any = "cpu"):
         self.device = torch.device(device)
@@ -211,12 +238,15 @@ class PeakMemory:
     def __enter__(self) -> "PeakMemory":
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        self._start = peak_rss_mb()
+        self._proc = _reset_peak_rss() and _proc_status_mb("VmRSS") is not None
+        self._start = _proc_status_mb("VmRSS") if self._proc else peak_rss_mb()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self.device.type == "cuda":
             self.mb = torch.cuda.max_memory_allocated(self.device) / 2**20
+        elif self._proc:
+            self.mb = max(0.0, (_proc_status_mb("VmHWM") or 0.0) - self._start)
         else:
             self.mb = max(0.0, peak_rss_mb() - self._start)
 
