@@ -168,7 +168,8 @@ def _moving_shapes_classes() -> List[str]:
     return REGISTRY.get("dataset", "moving_shapes")(split="test").classes
 
 
-def run_pair(pair: Pair, batches: List[int], compile_: bool, min_seconds: float) -> List[Dict]:
+def run_pair(pair: Pair, batches: List[int], compile_: bool, min_seconds: float,
+             bf16: bool = True) -> List[Dict]:
     zoo_model = zoo.build(pair.preset, num_classes=400, frames=pair.frames, size=pair.size)
     peer = pair.make_peer(zoo_model)
     zoo_params = sum(p.numel() for p in zoo_model.parameters())
@@ -176,10 +177,11 @@ def run_pair(pair: Pair, batches: List[int], compile_: bool, min_seconds: float)
     variants: List[Tuple[str, Callable[[], Callable]]] = [
         (f"{pair.peer_name} (eager fp32)", lambda: _eager(peer)),
         ("zoo default (eager fp32)", lambda: _eager(zoo_model)),
-        ("zoo fast: " + FastPath().label, lambda: optimize_for_inference(copy.deepcopy(zoo_model), FastPath())),
+        ("zoo fast: " + FastPath(bf16=bf16).label,
+         lambda: optimize_for_inference(copy.deepcopy(zoo_model), FastPath(bf16=bf16))),
     ]
     if compile_:
-        full = FastPath(compile=True)
+        full = FastPath(bf16=bf16, compile=True)
         variants.append(("zoo fast: " + full.label,
                          lambda: optimize_for_inference(copy.deepcopy(zoo_model), full)))
     rows = []
@@ -223,6 +225,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (saves 10-50 s a model)")
     p.add_argument("--min-seconds", type=float, default=3.0, help="timing per variant")
     p.add_argument("--no-agreement", action="store_true")
+    p.add_argument("--no-bf16", action="store_true",
+                   help="leave bf16 out of the fast path (CPUs without AVX512-BF16/AMX emulate it slowly)")
     args = p.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",")]
     print(f"environment: {environment()}")
@@ -230,9 +234,9 @@ def main(argv=None) -> int:
     for name in args.pairs.split(","):
         pair = PAIRS[name]
         print(f"{name}: against {pair.peer_name}, input 3x{pair.frames}x{pair.size}x{pair.size}", flush=True)
-        rows += run_pair(pair, batches, not args.no_compile, args.min_seconds)
+        rows += run_pair(pair, batches, not args.no_compile, args.min_seconds, bf16=not args.no_bf16)
         if not args.no_agreement and name in ("r3d_18", "x3d_xs"):
-            agreement[name] = fast_path_agreement(name, FastPath(), frames=8, size=64)
+            agreement[name] = fast_path_agreement(name, FastPath(bf16=not args.no_bf16), frames=8, size=64)
             print(f"  fast path vs fp32 on moving_shapes: max logit diff {agreement[name][0]:.4f}, "
                   f"top-1 agreement {agreement[name][1]:.1%}", flush=True)
     import sys

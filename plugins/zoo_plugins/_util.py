@@ -105,4 +105,18 @@ def valid_mask(lengths: Optional[torch.Tensor], steps: int, batch: int, device) 
     return torch.arange(steps, device=device)[None, :] < lengths[:, None]
 
 
-__all__ = ["probe_shape", "MapBackbone", "safe_max_pool3d", "SafeMaxPool3d", "valid_mask", "FRAME", "CLIP"]
+def reduce_steps(scores: torch.Tensor, lengths: Optional[torch.Tensor], mode: str) -> torch.Tensor:
+    """Per-step scores ``[B, T, K]`` -> ``[B, K]`` by ``mean`` or ``max`` over the valid steps."""
+    mask = valid_mask(lengths, scores.shape[1], scores.shape[0], scores.device)
+    if mode == "mean":
+        if mask is None:
+            return scores.mean(1)
+        m = mask.to(scores.dtype).unsqueeze(-1)
+        return (scores * m).sum(1) / m.sum(1)
+    if mask is not None:
+        scores = scores.masked_fill(~mask.unsqueeze(-1), float("-inf"))
+    return scores.max(1).values
+
+
+__all__ = ["probe_shape", "MapBackbone", "safe_max_pool3d", "SafeMaxPool3d", "valid_mask",
+           "reduce_steps", "FRAME", "CLIP"]

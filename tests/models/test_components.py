@@ -2,7 +2,6 @@
 fusion arithmetic, cross-modality initialisation, inflation, temporal shift, SlowFast, specs."""
 from __future__ import annotations
 
-import warnings
 
 import pytest
 import torch

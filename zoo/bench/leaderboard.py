@@ -11,7 +11,6 @@ import argparse
 import csv
 import html
 import io
-import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 

@@ -15,7 +15,7 @@ weights before inflating.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Union
 
 import torch
 import torch.nn.functional as F

@@ -16,7 +16,7 @@ residual blocks. Options of every timm backbone:
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
 
 import torch
 from torch import nn

@@ -17,7 +17,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from zoo.registry import register_temporal_head
 from zoo.specs import FRAME, FeatureSpec, HeadSpec, ModelMeta
 
-from .._util import valid_mask
+from .._util import reduce_steps
 
 READOUTS = ("last", "mean", "max")
 
@@ -38,7 +38,7 @@ class LSTMHead(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
         seq = self.input_dropout(x.mean(dim=(3, 4)).transpose(1, 2))  # [B, T, D]
-        b, t, _ = seq.shape
+        t = seq.shape[1]
         if lengths is not None:
             lens = torch.as_tensor(lengths).long().clamp(1, t).cpu()
             packed = pack_padded_sequence(seq, lens, batch_first=True, enforce_sorted=False)
@@ -50,15 +50,7 @@ class LSTMHead(nn.Module):
             last = torch.cat([h_n[-2], h_n[-1]], dim=1) if self.lstm.bidirectional else h_n[-1]
             return self.fc(self.dropout(last))
         scores = self.fc(self.dropout(out))  # [B, T, K] per-step predictions
-        mask = valid_mask(lengths, t, b, x.device)
-        if self.readout == "mean":
-            if mask is None:
-                return scores.mean(1)
-            m = mask.to(scores.dtype).unsqueeze(-1)
-            return (scores * m).sum(1) / m.sum(1)
-        if mask is not None:
-            scores = scores.masked_fill(~mask.unsqueeze(-1), float("-inf"))
-        return scores.max(1).values
+        return reduce_steps(scores, lengths, self.readout)
 
 
 @register_temporal_head(

@@ -15,7 +15,7 @@ from torch import nn
 from zoo.registry import register_temporal_head
 from zoo.specs import FRAME, FeatureSpec, HeadSpec, ModelMeta
 
-from .._util import valid_mask
+from .._util import reduce_steps
 
 CONSENSUS = ("avg", "max")
 
@@ -31,15 +31,7 @@ class TSNHead(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
         scores = self.fc(self.dropout(x.mean(dim=(3, 4)).transpose(1, 2)))  # [B, T, K]
-        mask = valid_mask(lengths, scores.shape[1], scores.shape[0], x.device)
-        if self.consensus == "avg":
-            if mask is None:
-                return scores.mean(1)
-            m = mask.to(scores.dtype).unsqueeze(-1)
-            return (scores * m).sum(1) / m.sum(1)
-        if mask is not None:
-            scores = scores.masked_fill(~mask.unsqueeze(-1), float("-inf"))
-        return scores.max(1).values
+        return reduce_steps(scores, lengths, "mean" if self.consensus == "avg" else "max")
 
 
 @register_temporal_head(
