@@ -48,3 +48,11 @@ def test_zoo_without_the_plugin_does_not_know_it():
     out = subprocess.run([sys.executable, "-m", "zoo.cli", "list", "backbones", "tiny_p3d"],
                          capture_output=True, text=True, cwd=REPO)
     assert out.stdout.strip() == ""
+
+
+def test_harness_benchmarks_the_plugin_preset(plugin_site, tmp_path):
+    run_with_plugin(plugin_site, "-m", "zoo.bench", "--presets", "tiny_motion", "--steps", "1",
+                    "--seconds", "0", "--train-clips-per-class", "1", "--test-clips-per-class", "1",
+                    "--frames", "4", "--size", "32", "--results", str(tmp_path), "--no-cards", "--quiet")
+    table = (tmp_path / "leaderboard.md").read_text()
+    assert "`tiny_motion`" in table
