@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
@@ -120,6 +121,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except ZooError as exc:
         print(f"zoo: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `zoo list ... | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
