@@ -92,15 +92,13 @@ def select_presets(names: Sequence[str], include: str = "*", exclude: str = "") 
     return [n for n in names if matches(n, include) and not matches(n, exclude)]
 
 
-def machine() -> str:
-    import torch
-    cpu = platform.processor() or platform.machine()
+def processor() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                   if line.startswith("model name"))
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                    if line.startswith("model name"))
     except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+        return platform.processor() or platform.machine()
 
 
 def environment(profile: "Profile") -> Dict[str, Any]:
@@ -109,7 +107,7 @@ def environment(profile: "Profile") -> Dict[str, Any]:
     device = profile.device
     if device.startswith("cuda") and torch.cuda.is_available():
         device = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
-    return {"processor": machine().split(",")[0], "torch": torch.__version__,
+    return {"processor": processor(), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "dtype": "bf16-autocast" if profile.bf16 else "fp32",
             "device": device}
 
@@ -259,7 +257,7 @@ def run_preset(preset: Union[str, Job], profile: Profile,
     device = profile.device
     row: Dict[str, Any] = {"preset": job.name, "kind": job.kind, "dataset": DATASET,
                            "profile": profile.key, "budget": profile.describe(),
-                           "status": "failed", "machine": machine(), "env": environment(profile)}
+                           "status": "failed", "env": environment(profile)}
     stage = "metadata"
     memory = PeakMemory(device)
     try:

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from ..registry import register_dataset
 from ..specs import InputSpec, ModelMeta
-from .flow import make_flow_fn, quantize_flow, rgb_difference, to_gray
+from .flow import FLOW_BOUND, make_flow_fn, quantize_flow, rgb_difference, to_gray
 from .sampling import uniform_indices
 from .transforms import normalize
 
@@ -57,7 +57,6 @@ CLASS_GROUPS: Dict[str, List[int]] = {
 SPLITS = ("train", "val", "test")
 DEFAULT_CLIPS_PER_CLASS = {"train": 64, "val": 16, "test": 16}
 NATIVE_FRAMES, NATIVE_SIZE = 16, 64
-FLOW_BOUND = 20.0  # pixels; flow is clipped to [-FLOW_BOUND, FLOW_BOUND] before quantising
 
 # Object size (radius, native pixels) and motion speeds (per native frame).
 MIN_RADIUS, RADIUS_RANGE = 8.0, 10.0
