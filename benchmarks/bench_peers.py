@@ -89,10 +89,10 @@ class _TimmLstmPeer(nn.Module):
 
 
 def _timm_lstm(zoo_model: nn.Module) -> nn.Module:
-    head = zoo_model.config["streams"]["rgb"]["temporal_head"]
+    """The peer loop with zoo's backbone and LSTM sizes."""
     backbone = zoo_model.config["streams"]["rgb"]["backbone"]["name"]
     lstm = next(m for m in zoo_model.modules() if isinstance(m, nn.LSTM))
-    return _TimmLstmPeer(backbone, lstm.hidden_size, lstm.num_layers) if head else None
+    return _TimmLstmPeer(backbone, lstm.hidden_size, lstm.num_layers)
 
 
 PAIRS = {
