@@ -10,7 +10,8 @@ import torch
 
 from toys import install
 from zoo.bench import harness, leaderboard
-from zoo.bench.measure import PeakMemory, latency, shuffle_frames, train_for_budget
+from zoo.bench.measure import (PeakMemory, latency, recompute_bn_stats, shuffle_frames,
+                               train_for_budget)
 from zoo.bench.store import ResultStore
 
 TINY = ["--steps", "2", "--train-clips-per-class", "1", "--test-clips-per-class", "1",
@@ -170,3 +171,30 @@ def test_gpu_full_profile_is_selectable():
     assert not harness.PROFILES["cpu-small"].bf16  # bf16 off by default on the CPU
     assert harness.profile_from_args(harness.parser().parse_args(
         ["--device", "cpu"])).key == "cpu-small"
+
+
+def test_precise_bn_sets_the_exact_statistics_of_the_training_batches():
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = torch.nn.BatchNorm3d(2, momentum=0.01)
+            self.fc = torch.nn.Linear(2, 3)
+
+        def forward(self, inputs):
+            return self.fc(self.bn(inputs["rgb"]).mean((2, 3, 4)))
+
+    torch.manual_seed(0)
+    clips = 3 + 2 * torch.randn(8, 2, 2, 3, 3)
+    items = [{"inputs": {"rgb": c}, "label": 0, "video": str(i)} for i, c in enumerate(clips)]
+    from zoo.data import collate
+    loader = torch.utils.data.DataLoader(items, batch_size=4, collate_fn=collate)
+    net = Net()
+    assert recompute_bn_stats(net, loader, batches=2) == 1
+    assert not net.training  # left ready for testing
+    flat = clips.transpose(0, 1).reshape(2, -1)
+    assert torch.allclose(net.bn.running_mean, flat.mean(1), atol=1e-5)
+    # the population variance, from per-batch variances (1% off the pooled one here)
+    assert torch.allclose(net.bn.running_var, flat.var(1), rtol=0.02)
+    assert not torch.allclose(net.bn.running_var, torch.ones(2), rtol=0.5)
+    assert net.bn.momentum == 0.01  # restored
+    assert recompute_bn_stats(net, loader, batches=0) == 0

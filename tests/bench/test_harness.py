@@ -50,7 +50,9 @@ def test_rows_leaderboard_and_cards(toy_presets, tmp_path):
     for field in ("top1", "top1_appearance", "top1_motion"):
         assert 0 <= single[field] <= 1
     assert single["clips_per_s"] > 0 and single["params"] > 0 and single["gflops"] > 0
-    assert single["input"] == {"rgb": {"modality": "rgb", "frames": 8, "size": 32, "channels": 3}}
+    small = harness.PROFILES["cpu-small"]
+    assert single["input"] == {"rgb": {"modality": "rgb", "frames": small.frames,
+                                       "size": small.size, "channels": 3}}
     assert single["default_input"]["rgb"]["size"] == 16 and single["default_gflops"] > 0
     assert rows["acme_two_stream"]["input"]["flow"]["channels"] == 6
     broken = rows["broken_preset"]
@@ -82,6 +84,24 @@ def test_resume_skips_stored_presets_and_never_duplicates(toy_presets, tmp_path,
     run(tmp_path, "--retry-failed")
     lines = store.path.read_text().splitlines()
     assert sorted(json.loads(line)["preset"] for line in lines) == sorted(TOYS.split(","))
+
+
+def test_rows_of_other_settings_run_again_and_default_cost_is_reused(toy_presets, tmp_path,
+                                                                      capsys, monkeypatch):
+    store = run(tmp_path, "--presets", "acme_single")
+    first = store.rows()[0]
+    assert first["settings"]["steps"] == 2 and first["default_config"]
+    calls = []
+    monkeypatch.setattr("zoo.bench.measure.gflops",
+                        lambda model, inputs=None: calls.append(model) or 1.0)
+    changed = dict(harness.PROFILES["cpu-small"].__dict__, lr=0.5)
+    monkeypatch.setitem(harness.PROFILES, "cpu-small", harness.Profile(**changed))
+    run(tmp_path, "--presets", "acme_single")
+    assert "stored under other cpu-small settings, running it again" in capsys.readouterr().out
+    (second,) = store.rows()
+    assert second["settings"]["lr"] == 0.5 and second["gflops"] == 1.0
+    assert len(calls) == 1  # the profile's input only: the default-input cost came from the row
+    assert second["default_gflops"] == first["default_gflops"]
 
 
 def test_store_replaces_rows_and_survives_a_cut_line(tmp_path):

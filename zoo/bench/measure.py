@@ -20,7 +20,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..engine.metrics import topk_accuracy
-from ..engine.train import collect_scores, loss_for
+from ..engine.config import TrainConfig
+from ..engine.train import build_optimizer, collect_scores, loss_for
 
 Inputs = Dict[str, torch.Tensor]
 
@@ -65,7 +66,8 @@ def train_for_budget(model: nn.Module, loader: DataLoader, steps: int, seconds: 
     from tqdm.auto import tqdm
 
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    optimizer = build_optimizer(params, TrainConfig(optimizer="adamw", weight_decay=weight_decay),
+                                lr=lr)
     model.train()
     losses: List[float] = []
     batches = _endless(loader)
@@ -96,6 +98,27 @@ def train_for_budget(model: nn.Module, loader: DataLoader, steps: int, seconds: 
         stats.update(clips=clips, seconds=time.perf_counter() - start, data_wait_s=waited)
     tail = losses[-max(1, len(losses) // 10):]
     return len(losses), sum(tail) / len(tail)
+
+
+def recompute_bn_stats(model: nn.Module, loader: DataLoader, batches: int,
+                       device: Any = "cpu") -> int:
+    """Replace the running statistics of every batch-norm layer with the exact mean and variance
+    of `batches` training batches under the final weights ("precise BN", fvcore's
+    `update_bn_stats`, as PySlowFast does before testing). After a short budget the running
+    averages lag far behind the weights (I3D's layers update them with momentum 0.01), and a
+    model can score at chance in eval mode while it classifies well in train mode. Returns the
+    number of batch-norm layers updated."""
+    from fvcore.nn.precise_bn import get_bn_modules, update_bn_stats
+
+    if batches <= 0:
+        return 0
+    model.train()  # update_bn_stats only touches layers in training mode
+    layers = len(get_bn_modules(model))
+    if layers:
+        inputs = (to_device(b["inputs"], device) for b in _endless(loader) if b is not None)
+        update_bn_stats(model, inputs, num_iters=batches)
+    model.eval()
+    return layers
 
 
 def accuracy_by_group(model: nn.Module, loader: DataLoader,

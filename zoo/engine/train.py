@@ -59,12 +59,17 @@ def loss_for(labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
 # -- optimizers and schedules --------------------------------------------------------------
 def build_optimizer(params: Iterable[nn.Parameter], config: TrainConfig,
                     lr: Optional[float] = None) -> torch.optim.Optimizer:
+    """SGD, Adam or AdamW as `config` says; Adam(W) uses torch's fused kernel when every
+    parameter sits on a CPU or CUDA device (several times faster than the per-tensor update
+    on a CPU)."""
     lr = config.lr if lr is None else lr
+    params = list(params)
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=config.momentum,
                                weight_decay=config.weight_decay)
     optimizer = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    return optimizer(params, lr=lr, weight_decay=config.weight_decay)
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+    return optimizer(params, lr=lr, weight_decay=config.weight_decay, fused=fused or None)
 
 
 def lr_factor(step: int, config: TrainConfig, epochs: int, steps_per_epoch: int) -> float:
