@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import platform
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -29,6 +28,7 @@ import zoo
 from zoo.inference import FastPath, optimize_for_inference
 
 RESULTS = Path(__file__).resolve().parent / "results" / "peers.md"
+AGREEMENT_STEPS = 30  # training steps before the fast path is compared with fp32
 
 
 @dataclass
@@ -132,6 +132,7 @@ def fast_path_agreement(preset: str, path: FastPath, frames: int, size: int) -> 
     built-in dataset's test clips, for `preset` trained briefly at a small input."""
     from torch.utils.data import DataLoader
 
+    from zoo.bench.measure import train_for_budget
     from zoo.data import collate
     from zoo.registry import REGISTRY
 
@@ -140,15 +141,8 @@ def fast_path_agreement(preset: str, path: FastPath, frames: int, size: int) -> 
     train = DataLoader(dataset(split="train", inputs=model.spec.inputs), batch_size=16, shuffle=True,
                        collate_fn=collate)
     test = DataLoader(dataset(split="test", inputs=model.spec.inputs), batch_size=16, collate_fn=collate)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    model.train()
-    for step, batch in enumerate(train):
-        if step == 30:
-            break
-        loss = nn.functional.cross_entropy(model(batch["inputs"]), batch["label"])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    train_for_budget(model, train, steps=AGREEMENT_STEPS, seconds=0, lr=1e-3, weight_decay=0.05,
+                     progress=False)
     model.eval()
     fast = optimize_for_inference(copy.deepcopy(model), path)
     diffs, agree, total = [], 0, 0
@@ -162,6 +156,13 @@ def fast_path_agreement(preset: str, path: FastPath, frames: int, size: int) -> 
     return max(diffs), agree / total
 
 
+def harness_overhead(model: nn.Module, x: torch.Tensor, bare_rate: float, min_seconds: float) -> float:
+    """The benchmark harness's throughput figure for `model` on `x` over the bare loop's."""
+    from zoo.bench.measure import throughput
+
+    return throughput(model, {"rgb": x}, min_seconds=min_seconds) / bare_rate
+
+
 def _moving_shapes_classes() -> List[str]:
     from zoo.registry import REGISTRY
 
@@ -169,7 +170,9 @@ def _moving_shapes_classes() -> List[str]:
 
 
 def run_pair(pair: Pair, batches: List[int], compile_: bool, min_seconds: float,
-             bf16: bool = True) -> List[Dict]:
+             bf16: bool = True, overhead: Optional[Dict[Tuple[str, int], float]] = None) -> List[Dict]:
+    """Time the peer and zoo's variants at each batch size; `overhead`, when given, receives
+    the harness-to-bare-loop throughput ratio of zoo's default model per (preset, batch)."""
     zoo_model = zoo.build(pair.preset, num_classes=400, frames=pair.frames, size=pair.size)
     peer = pair.make_peer(zoo_model)
     zoo_params = sum(p.numel() for p in zoo_model.parameters())
@@ -195,23 +198,37 @@ def run_pair(pair: Pair, batches: List[int], compile_: bool, min_seconds: float,
                          "ratio": rate / reference})
             print(f"  {pair.preset:13s} batch {batch}  {label:55s} {rate:8.2f} clips/s  {rate / reference:5.2f}x",
                   flush=True)
+            if overhead is not None and label.startswith("zoo default"):
+                ratio = harness_overhead(zoo_model, x, rate, min_seconds)
+                overhead[pair.preset, batch] = ratio
+                print(f"  {pair.preset:13s} batch {batch}  harness throughput / bare loop: {ratio:.3f}",
+                      flush=True)
     print(f"  parameters: zoo {zoo_params:,} vs peer {peer_params:,}")
     return rows
 
 
 def environment() -> str:
-    return (f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+    from zoo.bench.harness import processor
+
+    return (f"{processor()}, torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads, device cpu")
 
 
-def write_markdown(rows: List[Dict], agreement: Dict[str, Tuple[float, float]], command: str) -> None:
+def write_markdown(rows: List[Dict], agreement: Dict[str, Tuple[float, float]], command: str,
+                   overhead: Dict[Tuple[str, int], float]) -> None:
     lines = ["# zoo vs peers: inference clips/s, measured in one run", "",
              f"Command: `{command}`  ", f"Environment: {environment()}", "",
              "| model | batch | variant | clips/s | ratio to peer |", "|---|---|---|---|---|"]
     lines += [f"| {r['model']} | {r['batch']} | {r['variant']} | {r['clips_s']:.2f} | {r['ratio']:.2f}x |"
               for r in rows]
+    if overhead:
+        lines += ["", "The benchmark harness's own overhead: its throughput figure (`zoo.bench.measure.throughput`) "
+                  "over the bare loop's for zoo's default model, timed one after the other (goal: within 5%):",
+                  "", "| model | batch | harness / bare loop |", "|---|---|---|"]
+        lines += [f"| {m} | {b} | {r:.3f} |" for (m, b), r in overhead.items()]
     if agreement:
-        lines += ["", "Fast path against fp32 on the built-in dataset's test clips (model trained 30 steps at a small input):",
+        lines += ["", f"Fast path against fp32 on the built-in dataset's test clips (model trained {AGREEMENT_STEPS} "
+                  "steps at 8x64x64):",
                   "", "| model | largest logit difference | top-1 agreement |", "|---|---|---|"]
         lines += [f"| {m} | {d:.4f} | {a:.1%} |" for m, (d, a) in agreement.items()]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -230,18 +247,21 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",")]
     print(f"environment: {environment()}")
-    rows, agreement = [], {}
+    rows, agreement, overhead = [], {}, {}
     for name in args.pairs.split(","):
         pair = PAIRS[name]
         print(f"{name}: against {pair.peer_name}, input 3x{pair.frames}x{pair.size}x{pair.size}", flush=True)
-        rows += run_pair(pair, batches, not args.no_compile, args.min_seconds, bf16=not args.no_bf16)
+        rows += run_pair(pair, batches, not args.no_compile, args.min_seconds, bf16=not args.no_bf16,
+                         overhead=overhead)
         if not args.no_agreement and name in ("r3d_18", "x3d_xs"):
-            agreement[name] = fast_path_agreement(name, FastPath(bf16=not args.no_bf16), frames=8, size=64)
+            path = FastPath(bf16=not args.no_bf16, compile=not args.no_compile)
+            agreement[name] = fast_path_agreement(name, path, frames=8, size=64)
             print(f"  fast path vs fp32 on moving_shapes: max logit diff {agreement[name][0]:.4f}, "
                   f"top-1 agreement {agreement[name][1]:.1%}", flush=True)
     import sys
 
-    write_markdown(rows, agreement, "python benchmarks/bench_peers.py " + " ".join(sys.argv[1:] if argv is None else argv))
+    write_markdown(rows, agreement, "python benchmarks/bench_peers.py " + " ".join(sys.argv[1:] if argv is None else argv),
+                   overhead)
     print(f"written {RESULTS}")
     return 0
 

@@ -38,7 +38,7 @@ class Profile:
     name: str
     frames: int = 4
     size: int = 32
-    seconds: float = 20.0  # training time per preset; 0 trains for `steps` steps whatever they take
+    seconds: float = 18.0  # training time per preset; 0 trains for `steps` steps whatever they take
     steps: int = 2000
     batch_size: int = 8
     lr: float = 3e-3
