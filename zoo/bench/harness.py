@@ -6,6 +6,12 @@ results store, a failing preset a row marked failed with its reason, and a kille
 where it stopped. At the end it writes the leaderboard (Markdown, CSV, a sortable HTML page and an
 accuracy-vs-throughput Pareto plot) and MODEL_CARDS.md.
 
+Every job runs on the built-in dataset and on each registered real dataset whose root folder is
+configured, by ``--data NAME=FOLDER`` or a ``ZOO_DATA_<NAME>`` environment variable (for
+example ``ZOO_DATA_UCF101=/data/ucf101``). Each dataset gets its own
+leaderboard (``leaderboard.md`` for the built-in one, ``leaderboard_<name>.md`` for the others),
+ranked by top-1, or by mAP for a multi-label dataset.
+
 Besides the presets, ``--max-combos N`` adds up to N backbone x temporal head (x fusion, for two
 streams) combinations of the registered components (``--combos`` filters them); combinations that
 zoo.build rejects as incompatible are skipped and leave no row. ``--shard i/n`` runs every n-th
@@ -17,9 +23,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import fnmatch
+import functools
 import hashlib
 import json
+import os
 import platform
+import warnings
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +65,7 @@ class Profile:
     # training batches over which batch-norm statistics are recomputed before testing (0: keep
     # the running averages)
     precise_bn_batches: int = 8
+    workers: int = 0  # DataLoader worker processes (the built-in dataset needs none)
 
     @property
     def key(self) -> str:
@@ -213,6 +223,95 @@ def shard(jobs: Sequence[Job], index: int, count: int) -> List[Job]:
     return [j for i, j in enumerate(sorted(jobs, key=lambda j: j.name)) if i % count == index]
 
 
+DATA_ENV_PREFIX = "ZOO_DATA_"
+
+
+def dataset_roots(specs: Sequence[str] = (), environ: Optional[Dict[str, str]] = None
+                  ) -> Dict[str, Path]:
+    """The real datasets to benchmark and their root folders: ``ZOO_DATA_<NAME>=FOLDER``
+    environment variables, then ``NAME=FOLDER`` entries of `specs` (which win)."""
+    from ..errors import suggest
+    from ..registry import REGISTRY
+
+    names = REGISTRY.names("dataset")
+    roots: Dict[str, Path] = {}
+    for key, value in sorted((os.environ if environ is None else environ).items()):
+        if not key.startswith(DATA_ENV_PREFIX) or not value:
+            continue
+        wanted = key[len(DATA_ENV_PREFIX):].lower()
+        name = next((n for n in names if n.replace("-", "_").lower() == wanted), None)
+        if name is None:
+            warnings.warn(f"{key} names no registered dataset, ignored." + suggest(wanted, names),
+                          stacklevel=2)
+            continue
+        roots[name] = Path(value).expanduser()
+    for spec in specs:
+        name, sep, root = spec.partition("=")
+        if not sep or not root:
+            raise ValueError(f"--data wants NAME=FOLDER, got {spec!r}")
+        REGISTRY.get("dataset", name)  # an unknown name fails with close matches
+        roots[name] = Path(root).expanduser()
+    for name, root in roots.items():
+        if not root.is_dir():
+            raise ValueError(f"dataset {name!r}: root {root} is not a folder (set it with --data "
+                             f"{name}=FOLDER or {DATA_ENV_PREFIX}{name.upper()})")
+        if not REGISTRY.get("dataset", name).info.get("needs_root", True):
+            raise ValueError(f"dataset {name!r} is built in and takes no root folder")
+    return roots
+
+
+def _first_label(dataset: Any, index: int) -> int:
+    """The class of clip `index` (a multi-label clip's first class), read without decoding."""
+    if hasattr(dataset, "indices") and hasattr(dataset, "dataset"):  # a Subset
+        return _first_label(dataset.dataset, dataset.indices[index])
+    if hasattr(dataset, "label"):
+        return int(dataset.label(index))
+    label = dataset.records[index].label
+    return int(label[0]) if isinstance(label, (list, tuple)) and label else int(label or 0)
+
+
+def _per_class_subset(dataset: Any, per_class: int) -> List[int]:
+    """Indices of the first `per_class` clips of each class of `dataset` (all: 0)."""
+    if per_class <= 0:
+        return list(range(len(dataset)))
+    seen: Dict[int, int] = {}
+    picked = []
+    for i in range(len(dataset)):
+        c = _first_label(dataset, i)
+        if seen.get(c, 0) < per_class:
+            seen[c] = seen.get(c, 0) + 1
+            picked.append(i)
+    return picked
+
+
+def open_splits(dataset: str, root: Optional[Path], inputs, profile: Profile):
+    """(training set, test set, name of the test split) of `dataset` read with `inputs`: the
+    built-in dataset generates the profile's clip counts; a real one is read from `root`, its
+    "test" split (else "val") held out, both capped at the profile's clips per class."""
+    import torch
+
+    from ..errors import ZooError
+    from ..registry import REGISTRY
+
+    factory = REGISTRY.get("dataset", dataset)
+    if root is None:
+        return (factory(split="train", inputs=inputs,
+                        clips_per_class=profile.train_clips_per_class),
+                factory(split="test", inputs=inputs,
+                        clips_per_class=profile.test_clips_per_class), "test")
+    train = factory(root=root, split="train", inputs=inputs)
+    try:
+        test, split = factory(root=root, split="test", inputs=inputs), "test"
+    except (ZooError, ValueError, OSError):
+        test, split = factory(root=root, split="val", inputs=inputs), "val"
+
+    def cap(data: Any, per_class: int) -> Any:
+        subset = torch.utils.data.Subset(data, _per_class_subset(data, per_class))
+        subset.classes = data.classes
+        return subset
+    return cap(train, profile.train_clips_per_class), cap(test, profile.test_clips_per_class), split
+
+
 def _input_summary(inputs) -> Dict[str, Dict[str, Any]]:
     """JSON-ready ``{stream: {modality, frames, size, channels}}`` of ``{stream: InputSpec}``."""
     return {name: {"modality": s.modality, "frames": s.frames, "size": s.size,
@@ -269,10 +368,12 @@ def default_cost(preset: str, known: Sequence[Dict[str, Any]] = ()) -> Dict[str,
 
 
 def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
-               known: Sequence[Dict[str, Any]] = ()) -> Optional[Dict[str, Any]]:
-    """Train and score one preset (or combination `Job`); returns its result row (status "ok" or
-    "failed"), or None for a combination that zoo.build rejects as incompatible. `known`: stored
-    rows whose default-input cost may be reused."""
+               known: Sequence[Dict[str, Any]] = (), dataset: str = DATASET,
+               root: Optional[Path] = None) -> Optional[Dict[str, Any]]:
+    """Train and score one preset (or combination `Job`) on `dataset` (read from `root` unless
+    built in); returns its result row (status "ok" or "failed"), or None for a combination that
+    zoo.build rejects as incompatible. `known`: stored rows whose default-input cost may be
+    reused."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -280,12 +381,13 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
     from ..data import collate
     from ..engine.train import seed_everything
     from ..errors import IncompatibleError
+    from ..registry import REGISTRY
     from .measure import (PeakMemory, accuracy_by_group, gflops, latency, parameters,
-                          recompute_bn_stats, shuffled_accuracy, throughput, train_for_budget)
+                          recompute_bn_stats, temporal_reliance, throughput, train_for_budget)
 
     job = preset if isinstance(preset, Job) else Job(preset)
     device = profile.device
-    row: Dict[str, Any] = {"preset": job.name, "kind": job.kind, "dataset": DATASET,
+    row: Dict[str, Any] = {"preset": job.name, "kind": job.kind, "dataset": dataset,
                            "profile": profile.key, "budget": profile.describe(),
                            "settings": dataclasses.asdict(profile),
                            "status": "failed", "env": environment(profile)}
@@ -296,31 +398,33 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
             row.update(preset_info(job.name))
         else:
             row.update(source="combination", config=job.config)
+        stage = "classes"
+        factory = REGISTRY.get("dataset", dataset)
+        classes = (factory() if root is None else factory(root=root, split="train")).classes
         stage = "build"
         seed_everything(profile.seed)
-        factory = zoo.get("dataset", DATASET)
         memory.__enter__()
         try:
-            model = zoo.build(job.config or job.name, num_classes=len(factory().classes),
+            model = zoo.build(job.config or job.name, num_classes=len(classes),
                               frames=profile.frames, size=profile.size)
         except IncompatibleError:
             if job.config is not None:
                 return None  # not a valid combination: nothing to record
             raise
         row.update(input=_input_summary(model.spec.inputs), params=parameters(model),
-                   gflops=round(gflops(model), 6))
+                   gflops=round(gflops(model), 6), num_classes=len(classes))
         model.to(device)
         stage = "data"
-        train_set = factory(split="train", inputs=model.spec.inputs,
-                            clips_per_class=profile.train_clips_per_class)
-        test_set = factory(split="test", inputs=model.spec.inputs,
-                           clips_per_class=profile.test_clips_per_class)
-        for dataset in (train_set, test_set):
-            dataset[0]  # generates the split's cached tensors before the clock starts
-        train_loader = DataLoader(train_set, batch_size=profile.batch_size, shuffle=True,
-                                  collate_fn=collate,
-                                  generator=torch.Generator().manual_seed(profile.seed))
-        test_loader = DataLoader(test_set, batch_size=2 * profile.batch_size, collate_fn=collate)
+        train_set, test_set, row["eval_split"] = open_splits(dataset, root, model.spec.inputs,
+                                                             profile)
+        if root is None:
+            for split in (train_set, test_set):
+                split[0]  # generates the split's cached tensors before the clock starts
+        loader = functools.partial(DataLoader, batch_size=2 * profile.batch_size,
+                                   collate_fn=collate, num_workers=profile.workers)
+        train_loader = loader(train_set, batch_size=profile.batch_size, shuffle=True,
+                              generator=torch.Generator().manual_seed(profile.seed))
+        test_loader = loader(test_set)
         stage = "train"
         start = time.perf_counter()
         stats: Dict[str, float] = {}
@@ -334,20 +438,18 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
         stage = "precise BN"
         recompute_bn_stats(model, train_loader, profile.precise_bn_batches, device=device)
         stage = "evaluate"
-        correct: List[bool] = []
-        accuracy = accuracy_by_group(model, test_loader, getattr(test_set, "class_groups", None),
-                                     bf16=profile.bf16, correct=correct)
-        row.update({k: round(v, 4) for k, v in accuracy.items()})
+        scores = accuracy_by_group(model, test_loader, getattr(test_set, "class_groups", None),
+                                   bf16=profile.bf16)
+        row.update({k: round(v, 4) for k, v in scores.items()})
+        row["metric"] = metric = "top1" if "top1" in scores else "map"
         subset = _per_class_subset(test_set, profile.shuffle_clips_per_class)
-        shuffled = shuffled_accuracy(
-            model, DataLoader(torch.utils.data.Subset(test_set, subset),
-                              batch_size=2 * profile.batch_size, collate_fn=collate),
-            seed=profile.seed, bf16=profile.bf16, device=device)
-        plain = sum(correct[i] for i in subset) / len(subset)
-        row.update(shuffled_top1=round(shuffled, 4), reliance_clips=len(subset),
-                   temporal_reliance=round(plain - shuffled, 4))
+        plain, shuffled = temporal_reliance(
+            model, loader(torch.utils.data.Subset(test_set, subset)), seed=profile.seed,
+            bf16=profile.bf16, device=device)
+        row.update({f"shuffled_{metric}": round(shuffled, 4), "reliance_clips": len(subset),
+                    "temporal_reliance": round(plain - shuffled, 4)})
         stage = "throughput"
-        batch = next(iter(DataLoader(test_set, batch_size=profile.batch_size, collate_fn=collate)))
+        batch = next(b for b in loader(test_set, batch_size=profile.batch_size) if b is not None)
         row["clips_per_s"] = round(throughput(model, batch["inputs"], bf16=profile.bf16,
                                               min_seconds=profile.throughput_seconds,
                                               device=device), 1)
@@ -357,6 +459,10 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
                             device=device).items()})
         memory.__exit__(None, None, None)
         row["peak_mem_mb"] = round(memory.mb, 1)
+        healths = [getattr(getattr(d, "dataset", d), "health", None) for d in (train_set, test_set)]
+        skipped = sum(h.skipped for h in healths if h is not None)
+        if skipped:
+            row["skipped_loads"] = skipped  # unreadable clips left out (each attempt counted)
         del model
     except Exception as exc:  # one model failing never stops the run
         row["reason"] = _reason(stage, exc)
@@ -368,27 +474,15 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
     return row
 
 
-def _per_class_subset(dataset: Any, per_class: int) -> List[int]:
-    """Indices of the first `per_class` clips of each class of `dataset` (all: 0)."""
-    if per_class <= 0:
-        return list(range(len(dataset)))
-    label = getattr(dataset, "label", None) or (lambda i: int(dataset[i]["label"]))
-    seen: Dict[int, int] = {}
-    picked = []
-    for i in range(len(dataset)):
-        c = int(label(i))
-        if seen.get(c, 0) < per_class:
-            seen[c] = seen.get(c, 0) + 1
-            picked.append(i)
-    return picked
-
-
 def _summary_line(row: Dict[str, Any]) -> str:
+    where = "" if row["dataset"] == DATASET else f" on {row['dataset']}"
     if row["status"] != "ok":
-        return f"{row['preset']}: FAILED ({row['reason']})"
+        return f"{row['preset']}{where}: FAILED ({row['reason']})"
     groups = ", ".join(f"{k[5:]} {row[k]:.3f}" for k in sorted(row)
                        if k.startswith("top1_"))
-    return (f"{row['preset']}: top-1 {row['top1']:.3f} ({groups}), temporal reliance "
+    score = (f"top-1 {row['top1']:.3f}, top-5 {row['top5']:.3f}" if row["metric"] == "top1"
+             else f"mAP {row['map']:.3f}")
+    return (f"{row['preset']}{where}: {score}{f' ({groups})' if groups else ''}, temporal reliance "
             f"{row['temporal_reliance']:+.3f}, {row['clips_per_s']:.0f} clips/s (batch 1: "
             f"{row['clips_per_s_b1']:.0f}, p50 {row['latency_p50_ms']:.1f} ms, p95 "
             f"{row['latency_p95_ms']:.1f} ms), {row['params'] / 1e6:.2f}M params, "
@@ -399,39 +493,48 @@ def _summary_line(row: Dict[str, Any]) -> str:
 
 def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_dir: Path,
                   cards: Optional[Path] = DEFAULT_CARDS, force: bool = False,
-                  retry_failed: bool = False, progress: bool = True) -> List[Dict[str, Any]]:
-    """Run every preset (or Job) not yet stored for this profile, then write the leaderboard (and
+                  retry_failed: bool = False, progress: bool = True,
+                  roots: Optional[Dict[str, Path]] = None) -> List[Dict[str, Any]]:
+    """Run every preset (or Job) not yet stored for this profile on the built-in dataset and on
+    each dataset of `roots` (name -> root folder), then write each dataset's leaderboard (and
     the model cards unless `cards` is None); returns the profile's rows."""
     from tqdm.auto import tqdm
 
     from . import cards as cards_lib
-    from .leaderboard import write_leaderboard
+    from .leaderboard import leaderboard_stem, write_leaderboard
     from .store import ResultStore
 
     store = ResultStore(results_dir / STORE_NAME)
-    bar = tqdm(presets, desc="bench", unit="preset", disable=not progress)
-    for preset in bar:
+    datasets: List[Tuple[str, Optional[Path]]] = [(DATASET, None), *sorted((roots or {}).items())]
+    work = [(p, d, r) for d, r in datasets for p in presets]
+    bar = tqdm(work, desc="bench", unit="job", disable=not progress)
+    for preset, dataset, root in bar:
         name = preset.name if isinstance(preset, Job) else preset
-        stored = store.get(name, DATASET, profile.key)
+        label = name if dataset == DATASET else f"{name} on {dataset}"
+        stored = store.get(name, dataset, profile.key)
         current = stored is not None and stored.get("settings") == dataclasses.asdict(profile)
         if stored and not current:
-            tqdm.write(f"{name}: stored under other {profile.name} settings, running it again")
+            tqdm.write(f"{label}: stored under other {profile.name} settings, running it again")
         elif stored and not force and not (retry_failed and stored["status"] != "ok"):
-            tqdm.write(f"{name}: stored, skipped (--force runs it again)")
+            tqdm.write(f"{label}: stored, skipped (--force runs it again)")
             continue
-        bar.set_postfix_str(name)
-        row = run_preset(preset, profile, progress=progress, known=store.rows())
+        bar.set_postfix_str(label)
+        row = run_preset(preset, profile, progress=progress, known=store.rows(), dataset=dataset,
+                         root=root)
         if row is None:
-            tqdm.write(f"{name}: incompatible, skipped")
+            tqdm.write(f"{label}: incompatible, skipped")
             continue
         store.put(row)
         tqdm.write(_summary_line(row))
-    rows = [r for r in store.rows() if r["dataset"] == DATASET and r["profile"] == profile.key]
-    table = write_leaderboard(rows, results_dir)
-    print(table)
+    rows = [r for r in store.rows() if r["profile"] == profile.key]
+    for dataset, _ in datasets:
+        table = write_leaderboard([r for r in rows if r["dataset"] == dataset], results_dir,
+                                  leaderboard_stem(dataset))
+        print(table)
+    print(f"wrote the leaderboards under {results_dir} (md, csv, html, png)")
     if cards is not None:
         cards_lib.write_cards(store, cards, profile.key)
-        print(f"wrote the leaderboard under {results_dir} (md, csv, html, pareto.png) and {cards}")
+        print(f"wrote {cards}")
     return rows
 
 
@@ -456,6 +559,9 @@ def parser() -> argparse.ArgumentParser:
                         "'backbone=r3d_18,c3d;head=*;fusion=average;streams=1,2' (see below)")
     p.add_argument("--max-combos", type=int, default=0,
                    help="run at most N combinations (default 0: presets only)")
+    p.add_argument("--data", action="append", default=[], metavar="NAME=FOLDER",
+                   help="also benchmark the registered dataset NAME read from FOLDER (repeat for "
+                        f"several; {DATA_ENV_PREFIX}<NAME>=FOLDER variables do the same)")
     p.add_argument("--shard", metavar="I/N",
                    help="run only shard I of N (0 <= I < N): every N-th job, deterministically")
     types = {"float": float, "int": int, "str": str}
@@ -487,6 +593,7 @@ def profile_from_args(args: argparse.Namespace) -> Profile:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
+    from ..errors import ZooError
     from ..registry import REGISTRY
 
     presets = select_presets(REGISTRY.names("preset"), args.presets, args.exclude)
@@ -499,7 +606,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 2
     try:
         jobs = shard(jobs, *parse_shard(args.shard))
-    except ValueError as exc:
+        roots = dataset_roots(args.data)
+    except (ValueError, ZooError) as exc:
         print(exc)
         return 2
     if args.list or not jobs:
@@ -509,8 +617,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         import torch
         torch.set_num_threads(args.threads)
     profile = profile_from_args(args)
-    print(f"benchmarking {len(jobs)} jobs on {DATASET}, profile {profile.key}: "
+    where = ", ".join([DATASET] + [f"{n} ({r})" for n, r in sorted(roots.items())])
+    print(f"benchmarking {len(jobs)} jobs on {where}, profile {profile.key}: "
           f"{profile.describe()}")
     run_benchmark(jobs, profile, args.results, None if args.no_cards else args.cards,
-                  force=args.force, retry_failed=args.retry_failed, progress=not args.quiet)
+                  force=args.force, retry_failed=args.retry_failed, progress=not args.quiet,
+                  roots=roots)
     return 0

@@ -1,4 +1,4 @@
-"""The leaderboard: the stored rows of one profile as a Markdown table, a CSV file, a
+"""The leaderboard: the stored rows of one profile on one dataset as a Markdown table, a CSV file, a
 self-contained sortable HTML page and an accuracy-vs-throughput Pareto plot.
 
 ``python -m zoo.bench.leaderboard --merge A.jsonl B.jsonl ...`` merges the stores of sharded runs
@@ -17,6 +17,41 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 Row = Dict[str, Any]
 
 
+METRIC_LABELS = {"top1": "top-1", "map": "mAP"}
+
+
+def score(row: Row) -> float:
+    """The figure a row is ranked by: top-1, or mAP on a multi-label dataset."""
+    return row[row.get("metric", "top1")]
+
+
+def metric_label(rows: Sequence[Row]) -> str:
+    metrics = {r.get("metric", "top1") for r in rows if r["status"] == "ok"} or {"top1"}
+    return " / ".join(METRIC_LABELS.get(m, m) for m in sorted(metrics))
+
+
+def leaderboard_stem(dataset: str) -> str:
+    """The file name (without extension) of `dataset`'s leaderboard."""
+    from .harness import DATASET
+    return "leaderboard" if dataset == DATASET else f"leaderboard_{dataset}"
+
+
+def dataset_line(rows: Sequence[Row]) -> str:
+    """What the rows were scored on, for the page's header."""
+    from .harness import DATASET
+    names = sorted({r["dataset"] for r in rows})
+    if names == [DATASET] or not names:
+        return ("- Dataset: built-in `moving_shapes`, top-1 on its held-out test split (chance "
+                "1/12). *appearance*: classes told apart by the object's shape and colour; "
+                "*motion*: classes told apart only by the direction or order of motion (a "
+                "single-frame model is at chance there, 1/8).")
+    ok = [r for r in rows if r["status"] == "ok"] or list(rows)
+    splits = ", ".join(sorted({str(r.get("eval_split", "test")) for r in ok}))
+    classes = ", ".join(sorted({str(r.get("num_classes", "?")) for r in ok}))
+    return (f"- Dataset: `{'`, `'.join(names)}` ({classes} classes), {metric_label(rows)} on "
+            f"its {splits} split; training and test clips capped per class as the budget says.")
+
+
 def group_names(rows: Sequence[Row]) -> List[str]:
     """The class groups scored in `rows` ("appearance", "motion", ...), from ``top1_<group>``."""
     return sorted({k[len("top1_"):] for r in rows for k in r if k.startswith("top1_")})
@@ -25,7 +60,7 @@ def group_names(rows: Sequence[Row]) -> List[str]:
 def ranked(rows: Sequence[Row]) -> Tuple[List[Row], List[Row]]:
     """Finished rows best first (top-1, then throughput, then name), and failed rows by name."""
     ok = sorted((r for r in rows if r["status"] == "ok"),
-                key=lambda r: (-r["top1"], -r["clips_per_s"], r["preset"]))
+                key=lambda r: (-score(r), -r["clips_per_s"], r["preset"]))
     failed = sorted((r for r in rows if r["status"] != "ok"), key=lambda r: r["preset"])
     return ok, failed
 
@@ -49,6 +84,7 @@ def _env(r: Row) -> str:
 # (header, row -> cell) of the measured columns after top-1 and its groups
 def _columns() -> List[Tuple[str, Any]]:
     return [
+        ("top-5", lambda r: _number(r.get("top5"), 3)),
         ("Δ shuffled", lambda r: _number(r.get("temporal_reliance"), 3)),
         ("clips/s", lambda r: _number(r.get("clips_per_s"), 1)),
         ("clips/s b1", lambda r: _number(r.get("clips_per_s_b1"), 1)),
@@ -85,11 +121,9 @@ def markdown(rows: Sequence[Row]) -> str:
     for env in sorted({_env(r) for r in rows} - {""}):
         lines.append(f"- Environment: {env}.")
     lines += [
-        "- Dataset: built-in `moving_shapes`, top-1 on its held-out test split (chance 1/12). "
-        "*appearance*: classes told apart by the object's shape and colour; *motion*: classes "
-        "told apart only by the direction or order of motion (a single-frame model is at chance "
-        "there, 1/8).",
-        "- Δ shuffled (temporal reliance): top-1 minus top-1 when the frames of every clip are "
+        dataset_line(rows),
+        "- top-5: the label among the five best-scored classes.",
+        "- Δ shuffled (temporal reliance): the score minus the score when the frames of every clip are "
         "shuffled in time (one seeded permutation per clip, the same for all its streams), both "
         "on the first test clips of each class (`reliance_clips` in the CSV); near 0 for a "
         "model that ignores frame order.",
@@ -99,11 +133,11 @@ def markdown(rows: Sequence[Row]) -> str:
         "the preset above the resident memory at its start (CUDA: max allocated). GFLOPs per clip by fvcore (a "
         "multiply-add counts once).", ""]
     columns = _columns()
-    header = ["#", "preset", "top-1"] + groups + [h for h, _ in columns]
+    header = ["#", "preset", metric_label(rows)] + groups + [h for h, _ in columns]
     lines += ["| " + " | ".join(header) + " |",
               "|" + "|".join("---" if h in ("preset", "input") else "---:" for h in header) + "|"]
     for rank, r in enumerate(ok, 1):
-        cells = ([str(rank), f"`{r['preset']}`", _number(r["top1"], 3)]
+        cells = ([str(rank), f"`{r['preset']}`", _number(score(r), 3)]
                  + [_number(r.get(f"top1_{g}"), 3) for g in groups]
                  + [cell(r) for _, cell in columns])
         lines.append("| " + " | ".join(cells) + " |")
@@ -116,8 +150,8 @@ def markdown(rows: Sequence[Row]) -> str:
 def csv_text(rows: Sequence[Row]) -> str:
     ok, failed = ranked(rows)
     groups = [f"top1_{g}" for g in group_names(ok)]
-    columns = (["rank", "preset", "kind", "status", "top1"] + groups
-               + ["shuffled_top1", "temporal_reliance", "reliance_clips", "clips_per_s", "clips_per_s_b1",
+    columns = (["rank", "preset", "dataset", "kind", "status", "top1", "top5", "map"] + groups
+               + ["shuffled_top1", "shuffled_map", "temporal_reliance", "reliance_clips", "clips_per_s", "clips_per_s_b1",
                   "latency_p50_ms", "latency_p95_ms", "train_clips_per_s", "data_wait_frac",
                   "peak_mem_mb", "params", "gflops", "steps", "train_s", "final_loss", "profile",
                   "processor", "torch", "threads", "dtype", "device", "reason"])
@@ -161,14 +195,14 @@ def html_page(rows: Sequence[Row]) -> str:
     groups = group_names(ok)
     columns = _columns()
     front = {r["preset"] for r in pareto_front(ok)}
-    header = ["#", "preset", "top-1"] + groups + [h for h, _ in columns]
+    header = ["#", "preset", metric_label(rows)] + groups + [h for h, _ in columns]
     esc = html.escape
     out = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8">',
            "<title>zoo benchmark leaderboard</title>", f"<style>{_STYLE}</style></head><body>",
            "<h1>Benchmark leaderboard</h1>",
            "<p>Generated by <code>python -m zoo.bench</code> from <code>leaderboard.jsonl</code>; "
            "click a header to sort. Highlighted rows are on the accuracy-vs-throughput Pareto "
-           "front. See leaderboard.md for the column definitions.</p>"]
+           "front. The Markdown leaderboard beside this page defines the columns.</p>"]
     for budget in sorted({r.get("budget", "") for r in rows} - {""}):
         out.append(f"<p>Budget: {esc(budget)}.</p>")
     for env in sorted({_env(r) for r in rows} - {""}):
@@ -176,7 +210,7 @@ def html_page(rows: Sequence[Row]) -> str:
     out.append('<table class="sortable"><thead><tr>'
                + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr></thead><tbody>")
     for rank, r in enumerate(ok, 1):
-        cells = ([str(rank), r["preset"], _number(r["top1"], 3)]
+        cells = ([str(rank), r["preset"], _number(score(r), 3)]
                  + [_number(r.get(f"top1_{g}"), 3) for g in groups]
                  + [cell(r) for _, cell in columns])
         css = ' class="front"' if r["preset"] in front else ""
@@ -197,8 +231,8 @@ def pareto_front(rows: Sequence[Row]) -> List[Row]:
     throughput."""
     ok = [r for r in rows if r["status"] == "ok"]
     front = [r for r in ok if not any(
-        o["top1"] >= r["top1"] and o["clips_per_s"] >= r["clips_per_s"]
-        and (o["top1"] > r["top1"] or o["clips_per_s"] > r["clips_per_s"]) for o in ok)]
+        score(o) >= score(r) and o["clips_per_s"] >= r["clips_per_s"]
+        and (score(o) > score(r) or o["clips_per_s"] > r["clips_per_s"]) for o in ok)]
     return sorted(front, key=lambda r: r["clips_per_s"])
 
 
@@ -217,18 +251,19 @@ def pareto_plot(rows: Sequence[Row], path: Path) -> bool:
     fig = Figure(figsize=(8, 5.5), dpi=100)
     ax = fig.add_subplot()
     rest = [r for r in ok if r["preset"] not in names]
-    ax.scatter([r["clips_per_s"] for r in rest], [r["top1"] for r in rest], c="#8aa", s=25,
+    ax.scatter([r["clips_per_s"] for r in rest], [score(r) for r in rest], c="#8aa", s=25,
                label="other")
-    ax.plot([r["clips_per_s"] for r in front], [r["top1"] for r in front], "-o", c="#d62728",
+    ax.plot([r["clips_per_s"] for r in front], [score(r) for r in front], "-o", c="#d62728",
             ms=6, label="Pareto front")
     for r in ok:
-        ax.annotate(r["preset"], (r["clips_per_s"], r["top1"]), fontsize=7,
+        ax.annotate(r["preset"], (r["clips_per_s"], score(r)), fontsize=7,
                     xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("inference clips/s (log)")
-    ax.set_ylabel("top-1 (test split)")
+    ax.set_ylabel(f"{metric_label(ok)} (held-out split)")
     profiles = ", ".join(sorted({r["profile"] for r in ok}))
-    ax.set_title(f"Accuracy vs throughput ({profiles})", fontsize=9)
+    datasets = ", ".join(sorted({r["dataset"] for r in ok}))
+    ax.set_title(f"Accuracy vs throughput ({datasets}, {profiles})", fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -236,15 +271,16 @@ def pareto_plot(rows: Sequence[Row], path: Path) -> bool:
     return True
 
 
-def write_leaderboard(rows: Sequence[Row], results_dir: Path) -> str:
-    """Write leaderboard.md, leaderboard.csv, leaderboard.html and pareto.png under
-    `results_dir`; returns the Markdown."""
+def write_leaderboard(rows: Sequence[Row], results_dir: Path, stem: str = "leaderboard") -> str:
+    """Write STEM.md, STEM.csv, STEM.html and the Pareto plot (pareto.png for the built-in
+    dataset's ``leaderboard``, else STEM_pareto.png) under `results_dir`; returns the
+    Markdown."""
     results_dir.mkdir(parents=True, exist_ok=True)
     text = markdown(rows)
-    (results_dir / "leaderboard.md").write_text(text, encoding="utf-8")
-    (results_dir / "leaderboard.csv").write_text(csv_text(rows), encoding="utf-8")
-    (results_dir / "leaderboard.html").write_text(html_page(rows), encoding="utf-8")
-    pareto_plot(rows, results_dir / "pareto.png")
+    (results_dir / f"{stem}.md").write_text(text, encoding="utf-8")
+    (results_dir / f"{stem}.csv").write_text(csv_text(rows), encoding="utf-8")
+    (results_dir / f"{stem}.html").write_text(html_page(rows), encoding="utf-8")
+    pareto_plot(rows, results_dir / ("pareto.png" if stem == "leaderboard" else f"{stem}_pareto.png"))
     return text
 
 
@@ -283,12 +319,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.results.mkdir(parents=True, exist_ok=True)
         store_path.write_text("".join(_line(r) for r in rows), encoding="utf-8")
         print(f"merged {len(rows)} rows from {len(args.merge)} stores into {store_path}")
-    rows = [r for r in ResultStore(store_path).rows()
-            if r["dataset"] == DATASET and r["profile"] == args.profile]
+    rows = [r for r in ResultStore(store_path).rows() if r["profile"] == args.profile]
     if not rows:
         print(f"no rows of profile {args.profile!r} in {store_path}")
         return 1
-    print(write_leaderboard(rows, args.results))
+    for dataset in sorted({r["dataset"] for r in rows}, key=lambda d: (d != DATASET, d)):
+        print(write_leaderboard([r for r in rows if r["dataset"] == dataset], args.results,
+                                leaderboard_stem(dataset)))
     return 0
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..engine.metrics import topk_accuracy
+from ..engine.metrics import mean_average_precision, topk_accuracy
 from ..engine.config import TrainConfig
 from ..engine.train import build_optimizer, collect_scores, loss_for
 
@@ -121,17 +121,26 @@ def recompute_bn_stats(model: nn.Module, loader: DataLoader, batches: int,
     return layers
 
 
+def primary_metric(labels: torch.Tensor) -> str:
+    """The metric a benchmark ranks by: ``"map"`` for multi-hot labels, ``"top1"`` otherwise."""
+    return "map" if labels.is_floating_point() else "top1"
+
+
+def _metric(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    if labels.is_floating_point():
+        return mean_average_precision(scores, labels)
+    return topk_accuracy(scores, labels)
+
+
 def accuracy_by_group(model: nn.Module, loader: DataLoader,
                       groups: Optional[Mapping[str, Sequence[int]]] = None,
-                      bf16: bool = False,
-                      correct: Optional[List[bool]] = None) -> Dict[str, float]:
-    """Top-1 accuracy overall (``"top1"``) and over the clips of each class group
-    (``"top1_<group>"``); `correct`, when given, receives whether each clip (in loader order)
-    was classified correctly."""
+                      bf16: bool = False) -> Dict[str, float]:
+    """Top-1 and top-5 accuracy (``"top1"``, ``"top5"``) and top-1 over the clips of each class
+    group (``"top1_<group>"``); for multi-hot labels the mean average precision (``"map"``)."""
     scores, labels = collect_scores(model, loader, bf16=bf16)
-    if correct is not None:
-        correct.extend((scores.argmax(1) == labels).tolist())
-    out = {"top1": topk_accuracy(scores, labels)}
+    if labels.is_floating_point():
+        return {"map": mean_average_precision(scores, labels)}
+    out = {"top1": topk_accuracy(scores, labels), "top5": topk_accuracy(scores, labels, 5)}
     for name, classes in (groups or {}).items():
         members = torch.isin(labels, torch.as_tensor(list(classes)))
         if members.any():
@@ -154,24 +163,28 @@ def shuffle_frames(inputs: Inputs, seeds: Sequence[int]) -> Inputs:
 
 
 @torch.inference_mode()
-def shuffled_accuracy(model: nn.Module, loader: DataLoader, seed: int = 0, bf16: bool = False,
-                      device: Any = "cpu") -> float:
-    """Top-1 over `loader` when the frames of every clip are shuffled in time (seeded: clip i
-    of the loader uses the permutation of seed ``seed * 1_000_003 + i``)."""
+def temporal_reliance(model: nn.Module, loader: DataLoader, seed: int = 0, bf16: bool = False,
+                      device: Any = "cpu") -> Tuple[float, float]:
+    """(score, score with shuffled frames) over `loader`: top-1, or mAP for multi-hot labels.
+    The frames of every clip are shuffled in time, seeded: clip i of the loader uses the
+    permutation of seed ``seed * 1_000_003 + i``."""
     model.eval()
-    correct = total = 0
+    plain, shuffled, labels = [], [], []
+    seen = 0
     for batch in loader:
         if batch is None:
             continue
-        labels = batch["label"]
-        seeds = [seed * 1_000_003 + total + i for i in range(len(labels))]
+        seeds = [seed * 1_000_003 + seen + i for i in range(len(batch["label"]))]
+        seen += len(batch["label"])
         with autocast(bf16, device):
-            scores = model(to_device(shuffle_frames(batch["inputs"], seeds), device)).float()
-        correct += int((scores.argmax(1).cpu() == labels).sum())
-        total += len(labels)
-    if not total:
+            plain.append(model(to_device(batch["inputs"], device)).float().cpu())
+            shuffled.append(model(to_device(shuffle_frames(batch["inputs"], seeds),
+                                            device)).float().cpu())
+        labels.append(batch["label"])
+    if not labels:
         raise ValueError("the evaluation loader yielded no batch")
-    return correct / total
+    targets = torch.cat(labels)
+    return _metric(torch.cat(plain), targets), _metric(torch.cat(shuffled), targets)
 
 
 @torch.inference_mode()
