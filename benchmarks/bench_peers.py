@@ -232,7 +232,7 @@ def write_markdown(rows: List[Dict], agreement: Dict[str, Tuple[float, float]], 
         lines += ["", f"Fast path against fp32 on the built-in dataset's test clips (model trained {AGREEMENT_STEPS} "
                   f"steps at {frames}x{size}x{size}):",
                   "", "| model | largest logit difference | top-1 agreement |", "|---|---|---|"]
-        lines += [f"| {m} | {d:.4f} | {a:.1%} |" for m, (d, a) in agreement.items()]
+        lines += [f"| {m} | {d:.1e} | {a:.1%} |" for m, (d, a) in agreement.items()]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
 
@@ -258,7 +258,7 @@ def main(argv=None) -> int:
         if not args.no_agreement and name in ("r3d_18", "x3d_xs"):
             path = FastPath(bf16=not args.no_bf16, compile=not args.no_compile)
             agreement[name] = fast_path_agreement(name, path, *AGREEMENT_INPUT)
-            print(f"  fast path vs fp32 on moving_shapes: max logit diff {agreement[name][0]:.4f}, "
+            print(f"  fast path vs fp32 on moving_shapes: max logit diff {agreement[name][0]:.1e}, "
                   f"top-1 agreement {agreement[name][1]:.1%}", flush=True)
     import sys
 

@@ -480,7 +480,7 @@ def _summary_line(row: Dict[str, Any]) -> str:
         return f"{row['preset']}{where}: FAILED ({row['reason']})"
     groups = ", ".join(f"{k[5:]} {row[k]:.3f}" for k in sorted(row)
                        if k.startswith("top1_"))
-    score = (f"top-1 {row['top1']:.3f}, top-5 {row['top5']:.3f}" if row["metric"] == "top1"
+    score = (f"top-1 {row['top1']:.3f}, top-5 {row['top5']:.3f}" if "top1" in row
              else f"mAP {row['map']:.3f}")
     return (f"{row['preset']}{where}: {score}{f' ({groups})' if groups else ''}, temporal reliance "
             f"{row['temporal_reliance']:+.3f}, {row['clips_per_s']:.0f} clips/s (batch 1: "
