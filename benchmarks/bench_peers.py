@@ -6,7 +6,9 @@
 For each pair it times, in the same process and on the same input: the peer's model in eager
 fp32 (the reference), zoo's model with default settings (eager fp32), and zoo's fast path
 (inference mode + bf16 autocast + channels_last_3d, then also torch.compile with inductor
-freezing), and prints clips/s and each one's ratio to the peer. It also prints the fast path's
+freezing), and prints clips/s and each one's ratio to the peer. The variants are timed in
+interleaved rounds (peer, zoo, fast, ..., then again) and each figure is the median of its
+rounds, so that drift during the run does not favour whichever ran first. It also prints the fast path's
 largest logit difference from fp32 and the top-1 agreement of the two on the built-in dataset's
 test clips. Absolute times on shared machines move by 15-20% from run to run; the ratios, taken
 in one run, are the figures to quote. Results go to benchmarks/results/peers.md.
@@ -18,6 +20,7 @@ import copy
 import statistics
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -30,6 +33,9 @@ from zoo.inference import FastPath, optimize_for_inference
 RESULTS = Path(__file__).resolve().parent / "results" / "peers.md"
 AGREEMENT_STEPS = 30  # training steps before the fast path is compared with fp32
 AGREEMENT_INPUT = (4, 32)  # frames, size: the benchmark's cpu-small input
+WARMUP_CALLS = 2
+DEFAULT_LABEL = "zoo default (eager fp32)"
+HARNESS = "harness"  # the benchmark harness's own timing of zoo's default model
 
 
 @dataclass
@@ -106,17 +112,23 @@ PAIRS = {
 
 
 def clips_per_second(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                     min_seconds: float, warmup: int = 2) -> float:
-    """Median clips/s over repeated calls, after warm-up; at least 3 timed calls."""
-    for _ in range(warmup):
+                     min_seconds: float) -> float:
+    """Clips/s of back-to-back calls for at least `min_seconds` (at least one call)."""
+    calls, start = 0, time.perf_counter()
+    while calls < 1 or time.perf_counter() - start < min_seconds:
         fn(x)
-    rates: List[float] = []
-    start = time.perf_counter()
-    while len(rates) < 3 or time.perf_counter() - start < min_seconds:
-        t0 = time.perf_counter()
-        fn(x)
-        rates.append(x.shape[0] / (time.perf_counter() - t0))
-    return statistics.median(rates)
+        calls += 1
+    return calls * x.shape[0] / (time.perf_counter() - start)
+
+
+def interleaved_rates(timers: Dict[str, Callable[[], float]], rounds: int) -> Dict[str, float]:
+    """The median of `rounds` measurements of each timer, taken in turn (A B C, A B C, ...) so
+    that the machine's drift during the run falls on all of them alike."""
+    samples: Dict[str, List[float]] = {label: [] for label in timers}
+    for _ in range(rounds):
+        for label, timer in timers.items():
+            samples[label].append(timer())
+    return {label: statistics.median(values) for label, values in samples.items()}
 
 
 def _eager(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -157,30 +169,27 @@ def fast_path_agreement(preset: str, path: FastPath, frames: int, size: int) -> 
     return max(diffs), agree / total
 
 
-def harness_overhead(model: nn.Module, x: torch.Tensor, bare_rate: float, min_seconds: float) -> float:
-    """The benchmark harness's throughput figure for `model` on `x` over the bare loop's."""
-    from zoo.bench.measure import throughput
-
-    return throughput(model, {"rgb": x}, min_seconds=min_seconds) / bare_rate
-
-
 def _moving_shapes_classes() -> List[str]:
     from zoo.registry import REGISTRY
 
     return REGISTRY.get("dataset", "moving_shapes")(split="test").classes
 
 
-def run_pair(pair: Pair, batches: List[int], compile_: bool, min_seconds: float,
+def run_pair(pair: Pair, batches: List[int], compile_: bool, min_seconds: float, rounds: int = 3,
              bf16: bool = True, overhead: Optional[Dict[Tuple[str, int], float]] = None) -> List[Dict]:
-    """Time the peer and zoo's variants at each batch size; `overhead`, when given, receives
-    the harness-to-bare-loop throughput ratio of zoo's default model per (preset, batch)."""
+    """Time the peer and zoo's variants at each batch size, in `rounds` interleaved rounds of at
+    least `min_seconds` each; `overhead`, when given, receives the ratio of the benchmark
+    harness's throughput figure to the bare loop's for zoo's default model per (preset, batch),
+    timed in the same rounds."""
+    from zoo.bench.measure import throughput
+
     zoo_model = zoo.build(pair.preset, num_classes=400, frames=pair.frames, size=pair.size)
     peer = pair.make_peer(zoo_model)
     zoo_params = sum(p.numel() for p in zoo_model.parameters())
     peer_params = sum(p.numel() for p in peer.parameters())
     variants: List[Tuple[str, Callable[[], Callable]]] = [
         (f"{pair.peer_name} (eager fp32)", lambda: _eager(peer)),
-        ("zoo default (eager fp32)", lambda: _eager(zoo_model)),
+        (DEFAULT_LABEL, lambda: _eager(zoo_model)),
         ("zoo fast: " + FastPath(bf16=bf16).label,
          lambda: optimize_for_inference(copy.deepcopy(zoo_model), FastPath(bf16=bf16))),
     ]
@@ -191,19 +200,26 @@ def run_pair(pair: Pair, batches: List[int], compile_: bool, min_seconds: float,
     rows = []
     for batch in batches:
         x = torch.randn(batch, 3, pair.frames, pair.size, pair.size)
-        reference = None
-        for label, make in variants:
-            rate = clips_per_second(make(), x, min_seconds)
-            reference = reference or rate
+        runners = {label: make() for label, make in variants}
+        for run in runners.values():
+            for _ in range(WARMUP_CALLS):  # compiles the compiled variant
+                run(x)
+        timers = {label: partial(clips_per_second, run, x, min_seconds) for label, run in runners.items()}
+        if overhead is not None:
+            timers[HARNESS] = partial(throughput, zoo_model, {"rgb": x}, min_seconds=min_seconds, min_runs=1)
+        rates = interleaved_rates(timers, rounds)
+        harness_rate = rates.pop(HARNESS, None)
+        reference = rates[variants[0][0]]
+        for label, rate in rates.items():
             rows.append({"model": pair.preset, "batch": batch, "variant": label, "clips_s": rate,
                          "ratio": rate / reference})
             print(f"  {pair.preset:13s} batch {batch}  {label:55s} {rate:8.2f} clips/s  {rate / reference:5.2f}x",
                   flush=True)
-            if overhead is not None and label.startswith("zoo default"):
-                ratio = harness_overhead(zoo_model, x, rate, min_seconds)
-                overhead[pair.preset, batch] = ratio
-                print(f"  {pair.preset:13s} batch {batch}  harness throughput / bare loop: {ratio:.3f}",
-                      flush=True)
+        if harness_rate is not None:
+            default_rate = rates[DEFAULT_LABEL]
+            overhead[pair.preset, batch] = harness_rate / default_rate
+            print(f"  {pair.preset:13s} batch {batch}  harness throughput / bare loop: "
+                  f"{harness_rate / default_rate:.3f}", flush=True)
     print(f"  parameters: zoo {zoo_params:,} vs peer {peer_params:,}")
     return rows
 
@@ -224,7 +240,7 @@ def write_markdown(rows: List[Dict], agreement: Dict[str, Tuple[float, float]], 
               for r in rows]
     if overhead:
         lines += ["", "The benchmark harness's own overhead: its throughput figure (`zoo.bench.measure.throughput`) "
-                  "over the bare loop's for zoo's default model, timed one after the other (goal: within 5%):",
+                  "over the bare loop's for zoo's default model, medians of the same interleaved rounds (goal: within 5%):",
                   "", "| model | batch | harness / bare loop |", "|---|---|---|"]
         lines += [f"| {m} | {b} | {r:.3f} |" for (m, b), r in overhead.items()]
     if agreement:
@@ -242,7 +258,9 @@ def main(argv=None) -> int:
     p.add_argument("--pairs", default=",".join(PAIRS), help=f"comma-separated, from {', '.join(PAIRS)}")
     p.add_argument("--batches", default="1,8")
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (saves 10-50 s a model)")
-    p.add_argument("--min-seconds", type=float, default=3.0, help="timing per variant")
+    p.add_argument("--min-seconds", type=float, default=2.0, help="timing per variant and round")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved timing rounds per variant; the median is reported")
     p.add_argument("--no-agreement", action="store_true")
     p.add_argument("--no-bf16", action="store_true",
                    help="leave bf16 out of the fast path (CPUs without AVX512-BF16/AMX emulate it slowly)")
@@ -253,8 +271,8 @@ def main(argv=None) -> int:
     for name in args.pairs.split(","):
         pair = PAIRS[name]
         print(f"{name}: against {pair.peer_name}, input 3x{pair.frames}x{pair.size}x{pair.size}", flush=True)
-        rows += run_pair(pair, batches, not args.no_compile, args.min_seconds, bf16=not args.no_bf16,
-                         overhead=overhead)
+        rows += run_pair(pair, batches, not args.no_compile, args.min_seconds, rounds=args.rounds,
+                         bf16=not args.no_bf16, overhead=overhead)
         if not args.no_agreement and name in ("r3d_18", "x3d_xs"):
             path = FastPath(bf16=not args.no_bf16, compile=not args.no_compile)
             agreement[name] = fast_path_agreement(name, path, *AGREEMENT_INPUT)
