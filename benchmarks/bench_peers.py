@@ -8,9 +8,9 @@ fp32 (the reference), zoo's model with default settings (eager fp32), and zoo's 
 (inference mode + bf16 autocast + channels_last_3d, then also torch.compile with inductor
 freezing), and prints clips/s and each one's ratio to the peer. The variants are timed in
 interleaved rounds (peer, zoo, fast, ..., then again) and each figure is the median of its
-rounds, so that drift during the run does not favour whichever ran first. It also prints the fast path's
-largest logit difference from fp32 and the top-1 agreement of the two on the built-in dataset's
-test clips. Absolute times on shared machines move by 15-20% from run to run; the ratios, taken
+rounds, so that drift during the run does not favour whichever ran first. It also prints the
+fast path's largest logit difference from fp32 and the top-1 agreement of the two on the
+built-in dataset's test clips. Absolute times on shared machines move by 15-20% from run to run; the ratios, taken
 in one run, are the figures to quote. Results go to benchmarks/results/peers.md.
 """
 from __future__ import annotations
@@ -216,10 +216,8 @@ def run_pair(pair: Pair, batches: List[int], compile_: bool, min_seconds: float,
             print(f"  {pair.preset:13s} batch {batch}  {label:55s} {rate:8.2f} clips/s  {rate / reference:5.2f}x",
                   flush=True)
         if harness_rate is not None:
-            default_rate = rates[DEFAULT_LABEL]
-            overhead[pair.preset, batch] = harness_rate / default_rate
-            print(f"  {pair.preset:13s} batch {batch}  harness throughput / bare loop: "
-                  f"{harness_rate / default_rate:.3f}", flush=True)
+            ratio = overhead[pair.preset, batch] = harness_rate / rates[DEFAULT_LABEL]
+            print(f"  {pair.preset:13s} batch {batch}  harness throughput / bare loop: {ratio:.3f}", flush=True)
     print(f"  parameters: zoo {zoo_params:,} vs peer {peer_params:,}")
     return rows
 
