@@ -4,10 +4,13 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from torch import nn
 
 import zoo
+from zoo.cli import main
+from zoo.data import write_video
 from zoo.engine.commands import add_commands
 from zoo.specs import CLIP, FeatureSpec, HeadSpec
 
@@ -89,3 +92,46 @@ def test_train_needs_a_model_and_a_dataset():
         zoo_cli("train", "--dataset", "moving_shapes")
     with pytest.raises(zoo.ConfigError, match="--model"):
         zoo_cli("predict", "video.mp4")
+
+
+def video_folder(root, good=0, bad=0, split="val"):
+    """``root/<split>/a/``: `good` short real videos and `bad` files that are not videos."""
+    folder = root / split / "a"
+    folder.mkdir(parents=True)
+    for i in range(good):
+        write_video(folder / f"good{i}.mp4", np.full((6, 32, 32, 3), 40 * i, np.uint8))
+    for i in range(bad):
+        (folder / f"bad{i}.mp4").write_bytes(b"not a video")
+    return root
+
+
+def test_a_dataset_with_no_readable_clip_fails_up_front_in_one_line(tmp_path, capsys):
+    root = video_folder(tmp_path, bad=5, split="train")
+    (tmp_path / "val").mkdir()
+    code = main(["train", "--model", "single_frame", "--set", "frames=4", "--set", "size=32",
+                 "--dataset", "video_folder", "--data-root", str(root), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1] == (f"zoo: error: dataset 'video_folder' split 'train' at {root}: 5 clips "
+                       f"found, 0 readable (every one was skipped; the warnings above say why)")
+
+
+def test_a_dataset_with_no_clip_fails_up_front(tmp_path, capsys):
+    (tmp_path / "val.csv").write_text("path,label\n")
+    code = main(["eval", "--model", "single_frame", "--set", "frames=4", "--set", "size=32",
+                 "--dataset", "video_csv", "--data-root", str(tmp_path), "--num-classes", "2"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"zoo: error: dataset 'video_csv' split 'val' at {tmp_path}: 0 clips found; check its "
+        f"annotation file, split and video folder")
+
+
+def test_eval_counts_every_skipped_clip(tmp_path, capsys, caplog):
+    root = video_folder(tmp_path / "data", good=2, bad=3)
+    (tmp_path / "model.yaml").write_text(json.dumps(MODEL))
+    code = main(["eval", "--model", str(tmp_path / "model.yaml"), "--dataset", "video_folder",
+                 "--data-root", str(root), "--num-classes", "2", "--batch-size", "2"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert json.loads(captured.out)["skipped_clips"] == 3
+    assert "eval: data: 2 clips loaded, 0 padded, 3 skipped" in caplog.text

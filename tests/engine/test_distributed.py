@@ -38,6 +38,29 @@ def test_two_processes_match_one(tmp_path):
         torch.testing.assert_close(x, y, rtol=0, atol=1e-5, msg=name)
 
 
+def test_a_process_with_an_empty_batch_keeps_step_with_the_others(tmp_path):
+    """Rank 1 reads nothing in its first batch and nothing at all in validation: both processes
+    still take the same steps (no hang), and every skipped clip is counted."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+               "--standalone", SCRIPT, "--out", str(tmp_path), "--epochs", "2",
+               "--blind-rank", "1", "--blind-reads", "4"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    except subprocess.TimeoutExpired:
+        pytest.fail("torchrun with an empty batch on one process did not finish in 180 s")
+    assert done.returncode == 0, done.stderr[-3000:]
+    history = load_checkpoint(tmp_path / "last.pt")["history"]
+    assert [r["skipped_clips"] for r in history] == [4, 0]
+    assert [r["val_skipped_clips"] for r in history] == [10, 10]
+    assert all(torch.isfinite(torch.tensor(r["train_loss"])) for r in history)
+    assert "4 skipped" in done.stderr and "10 skipped" in done.stderr
+
+
+def test_gather_rows_of_no_process_is_none():
+    assert distributed.all_gather_rows(None) is None
+    assert distributed.all_gather_objects({"a": 1}) == [{"a": 1}]
+
+
 def test_shard_sampler_covers_every_index_once():
     shards = [list(distributed.ShardSampler(11, num_replicas=3, rank_=r)) for r in range(3)]
     assert sorted(i for s in shards for i in s) == list(range(11))

@@ -14,7 +14,7 @@ from zoo.engine import TrainConfig, evaluate, fit, load_checkpoint
 from zoo.engine import train as train_module
 from zoo.engine.checkpoint import CheckpointError
 from zoo.engine.train import lr_factor
-from zoo.errors import ConfigError
+from zoo.errors import ConfigError, ZooError
 
 
 def assert_same_weights(a, b, atol=0.0):
@@ -123,7 +123,9 @@ def test_multi_label_trains_with_bce_and_reports_map(tmp_path):
     assert set(history[-1]) >= {"val_mAP", "val_GAP@20", "val_loss"}
     assert 0 < history[-1]["val_mAP"] <= 1
     # metrics are python floats: the checkpoint loads with weights_only (a numpy scalar did not)
-    assert all(type(v) is float for k, v in history[-1].items() if k.startswith("val_"))
+    assert all(type(v) is float for k, v in history[-1].items()
+               if k.startswith("val_") and k != "val_skipped_clips")
+    assert history[-1]["val_skipped_clips"] == 0
     assert load_checkpoint(tmp_path / "last.pt")["history"] == history
     with torch.no_grad():
         expected_loss = torch.nn.functional.binary_cross_entropy_with_logits(
@@ -181,3 +183,30 @@ def test_unreadable_clips_are_counted_and_reported_once_per_epoch(caplog):
     assert [r["skipped_clips"] for r in history] == [3, 3]
     summaries = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert len(summaries) == 2 and "13 clips loaded" in summaries[0] and "3 skipped" in summaries[0]
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_batches_of_only_unreadable_clips_are_counted(tmp_path, caplog, batch_size):
+    """A batch whose every clip is unreadable still counts them, in training and validation,
+    in the record, log.csv and the epoch's warning."""
+    train = DataLoader(TinyVideos(size=8, unreadable=range(5)), batch_size=batch_size,
+                       collate_fn=collate)
+    val = DataLoader(TinyVideos(size=8, seed=2, unreadable={0, 1, 2, 3, 7}), batch_size=4,
+                     collate_fn=collate)
+    with caplog.at_level("WARNING", logger="zoo.engine"):
+        history = fit(TinyTwoStream(), train, val,
+                      TrainConfig(epochs=1, lr=0.01, progress=False, out_dir=str(tmp_path)))
+    assert (history[0]["skipped_clips"], history[0]["val_skipped_clips"]) == (5, 5)
+    with open(tmp_path / "log.csv") as f:
+        row = next(csv.DictReader(f))
+    assert (row["skipped_clips"], row["val_skipped_clips"]) == ("5", "5")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("epoch 1: data: 3 clips loaded, 0 padded, 5 skipped") for m in messages)
+    assert any(m.startswith("eval: data: 3 clips loaded, 0 padded, 5 skipped") for m in messages)
+
+
+def test_evaluating_only_unreadable_clips_names_the_counts():
+    loader = DataLoader(TinyVideos(size=3, unreadable=range(3)), batch_size=2,
+                        collate_fn=collate)
+    with pytest.raises(ZooError, match=r"no clip to evaluate: .* 0 readable clips and skipped 3"):
+        evaluate(TinyTwoStream(), loader)

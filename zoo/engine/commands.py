@@ -99,15 +99,31 @@ def _dataset_settings(run: Dict[str, Any], args: argparse.Namespace) -> Dict[str
 
 
 def _make_dataset(settings: Dict[str, Any], split: str, model):
+    """The dataset's `split` for `model`'s inputs, checked to hold a readable clip."""
     from ..registry import REGISTRY
 
     factory = REGISTRY.get("dataset", settings["name"])
-    return factory(root=settings.get("root"), split=split, inputs=model.spec.inputs,
-                   **settings["options"])
+    dataset = factory(root=settings.get("root"), split=split, inputs=model.spec.inputs,
+                      **settings["options"])
+    root = f" at {settings['root']}" if settings.get("root") else ""
+    check_readable(dataset, f"dataset {settings['name']!r} split {split!r}{root}")
+    return dataset
+
+
+def check_readable(dataset, where: str) -> None:
+    """Fail up front, in one line naming `where`, when `dataset` has no clip or no readable one
+    (it reads clips in order until one loads, so a healthy dataset costs one read)."""
+    found = len(dataset)
+    if not found:
+        raise ConfigError(f"{where}: 0 clips found; check its annotation file, split and "
+                          f"video folder")
+    if all(dataset[i] is None for i in range(found)):
+        raise ConfigError(f"{where}: {found} clips found, 0 readable (every one was skipped; "
+                          f"the warnings above say why)")
 
 
 def _collate():
-    from ..data import collate
+    from .train import collate
 
     return collate
 
@@ -168,7 +184,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 # -- eval ---------------------------------------------------------------------------------
 def cmd_eval(args: argparse.Namespace) -> int:
     from . import distributed as dist_utils
-    from .train import collect_scores, score_metrics
+    from ..data import DataHealth
+    from .train import collect_scores, report_health, score_metrics
 
     run = _run_config(args.config)
     data = _dataset_settings(run, args)
@@ -180,8 +197,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         dataset = _make_dataset(data, args.split or data.get("val_split", "val"), model)
         loader = dist_utils.make_loader(dataset, args.batch_size, train=False,
                                         num_workers=args.num_workers, collate_fn=_collate())
-        scores, labels = collect_scores(model, loader, bf16=args.bf16, progress=True)
-        metrics = score_metrics(scores, labels)
+        health = DataHealth()
+        scores, labels = collect_scores(model, loader, bf16=args.bf16, progress=True,
+                                        health=health)
+        metrics = {**score_metrics(scores, labels), "skipped_clips": health.skipped}
+        report_health("eval", health)
         if dist_utils.is_main_process():
             _print_json(metrics)
             if args.out:

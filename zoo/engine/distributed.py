@@ -6,7 +6,7 @@ Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) `setup` joins the pro
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 import torch
 import torch.distributed as dist
@@ -63,19 +63,42 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     return values
 
 
-def all_gather_rows(rows: torch.Tensor) -> torch.Tensor:
-    """Concatenate every process's `rows` (first dimension may differ), in rank order."""
+def all_gather_objects(value: Any) -> List[Any]:
+    """Every process's picklable `value`, in rank order (``[value]`` in a single process)."""
+    if not is_distributed():
+        return [value]
+    values: List[Any] = [None] * world_size()
+    dist.all_gather_object(values, value)
+    return values
+
+
+def all_gather_rows(rows: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """Concatenate every process's `rows` (first dimension may differ), in rank order.
+
+    A process with nothing to give passes None; the result is None only when every process
+    did."""
     if not is_distributed():
         return rows
-    count = torch.tensor([rows.shape[0]], device=rows.device)
-    counts = [torch.zeros_like(count) for _ in range(world_size())]
-    dist.all_gather(counts, count)
-    counts = [int(c) for c in counts]
-    padded = rows.new_zeros((max(counts),) + tuple(rows.shape[1:]))
+    shapes = all_gather_objects(None if rows is None else (tuple(rows.shape), rows.dtype))
+    given = [s for s in shapes if s is not None]
+    if not given:
+        return None
+    tail, dtype = given[0][0][1:], given[0][1]
+    counts = [0 if s is None else s[0][0] for s in shapes]
+    if rows is None:
+        rows = torch.zeros((0,) + tail, dtype=dtype, device=_collective_device())
+    padded = rows.new_zeros((max(counts),) + tail)
     padded[:rows.shape[0]] = rows
     gathered = [torch.empty_like(padded) for _ in counts]
     dist.all_gather(gathered, padded)
     return torch.cat([g[:n] for g, n in zip(gathered, counts)])
+
+
+def _collective_device() -> torch.device:
+    """The device collectives run on: this process's GPU under NCCL, else the CPU."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 class ShardSampler(Sampler[int]):

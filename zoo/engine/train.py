@@ -1,8 +1,9 @@
 """`fit` and `evaluate`: the training loop, optimizers, schedules, freezing, logging.
 
 A batch is ``{"inputs": {stream: [B, C, T, H, W]}, "label": [B] int or [B, C] float multi-hot,
-...}`` as `zoo.data.collate` makes it (a None batch, every sample unreadable, is skipped); the
-model reads ``batch["inputs"]`` and returns logits. Integer labels train with cross-entropy and
+"video": [str], "health": DataHealth}`` as `collate` makes it; a batch whose every sample was
+unreadable has no video and is counted, not trained on. The model reads ``batch["inputs"]`` and
+returns logits. Integer labels train with cross-entropy and
 are scored with top-k accuracies; multi-hot labels train with BCE-with-logits and are scored
 with mAP and GAP@20.
 """
@@ -24,7 +25,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from ..data.health import DataHealth
-from ..errors import ConfigError
+from ..data.health import collate as collate_samples
+from ..errors import ConfigError, ZooError
 from . import distributed as dist_utils
 from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
 from .config import TrainConfig
@@ -47,6 +49,26 @@ def to_device(inputs, device: torch.device):
     if isinstance(inputs, dict):
         return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
     return inputs.to(device, non_blocking=True)
+
+
+def collate(samples: List[Optional[Dict[str, Any]]]) -> Dict[str, Any]:
+    """`zoo.data.collate`, except that a batch of only unreadable samples is an empty batch
+    (``"video": []``) carrying its skip count instead of None, so every skipped clip is counted."""
+    batch = collate_samples(samples)
+    if batch is None:
+        health = DataHealth(skipped=len(samples))
+        health.reasons["unreadable"] += len(samples)
+        batch = {"inputs": {}, "label": None, "video": [], "health": health}
+    return batch
+
+
+def _size(batch: Optional[Dict[str, Any]]) -> int:
+    """Samples in a batch; 0 for an empty one (or the None of another collate)."""
+    return 0 if batch is None or batch.get("label") is None else len(batch["label"])
+
+
+def _health(batch: Optional[Dict[str, Any]]) -> Optional[DataHealth]:
+    return None if batch is None else batch.get("health")
 
 
 def loss_for(labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
@@ -151,33 +173,63 @@ def _autocast(device: torch.device, enabled: bool):
 
 @torch.no_grad()
 def collect_scores(model: nn.Module, loader: DataLoader, bf16: bool = False,
-                   progress: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Logits ``[N, C]`` and labels of the whole loader, gathered from every process (CPU)."""
+                   progress: bool = False, health: Optional[DataHealth] = None
+                   ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Logits ``[N, C]`` and labels of the whole loader, gathered from every process (CPU).
+
+    `health`, when given, receives the data counts of every process (loaded, skipped clips).
+    Raises ZooError when no process read a single clip."""
     model = unwrap(model)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     scores, labels = [], []
+    local = DataHealth()
     try:
         for batch in _progress(loader, "eval", progress):
-            if batch is None:  # every sample of the batch was unreadable
+            local.update(_health(batch))
+            if not _size(batch):  # every sample of the batch was unreadable
                 continue
             with _autocast(device, bf16):
                 scores.append(model(to_device(batch["inputs"], device)).float())
             labels.append(batch["label"].to(device))
     finally:
         model.train(was_training)
-    if not scores:
-        raise ValueError("the evaluation loader yielded no batch")
-    return (dist_utils.all_gather_rows(torch.cat(scores)).cpu(),
-            dist_utils.all_gather_rows(torch.cat(labels)).cpu())
+    local = merged_health(local)
+    if health is not None:
+        health.update(local)
+    gathered = (dist_utils.all_gather_rows(torch.cat(scores) if scores else None),
+                dist_utils.all_gather_rows(torch.cat(labels) if labels else None))
+    if gathered[0] is None:
+        raise ZooError(f"no clip to evaluate: the loader gave {local.loaded} readable clips and "
+                       f"skipped {local.skipped} unreadable ones ({local.summary()})")
+    return gathered[0].cpu(), gathered[1].cpu()
 
 
 def evaluate(model: nn.Module, loader: DataLoader, bf16: bool = False,
              progress: bool = False) -> Dict[str, float]:
     """Loss and metrics over the loader (across processes when distributed): top1, top5,
-    mean_class_acc for class labels; mAP and GAP@20 for multi-hot labels."""
-    return score_metrics(*collect_scores(model, loader, bf16, progress))
+    mean_class_acc for class labels; mAP and GAP@20 for multi-hot labels; and
+    ``skipped_clips``, the unreadable clips left out."""
+    health = DataHealth()
+    metrics = score_metrics(*collect_scores(model, loader, bf16, progress, health))
+    report_health("eval", health)
+    metrics["skipped_clips"] = health.skipped
+    return metrics
+
+
+def report_health(desc: str, health: DataHealth) -> None:
+    """One warning (main process) with what was skipped or padded and why, if anything was."""
+    if not health.ok and dist_utils.is_main_process():
+        logger.warning("%s: %s", desc, health.summary())
+
+
+def merged_health(health: DataHealth) -> DataHealth:
+    """The sum of every process's `health` (itself in a single process)."""
+    merged = DataHealth()
+    for part in dist_utils.all_gather_objects(health):
+        merged.update(part)
+    return merged
 
 
 def score_metrics(scores: torch.Tensor, labels: torch.Tensor) -> Dict[str, float]:
@@ -197,31 +249,65 @@ def _progress(loader: DataLoader, desc: str, enabled: bool):
 # -- training ------------------------------------------------------------------------------
 def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
                     scheduler, config: TrainConfig, device: torch.device,
-                    desc: str = "train") -> Dict[str, float]:
-    """One pass over `loader`; returns the mean training loss over every process's samples."""
+                    desc: str = "train") -> Dict[str, Any]:
+    """One pass over `loader`; returns the mean training loss over every process's samples and
+    the number of unreadable clips skipped (all processes).
+
+    Every process takes a step on every batch that some process could read, so that their
+    gradient reductions stay paired: a process whose batch is empty contributes zero gradients
+    (`_stand_in_step`), and each process's loss is weighted by its share of the global batch."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss sum, sample count
     health = DataHealth()
+    stand_in = None
     for batch in _progress(loader, desc, config.progress):
-        if batch is None:  # every sample of the batch was unreadable
+        health.update(_health(batch))
+        size = _size(batch)
+        counts = dist_utils.all_reduce_sum(torch.tensor([size], device=device))
+        if not int(counts):  # every sample of every process's batch was unreadable
             continue
-        health.update(batch.get("health"))
-        labels = batch["label"].to(device, non_blocking=True)
-        with _autocast(device, config.bf16):
-            logits = model(to_device(batch["inputs"], device))
-        loss = loss_for(labels, logits.float())
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if size:
+            stand_in = batch["inputs"]
+            labels = batch["label"].to(device, non_blocking=True)
+            with _autocast(device, config.bf16):
+                logits = model(to_device(batch["inputs"], device))
+            loss = loss_for(labels, logits.float())
+            share = size * dist_utils.world_size() / int(counts)
+            (loss * share if share != 1 else loss).backward()
+        else:
+            _stand_in_step(model, stand_in, device)
         if config.grad_clip:
             nn.utils.clip_grad_norm_(params, config.grad_clip)
         optimizer.step()
         scheduler.step()
-        totals[0] += loss.detach().double() * len(labels)
-        totals[1] += len(labels)
+        if size:
+            totals[0] += loss.detach().double() * size
+            totals[1] += size
     totals = dist_utils.all_reduce_sum(totals)
-    if not health.ok:  # one line per epoch: what was skipped or padded, and why
-        logger.warning("%s: %s", desc, health.summary())
+    health = merged_health(health)
+    report_health(desc, health)
     return {"train_loss": float(totals[0] / totals[1].clamp(min=1)), "skipped_clips": health.skipped}
+
+
+def _stand_in_step(model: nn.Module, inputs, device: torch.device) -> None:
+    """A zero-gradient forward and backward for a process whose batch is empty while others
+    train: it reads its previous batch (or zeros shaped by ``model.spec``) in eval mode, so
+    batch-norm statistics do not move, and keeps the gradient reduction in step."""
+    if inputs is None:
+        spec = getattr(unwrap(model), "spec", None)
+        if spec is None:
+            raise ZooError("this process's first batch held no readable clip and the model has "
+                           "no .spec to shape a stand-in input; make the dataset readable")
+        inputs = {name: torch.zeros(1, *s.shape) for name, s in spec.inputs.items()}
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        logits = model(to_device(inputs, device))
+        (logits.float().sum() * 0.0).backward()
+    finally:
+        for module, mode in modes:
+            module.train(mode)
 
 
 class EpochLog:
