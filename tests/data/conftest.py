@@ -1,5 +1,6 @@
 """Fixtures shared by the data tests: small real video files and the shared sample data."""
 from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import pytest
@@ -61,3 +62,38 @@ def truncated_avi(tmp_path_factory, shared_data) -> Path:
     path = tmp_path_factory.mktemp("truncated") / "half.avi"
     path.write_bytes(data[: len(data) // 2])
     return path
+
+
+def encode(path: Path, frames: np.ndarray, codec: str, gop: int = 10, b_frames: int = 2,
+           pts: Optional[Sequence[int]] = None) -> Path:
+    """Write RGB `frames` with PyAV as `codec` (mpeg4 or libx264), a keyframe every `gop` frames
+    and up to `b_frames` B-frames in a row, at 25 fps; `pts` sets the frames' timestamps."""
+    import av
+    if codec not in av.codecs_available:
+        pytest.skip(f"this FFmpeg build cannot encode {codec}")
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        if codec == "libx264":
+            stream.options = {"bframes": str(b_frames), "g": str(gop), "keyint_min": str(gop),
+                              "sc_threshold": "0", "crf": "18"}
+        else:
+            stream.codec_context.max_b_frames = b_frames
+            stream.codec_context.gop_size = gop
+            stream.bit_rate = 2_000_000
+        for i, array in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame.pts = i if pts is None else pts[i]
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.fixture(scope="session")
+def b_frame_videos(tmp_path_factory) -> Dict[Tuple[str, str], Path]:
+    """``{(container, codec): path}``: a 40-frame 64x48 square moving right 1 px per frame, with
+    B-frames and a keyframe every 10 frames, as mpeg4 and H.264 in AVI, MP4 and MKV."""
+    folder = tmp_path_factory.mktemp("b_frames")
+    frames = moving_square(frames=40, step=1)
+    return {(container, codec): encode(folder / f"{codec}.{container}", frames, codec)
+            for container in ("avi", "mp4", "mkv") for codec in ("mpeg4", "libx264")}

@@ -1,10 +1,34 @@
+"""Decoding: frame i of a clip is frame i of a full sequential decode, for every container and
+codec, with and without seeking; bad files give VideoDecodeError or padded frames."""
+import av
 import numpy as np
 import pytest
 import torch
 
 from zoo.data.video import OpenCVDecoder, PyAVDecoder, VideoDecodeError, get_decoder, write_video
 
-from .conftest import moving_square
+from .conftest import encode, moving_square
+
+CONTAINERS, CODECS = ("avi", "mp4", "mkv"), ("mpeg4", "libx264")
+
+
+def full_decode(path) -> np.ndarray:
+    """Every frame ``[N, H, W, 3]`` in the order a sequential decode gives them."""
+    with av.open(str(path)) as container:
+        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+
+
+def assert_frames(frames, every, indices):
+    """`frames` holds the full decode's frames at `indices` (reported by index when not)."""
+    got = frames.data.numpy()
+    wrong = [i for i, frame in zip(indices, got) if not np.array_equal(frame, every[i])]
+    assert not wrong, f"frames {wrong} differ from the full decode's"
+
+
+def centroid_x(frames: np.ndarray) -> np.ndarray:
+    """The horizontal centre of brightness above the background (30) of each frame ``[T]``."""
+    weight = np.clip(frames.astype(float).mean(-1) - 40, 0, None)
+    return (weight * np.arange(frames.shape[2])).sum((1, 2)) / weight.sum((1, 2))
 
 
 def test_write_then_read_round_trip(tmp_path):
@@ -87,3 +111,56 @@ def test_truncated_avi_pads_with_its_last_decodable_frame(truncated_avi):
     assert seeking.padded and seeking.data.shape == (3, 240, 320, 3)
     assert torch.equal(seeking.data[1], seeking.data[2])
     assert not torch.equal(seeking.data[0], seeking.data[1])
+
+
+@pytest.mark.parametrize("seek", [True, False], ids=["seek", "no-seek"])
+@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_clips_are_frames_of_a_full_decode(b_frame_videos, container, codec, seek):
+    path = b_frame_videos[container, codec]
+    every = full_decode(path)
+    assert len(every) == 40 and PyAVDecoder().probe(path).num_frames == 40
+    decoder = PyAVDecoder(seek=seek)
+    for start in (0, 16, 32):  # the clip at the start, in the middle, at the end
+        indices = list(range(start, start + 8))
+        frames = decoder.read(path, indices)
+        assert_frames(frames, every, indices)
+        assert not frames.padded
+    assert decoder._seek_point(path, {32}) is not None  # keyframes are found to seek to
+    past = decoder.read(path, [37, 39, 40, 45])
+    assert past.padded
+    assert_frames(past, every, [37, 39, 39, 39])
+
+
+@pytest.mark.parametrize("seek", [True, False], ids=["seek", "no-seek"])
+def test_real_avi_clips_are_frames_of_a_full_decode(shared_data, seek):
+    path = shared_data / "videos" / "ucf101_style_mpeg4_mp3.avi"
+    every = full_decode(path)
+    assert len(every) == 164
+    decoder = PyAVDecoder(seek=seek)
+    for indices in (list(range(16)), list(range(74, 90, 2)), list(range(148, 164))):
+        frames = decoder.read(path, indices)
+        assert_frames(frames, every, indices)
+        assert not frames.padded
+    assert decoder.read(path, [163, 164]).padded
+
+
+def test_a_jump_in_the_last_timestamp_loses_no_frame(tmp_path):
+    pts = list(range(19)) + [40]  # the last frame 21 frame durations after the one before
+    path = encode(tmp_path / "jump.mp4", moving_square(frames=20), "mpeg4", b_frames=0, pts=pts)
+    every = full_decode(path)
+    assert len(every) == 20
+    for decoder in (PyAVDecoder(), PyAVDecoder(seek=False)):
+        frames = decoder.read(path, [12, 18, 19])
+        assert not frames.padded
+        assert_frames(frames, every, [12, 18, 19])
+
+
+@pytest.mark.parametrize("codec", CODECS)
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_motion_direction_survives_decoding(b_frame_videos, container, codec):
+    path = b_frame_videos[container, codec]
+    x = centroid_x(PyAVDecoder().read(path, range(40)).data.numpy())
+    assert np.all(np.diff(x) > 0.5), np.round(np.diff(x), 2)  # 1 px to the right per frame
+    clip = PyAVDecoder().read(path, [24, 26, 28, 30]).data.numpy()  # a seeking read
+    np.testing.assert_allclose(centroid_x(clip), x[[24, 26, 28, 30]])

@@ -8,10 +8,11 @@ over-reports its length) repeat the last decoded frame; `Frames.padded` says so.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -117,63 +118,141 @@ class PyAVDecoder(Decoder):
         with self._open(path) as container:
             stream = container.streams.video[0]
             fps = self._fps(stream)
-            n = stream.frames
-            if n <= 0 and stream.duration and stream.time_base:
-                n = int(round(float(stream.duration * stream.time_base) * fps))
-            if n <= 0 and container.duration:
-                n = int(round(container.duration / 1e6 * fps))
-            if n <= 0:  # count the packets (no decoding)
-                n = sum(1 for p in container.demux(stream) if p.size)
-            if n <= 0:
-                raise VideoDecodeError(f"empty: {path} holds no video frames")
-            return VideoInfo(n, fps, stream.codec_context.width, stream.codec_context.height)
+            width, height = stream.codec_context.width, stream.codec_context.height
+            n = stream.frames  # from the header; 0 where the container does not say (MKV, WebM)
+        if n <= 0:
+            n = _packet_index(path).frames
+        if n <= 0:
+            raise VideoDecodeError(f"empty: {path} holds no video frames")
+        return VideoInfo(n, fps, width, height)
 
     def read(self, path: Any, indices: Sequence[int]) -> Frames:
         path = _check_file(path)
         indices = [int(i) for i in indices]
         wanted = set(indices)
-        decoded = self._decode(path, wanted, seek=self.seek)
-        if self.seek and (not decoded or min(decoded) > min(wanted)):
-            decoded = self._decode(path, wanted, seek=False)  # a bad index: decode from the start
+        decoded = None
+        if self.seek and min(wanted) > 0:
+            decoded = self._decode(path, wanted, self._seek_point(path, wanted))
+        if decoded is None:
+            decoded = self._decode(path, wanted, None)
         return _gather(decoded, indices, path)
 
-    def _decode(self, path: Path, wanted: set, seek: bool) -> Dict[int, np.ndarray]:
-        """``{index: frame}`` for the wanted indices that decode, stopping after the last one."""
-        import av
+    def _seek_point(self, path: Path, wanted: set) -> Optional[Tuple[int, int]]:
+        """``(frame index, timestamp)`` of the last keyframe at or before the first wanted frame,
+        when it is worth seeking to (past frame 0, the clip spanning less than `seek_fraction`)."""
+        index = _packet_index(path)
         first, last = min(wanted), max(wanted)
+        before = [point for point in index.seek_points if point[0] <= first]
+        if before and before[-1][0] > 0 and last - first < self.seek_fraction * index.frames:
+            return before[-1]
+        return None
+
+    def _decode(self, path: Path, wanted: set, seek_point: Optional[Tuple[int, int]]
+                ) -> Optional[Dict[int, np.ndarray]]:
+        """``{index: frame}`` for the wanted indices that decode (and the last frame decoded, when
+        the video ends first), stopping after the last wanted one. With `seek_point` it seeks
+        there first, and returns None when the seek lands on a keyframe it cannot place."""
+        import av
+        last = max(wanted)
         decoded: Dict[int, np.ndarray] = {}
         with self._open(path) as container:
             stream = container.streams.video[0]
             if self.threads:
                 stream.thread_type = "AUTO"
-            fps, time_base = self._fps(stream), stream.time_base
-            start = stream.start_time or 0
-            total = stream.frames or 0
-            if (seek and first > 0 and time_base is not None
-                    and (total == 0 or last - first < self.seek_fraction * total)):
+            keyframes = None
+            if seek_point is not None:
                 try:
-                    container.seek(start + int(first / fps / time_base), stream=stream,
-                                   backward=True, any_frame=False)
+                    container.seek(seek_point[1], stream=stream, backward=True, any_frame=False)
                 except av.error.FFmpegError:
-                    pass  # an unseekable file: decode from the start
-            count, final = 0, None
+                    return None
+                keyframes = _packet_index(path).keyframes
+            final = None
             try:
-                for frame in container.decode(stream):
-                    if frame.pts is not None and time_base is not None:
-                        index = int(round(float((frame.pts - start) * time_base) * fps))
-                    else:
-                        index = count
-                    count += 1
-                    if index > last:
-                        return decoded
+                for index, frame in _numbered(container, stream, keyframes, min(wanted)):
                     if index in wanted:
                         decoded[index] = frame.to_ndarray(format="rgb24")
+                    if index >= last:
+                        return decoded
                     final = (index, frame)
+            except _Unplaced:
+                return None
             except (av.error.FFmpegError, EOFError):
                 pass  # truncated or damaged past this point: keep what was decoded
             if final is not None and final[0] not in decoded:  # the video ended early
                 decoded[final[0]] = final[1].to_ndarray(format="rgb24")
         return decoded
+
+
+class _Unplaced(Exception):
+    """A seek landed on a keyframe whose frame index is unknown or past the first wanted frame."""
+
+
+def _numbered(container, stream, keyframes: Optional[Dict[int, int]], first_wanted: int
+              ) -> Iterator[Tuple[int, Any]]:
+    """``(index, frame)`` in presentation order, where index is the frame's position in a full
+    sequential decode. Without `keyframes` decoding starts at the beginning and frames are counted.
+    After a seek, the first packet is the keyframe landed on, whose index `keyframes` (timestamp ->
+    index) gives; frames the decoder returns before it (the leading B-frames of an open GOP) are
+    dropped, and the frames from it on are counted. Timestamps of decoded frames are never used:
+    AVI files, for one, give them out of order."""
+    index: Optional[int] = -1
+    landed = None
+    for packet in container.demux(stream):
+        if landed is None and keyframes is not None and packet.size:
+            landed = keyframes.get(_stamp(packet)) if packet.is_keyframe else None
+            if landed is None or landed > first_wanted:
+                raise _Unplaced
+            index = None
+        for frame in packet.decode():
+            if index is None:
+                if not frame.key_frame:
+                    continue
+                index = landed - 1
+            index += 1
+            yield index, frame
+
+
+def _stamp(packet) -> Optional[int]:
+    return packet.pts if packet.pts is not None else packet.dts
+
+
+@dataclass(frozen=True)
+class _PacketIndex:
+    """What a scan of a video stream's packets (no decoding) tells: how many frames it holds, the
+    frame index of each keyframe (by its packet timestamp), and where to seek to reach each one."""
+
+    frames: int
+    keyframes: Dict[int, int]
+    seek_points: Tuple[Tuple[int, int], ...]  # (frame index, seek timestamp), by index
+
+
+def _packet_index(path: Path) -> _PacketIndex:
+    stat = path.stat()
+    return _scan_packets(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _scan_packets(path: str, size: int, mtime_ns: int) -> _PacketIndex:
+    """A keyframe's index is the rank of its presentation timestamp among all the packets' (which
+    also places open-GOP keyframes, shown after B-frames decoded later); the index is cached per
+    file version (`size`, `mtime_ns`). Without usable timestamps there is nothing to seek to."""
+    import av
+    stamps, keys = [], []
+    with PyAVDecoder._open(Path(path)) as container:
+        try:
+            for packet in container.demux(container.streams.video[0]):
+                if not packet.size or packet.is_discard:
+                    continue
+                stamps.append(_stamp(packet))
+                if packet.is_keyframe:
+                    keys.append((stamps[-1], packet.dts if packet.dts is not None else stamps[-1]))
+        except (av.error.FFmpegError, EOFError):
+            pass  # truncated: the packets before the damage
+    if None in stamps or len(set(stamps)) < len(stamps):
+        return _PacketIndex(len(stamps), {}, ())
+    rank = {stamp: i for i, stamp in enumerate(sorted(stamps))}
+    keyframes = {stamp: rank[stamp] for stamp, _ in keys}
+    return _PacketIndex(len(stamps), keyframes, tuple(sorted((rank[s], t) for s, t in keys)))
 
 
 class OpenCVDecoder(Decoder):
