@@ -178,6 +178,8 @@ class PyAVDecoder(Decoder):
                 return None
             except (av.error.FFmpegError, EOFError):
                 pass  # truncated or damaged past this point: keep what was decoded
+            if seek_point is not None and final is None:
+                return None  # no frame placed after the seek
             if final is not None and final[0] not in decoded:  # the video ended early
                 decoded[final[0]] = final[1].to_ndarray(format="rgb24")
         return decoded
