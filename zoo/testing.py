@@ -10,6 +10,7 @@ tensors, gradients reach every trainable parameter, and configs round-trip throu
 """
 from __future__ import annotations
 
+import inspect
 from typing import Dict, Iterable, Optional
 
 import torch
@@ -32,19 +33,10 @@ def random_inputs(spec_inputs: Dict[str, InputSpec], batch: int = 2) -> Dict[str
     return {name: torch.randn(batch, *s.shape) for name, s in spec_inputs.items()}
 
 
-def check_backbone(name: str, input_spec: Optional[InputSpec] = None, batch: int = 2,
-                   **kwargs) -> FeatureSpec:
-    """Build backbone `name`, check its output against `feature_spec`, and its gradients."""
-    comp = REGISTRY.get("backbone", name)
-    assert comp.info.get("temporal") in (FRAME, CLIP), \
-        f"backbone {name!r} must be registered with temporal='frame' or 'clip'"
-    spec = input_spec or comp.info.get("default_input") or InputSpec(frames=4, size=32)
-    module = comp(in_channels=spec.channels, **kwargs)
-    assert isinstance(module, nn.Module), f"backbone {name!r} must build an nn.Module"
+def _run_backbone(name: str, module: nn.Module, spec: InputSpec, batch: int) -> FeatureSpec:
+    """Forward and backward at `spec`; the output must match ``feature_spec(spec)``."""
     feature = module.feature_spec(spec)
     assert isinstance(feature, FeatureSpec), f"{name}.feature_spec must return a FeatureSpec"
-    assert feature.time == comp.info["temporal"], \
-        f"backbone {name!r} registered temporal={comp.info['temporal']!r} but its map is {feature.time!r}"
     module.train()
     out = module(torch.randn(batch, *spec.shape))
     expected = (batch, feature.channels, feature.time_steps, *feature.spatial)
@@ -52,6 +44,42 @@ def check_backbone(name: str, input_spec: Optional[InputSpec] = None, batch: int
         f"backbone {name!r}: output {tuple(out.shape)} but feature_spec says {expected}"
     out.float().square().mean().backward()
     _check_gradients(module, f"backbone {name!r}")
+    return feature
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def check_backbone_width(name: str, full: nn.Module, input_spec: InputSpec, width: float = 0.5,
+                         batch: int = 2, **kwargs) -> FeatureSpec:
+    """Backbone `name` built with `width` (< 1) runs forward and backward, its output matches its
+    feature_spec, and it has clearly fewer parameters than `full`, the same backbone at width 1
+    (at most ``(width + 1) / 2`` times as many: a convolution's count scales with width squared)."""
+    comp = REGISTRY.get("backbone", name)
+    narrow = comp(in_channels=input_spec.channels, width=width, **kwargs)
+    feature = _run_backbone(name, narrow, input_spec, batch)
+    n, n_full = _count(narrow), _count(full)
+    assert n <= n_full * (width + 1) / 2, \
+        f"backbone {name!r}: width={width} has {n} parameters, width=1 has {n_full}: width scales nothing"
+    return feature
+
+
+def check_backbone(name: str, input_spec: Optional[InputSpec] = None, batch: int = 2,
+                   **kwargs) -> FeatureSpec:
+    """Build backbone `name`, check its output against `feature_spec`, and its gradients; when its
+    builder takes ``width``, also check a half-width build (`check_backbone_width`)."""
+    comp = REGISTRY.get("backbone", name)
+    assert comp.info.get("temporal") in (FRAME, CLIP), \
+        f"backbone {name!r} must be registered with temporal='frame' or 'clip'"
+    spec = input_spec or comp.info.get("default_input") or InputSpec(frames=4, size=32)
+    module = comp(in_channels=spec.channels, **kwargs)
+    assert isinstance(module, nn.Module), f"backbone {name!r} must build an nn.Module"
+    feature = _run_backbone(name, module, spec, batch)
+    assert feature.time == comp.info["temporal"], \
+        f"backbone {name!r} registered temporal={comp.info['temporal']!r} but its map is {feature.time!r}"
+    if "width" in inspect.signature(comp.builder).parameters and "width" not in kwargs:
+        check_backbone_width(name, module, spec, batch=batch, **kwargs)
     return feature
 
 

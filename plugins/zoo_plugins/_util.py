@@ -1,13 +1,32 @@
 """Helpers shared by the first-party components (torch only; no timm / pytorchvideo here)."""
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.errors import ConfigError
 from zoo.specs import CLIP, FRAME, FeatureSpec, InputSpec
+
+
+def scaled(channels: int, width: float, divisor: int = 1) -> int:
+    """``channels * width`` rounded to a multiple of `divisor` (at least `divisor`); exactly
+    `channels` at width 1."""
+    if width == 1:
+        return channels
+    return max(divisor, int(round(channels * width / divisor)) * divisor)
+
+
+def check_width(width: float, pretrained: Any, what: str) -> float:
+    """`width` checked: positive, and 1 when pretrained weights are asked for."""
+    if not isinstance(width, (int, float)) or width <= 0:
+        raise ConfigError(f"{what}: width must be a positive number, got {width!r}")
+    if pretrained and width != 1:
+        raise ConfigError(f"{what}: pretrained weights exist only for width=1, not width={width}; "
+                          f"train the narrower network from scratch (pretrained=False).")
+    return float(width)
 
 
 def _real_shape(module, input_shape, fn):
@@ -118,5 +137,5 @@ def reduce_steps(scores: torch.Tensor, lengths: Optional[torch.Tensor], mode: st
     return scores.max(1).values
 
 
-__all__ = ["probe_shape", "MapBackbone", "safe_max_pool3d", "SafeMaxPool3d", "valid_mask",
+__all__ = ["scaled", "check_width", "probe_shape", "MapBackbone", "safe_max_pool3d", "SafeMaxPool3d", "valid_mask",
            "reduce_steps", "FRAME", "CLIP"]

@@ -2,6 +2,7 @@
 backward, gradients reach every trainable parameter), and its config rebuilds the same model."""
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import pytest
@@ -59,3 +60,19 @@ def test_small_build_is_quick():
     for name in ("single_frame", "cnn_lstm", "c3d", "two_stream", "r3d_18", "x3d_xs"):
         zoo.build(name, num_classes=3, **SMALL)
     assert (time.perf_counter() - t) / 6 < 2.0  # < 1 s each on an idle machine
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n
+                                  for n in FIRST_PARTY])
+def test_preset_width(name):
+    """zoo.build(preset, width=w) narrows every component whose builder takes a width."""
+    from zoo.config import _component_slots
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = check_preset(name, num_classes=5, width=0.125, **SMALL)
+    slots = _component_slots(model.config)
+    assert any(comp.get("width") == 0.125 for kind, _, comp in slots if kind == "backbone")
+    for kind, where, comp in slots:
+        takes = "width" in inspect.signature(zoo.get(kind, comp["name"]).builder).parameters
+        assert comp.get("width") == (0.125 if takes else None), where

@@ -15,7 +15,7 @@ from torch import nn
 from zoo.registry import register_backbone
 from zoo.specs import CLIP, InputSpec, ModelMeta
 
-from .._util import MapBackbone, SafeMaxPool3d
+from .._util import MapBackbone, SafeMaxPool3d, check_width, scaled
 
 C3D_META = ModelMeta(
     paper="Learning Spatiotemporal Features with 3D Convolutional Networks "
@@ -33,12 +33,12 @@ C3D_LAYERS = [("conv1a", 64), "pool1", ("conv2a", 128), "pool2", ("conv3a", 256)
 class C3D(MapBackbone):
     time_kind = CLIP
 
-    def __init__(self, in_channels: int = 3):
+    def __init__(self, in_channels: int = 3, width: float = 1.0):
         super().__init__()
         layers, c = [], in_channels
         for item in C3D_LAYERS:
             if isinstance(item, tuple):
-                name, out = item
+                name, out = item[0], scaled(item[1], width)
                 layers.append((name, nn.Conv3d(c, out, 3, padding=1)))
                 layers.append((name + "_relu", nn.ReLU(inplace=True)))
                 c = out
@@ -59,9 +59,10 @@ class C3D(MapBackbone):
 
 @register_backbone("c3d", temporal="clip", default_input=InputSpec(frames=16, size=112,
                    mean=(0.43216, 0.394666, 0.37645), std=(0.22803, 0.22145, 0.216989)), meta=C3D_META)
-def c3d(in_channels: int = 3, pretrained: Any = False) -> C3D:
-    """C3D convolutions up to pool5 (use the ``c3d_fc`` head for fc6-fc8)."""
-    model = C3D(in_channels)
+def c3d(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> C3D:
+    """C3D convolutions up to pool5 (use the ``c3d_fc`` head for fc6-fc8); `width` scales every
+    layer's channels."""
+    model = C3D(in_channels, check_width(width, pretrained, "c3d"))
     if pretrained:
         from zoo import weights
 

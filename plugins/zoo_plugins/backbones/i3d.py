@@ -17,7 +17,7 @@ from torch import nn
 from zoo.registry import register_backbone, register_temporal_head
 from zoo.specs import CLIP, FeatureSpec, HeadSpec, InputSpec, ModelMeta
 
-from .._util import MapBackbone, SafeMaxPool3d
+from .._util import MapBackbone, SafeMaxPool3d, check_width, scaled
 
 I3D_META = ModelMeta(
     paper="Quo Vadis, Action Recognition? A New Model and the Kinetics Dataset "
@@ -27,15 +27,15 @@ I3D_META = ModelMeta(
 
 # Inception module widths: (1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5" (3x3 in v1-BN), pool proj)
 MIXED = {
-    "Mixed_3b": (192, (64, 96, 128, 16, 32, 32)),
-    "Mixed_3c": (256, (128, 128, 192, 32, 96, 64)),
-    "Mixed_4b": (480, (192, 96, 208, 16, 48, 64)),
-    "Mixed_4c": (512, (160, 112, 224, 24, 64, 64)),
-    "Mixed_4d": (512, (128, 128, 256, 24, 64, 64)),
-    "Mixed_4e": (512, (112, 144, 288, 32, 64, 64)),
-    "Mixed_4f": (528, (256, 160, 320, 32, 128, 128)),
-    "Mixed_5b": (832, (256, 160, 320, 32, 128, 128)),
-    "Mixed_5c": (832, (384, 192, 384, 48, 128, 128)),
+    "Mixed_3b": (64, 96, 128, 16, 32, 32),
+    "Mixed_3c": (128, 128, 192, 32, 96, 64),
+    "Mixed_4b": (192, 96, 208, 16, 48, 64),
+    "Mixed_4c": (160, 112, 224, 24, 64, 64),
+    "Mixed_4d": (128, 128, 256, 24, 64, 64),
+    "Mixed_4e": (112, 144, 288, 32, 64, 64),
+    "Mixed_4f": (256, 160, 320, 32, 128, 128),
+    "Mixed_5b": (256, 160, 320, 32, 128, 128),
+    "Mixed_5c": (384, 192, 384, 48, 128, 128),
 }
 
 
@@ -66,22 +66,24 @@ class InceptionBlock3d(nn.Module):
 class I3D(MapBackbone):
     time_kind = CLIP
 
-    def __init__(self, in_channels: int = 3):
+    def __init__(self, in_channels: int = 3, width: float = 1.0):
         super().__init__()
-        self.Conv3d_1a_7x7 = Unit3d(in_channels, 64, 7, 2)
+        c64, c192 = scaled(64, width), scaled(192, width)
+        self.Conv3d_1a_7x7 = Unit3d(in_channels, c64, 7, 2)
         self.MaxPool3d_2a_3x3 = SafeMaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
-        self.Conv3d_2b_1x1 = Unit3d(64, 64)
-        self.Conv3d_2c_3x3 = Unit3d(64, 192, 3)
+        self.Conv3d_2b_1x1 = Unit3d(c64, c64)
+        self.Conv3d_2c_3x3 = Unit3d(c64, c192, 3)
         self.MaxPool3d_3a_3x3 = SafeMaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1))
-        self.Mixed_3b = InceptionBlock3d(*MIXED["Mixed_3b"])
-        self.Mixed_3c = InceptionBlock3d(*MIXED["Mixed_3c"])
-        self.MaxPool3d_4a_3x3 = SafeMaxPool3d(3, 2, 1)
-        for n in ("Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f"):
-            setattr(self, n, InceptionBlock3d(*MIXED[n]))
-        self.MaxPool3d_5a_2x2 = SafeMaxPool3d(2, 2, 0)
-        self.Mixed_5b = InceptionBlock3d(*MIXED["Mixed_5b"])
-        self.Mixed_5c = InceptionBlock3d(*MIXED["Mixed_5c"])
-        self.out_channels = self.Mixed_5c.out_channels
+        c = c192
+        for n in MIXED:
+            if n == "Mixed_4b":
+                self.MaxPool3d_4a_3x3 = SafeMaxPool3d(3, 2, 1)
+            elif n == "Mixed_5b":
+                self.MaxPool3d_5a_2x2 = SafeMaxPool3d(2, 2, 0)
+            block = InceptionBlock3d(c, [scaled(v, width) for v in MIXED[n]])
+            setattr(self, n, block)
+            c = block.out_channels
+        self.out_channels = c
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for module in self.children():
@@ -105,9 +107,9 @@ class I3DLogits(nn.Module):
 
 
 @register_backbone("i3d", temporal="clip", default_input=InputSpec(frames=64, size=224), meta=I3D_META)
-def i3d(in_channels: int = 3, pretrained: Any = False) -> I3D:
-    """I3D: inflated Inception-v1 up to Mixed_5c (1024 channels)."""
-    model = I3D(in_channels)
+def i3d(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> I3D:
+    """I3D: inflated Inception-v1 up to Mixed_5c (1024 channels at width 1)."""
+    model = I3D(in_channels, check_width(width, pretrained, "i3d"))
     if pretrained:
         from zoo import weights
 

@@ -25,7 +25,7 @@ from torch.overrides import TorchFunctionMode
 from zoo.registry import register_backbone
 from zoo.specs import CLIP, InputSpec, ModelMeta
 
-from .._util import MapBackbone
+from .._util import MapBackbone, check_width
 from .i3d import I3D_META
 
 INFLATE_META = ModelMeta(
@@ -223,13 +223,14 @@ class InflatedBackbone(MapBackbone):
 
     def __init__(self, model: str = "resnet50", in_channels: int = 3, pretrained: Any = False,
                  time_kernel: Union[str, int] = "same", time_padding: str = "replicate",
-                 time_stride: int = 1, **timm_kwargs):
+                 time_stride: int = 1, width: float = 1.0, **timm_kwargs):
         super().__init__()
-        import timm
-
         from zoo import weights
 
-        net = timm.create_model(model, pretrained=False, num_classes=0, in_chans=in_channels, **timm_kwargs)
+        from .timm2d import create_timm_model
+
+        width = check_width(width, pretrained, f"inflated {model!r}")
+        net = create_timm_model(model, in_channels, width, **timm_kwargs)
         self.load_report = None
         if pretrained:
             base = model.split(".")[0]
@@ -251,7 +252,9 @@ class InflatedBackbone(MapBackbone):
                    meta=INFLATE_META)
 def inflated(in_channels: int = 3, pretrained: Any = False, model: str = "resnet50",
              time_kernel: Union[str, int] = "same", time_padding: str = "replicate",
-             time_stride: int = 1, **kw) -> InflatedBackbone:
+             time_stride: int = 1, width: float = 1.0, **kw) -> InflatedBackbone:
     """A timm 2D network (`model`) inflated to 3D (`time_kernel`: "same" = N x N -> N x N x N, or
-    an int); `pretrained` loads its 2D weights first, then inflates them."""
-    return InflatedBackbone(model, in_channels, pretrained, time_kernel, time_padding, time_stride, **kw)
+    an int); `pretrained` loads its 2D weights first, then inflates them; `width` narrows it
+    (timm ResNets)."""
+    return InflatedBackbone(model, in_channels, pretrained, time_kernel, time_padding, time_stride,
+                            width, **kw)

@@ -21,7 +21,7 @@ from torch import nn
 from zoo.registry import register_backbone, register_temporal_head
 from zoo.specs import CLIP, FeatureSpec, HeadSpec, InputSpec, ModelMeta
 
-from .._util import MapBackbone
+from .._util import MapBackbone, check_width, scaled
 
 ZOO = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics"
 KINETICS_MEAN, KINETICS_STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)
@@ -78,9 +78,13 @@ def _stem_in(kw, in_channels):
 
 
 # -- X3D ------------------------------------------------------------------------------------------
-def _x3d(variant: str, in_channels: int, pretrained, file: str) -> Trunk:
-    net = _hub(variant, **_stem_in({}, in_channels))
-    return _load(Trunk(net, 192), pretrained, _weights(file), variant)
+def _x3d(variant: str, in_channels: int, pretrained, file: str, width: float) -> Trunk:
+    """An X3D trunk; `width` multiplies X3D's own width factor (2.0), channels rounded to 8."""
+    from pytorchvideo.layers.utils import round_width
+
+    factor = 2.0 * check_width(width, pretrained, variant)
+    net = _hub(variant, **_stem_in({"width_factor": factor}, in_channels))
+    return _load(Trunk(net, round_width(96, factor)), pretrained, _weights(file), variant)
 
 
 def _x3d_meta(v, size, frames):
@@ -91,23 +95,23 @@ def _x3d_meta(v, size, frames):
 
 @register_backbone("x3d_xs", temporal="clip", meta=_x3d_meta("XS", 160, 4),
                    default_input=InputSpec(frames=4, size=160, mean=KINETICS_MEAN, std=KINETICS_STD))
-def x3d_xs(in_channels: int = 3, pretrained: Any = False) -> Trunk:
+def x3d_xs(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> Trunk:
     """X3D-XS trunk (192-channel map); pair with the ``x3d_head`` head."""
-    return _x3d("x3d_xs", in_channels, pretrained, "X3D_XS.pyth")
+    return _x3d("x3d_xs", in_channels, pretrained, "X3D_XS.pyth", width)
 
 
 @register_backbone("x3d_s", temporal="clip", meta=_x3d_meta("S", 160, 13),
                    default_input=InputSpec(frames=13, size=160, mean=KINETICS_MEAN, std=KINETICS_STD))
-def x3d_s(in_channels: int = 3, pretrained: Any = False) -> Trunk:
+def x3d_s(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> Trunk:
     """X3D-S trunk (192-channel map); pair with the ``x3d_head`` head."""
-    return _x3d("x3d_s", in_channels, pretrained, "X3D_S.pyth")
+    return _x3d("x3d_s", in_channels, pretrained, "X3D_S.pyth", width)
 
 
 @register_backbone("x3d_m", temporal="clip", meta=_x3d_meta("M", 224, 16),
                    default_input=InputSpec(frames=16, size=224, mean=KINETICS_MEAN, std=KINETICS_STD))
-def x3d_m(in_channels: int = 3, pretrained: Any = False) -> Trunk:
+def x3d_m(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> Trunk:
     """X3D-M trunk (192-channel map); pair with the ``x3d_head`` head."""
-    return _x3d("x3d_m", in_channels, pretrained, "X3D_M.pyth")
+    return _x3d("x3d_m", in_channels, pretrained, "X3D_M.pyth", width)
 
 
 class X3DHead(nn.Module):
@@ -123,17 +127,26 @@ class X3DHead(nn.Module):
                         meta=ModelMeta(**X3D_PAPER, summary="X3D's head: 1x1x1 conv to 432 (BN, "
                                        "ReLU), global pooling, 1x1x1 conv to 2048, dropout, linear."))
 def x3d_head(feature: FeatureSpec, num_classes: int, dim_inner: int = 432, dim_out: int = 2048,
-             dropout: float = 0.5) -> X3DHead:
-    """X3D's projected-pool head (pytorchvideo ``create_x3d_head``), pooling the whole map."""
+             dropout: float = 0.5, width: float = 1.0) -> X3DHead:
+    """X3D's projected-pool head (pytorchvideo ``create_x3d_head``), pooling the whole map;
+    `width` scales its hidden sizes (dim_inner, dim_out)."""
     from pytorchvideo.models.x3d import create_x3d_head
 
     return X3DHead(create_x3d_head(
-        dim_in=feature.channels, dim_inner=dim_inner, dim_out=dim_out, num_classes=num_classes,
+        dim_in=feature.channels, dim_inner=scaled(dim_inner, width), dim_out=scaled(dim_out, width),
+        num_classes=num_classes,
         pool_kernel_size=(feature.time_steps, feature.spatial[0], feature.spatial[1]),
         dropout_rate=dropout, activation=None))
 
 
 # -- Slow, CSN -----------------------------------------------------------------------------------
+def _resnet_trunk(name: str, in_channels: int, pretrained, width: float, file: str) -> Trunk:
+    """A pytorchvideo ResNet (Slow, CSN) trunk; `width` scales the stem, every stage follows it."""
+    stem = scaled(64, check_width(width, pretrained, name))
+    net = _hub(name, **_stem_in({"stem_dim_out": stem}, in_channels))
+    return _load(Trunk(net, stem * 32), pretrained, _weights(file), name)
+
+
 @register_backbone("slow_r50", temporal="clip",
                    default_input=InputSpec(frames=8, size=224, mean=KINETICS_MEAN, std=KINETICS_STD,
                                            frame_stride=8),
@@ -141,10 +154,9 @@ def x3d_head(feature: FeatureSpec, num_classes: int, dim_inner: int = 432, dim_o
                                   "temporal convolutions in res4-res5 only (8x8).",
                                   tags=("3d", "resnet", "slowfast"),
                                   extra={"weights": _weights("SLOW_8x8_R50.pyth")}))
-def slow_r50(in_channels: int = 3, pretrained: Any = False) -> Trunk:
-    """Slow-only ResNet-50 trunk (2048-channel map)."""
-    net = _hub("slow_r50", **_stem_in({}, in_channels))
-    return _load(Trunk(net, 2048), pretrained, _weights("SLOW_8x8_R50.pyth"), "slow_r50")
+def slow_r50(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> Trunk:
+    """Slow-only ResNet-50 trunk (2048-channel map at width 1)."""
+    return _resnet_trunk("slow_r50", in_channels, pretrained, width, "SLOW_8x8_R50.pyth")
 
 
 @register_backbone("csn_r101", temporal="clip",
@@ -154,21 +166,20 @@ def slow_r50(in_channels: int = 3, pretrained: Any = False) -> Trunk:
                                   "ResNet-101 (ir-CSN): depthwise 3x3x3 convolutions.",
                                   tags=("3d", "resnet", "csn"),
                                   extra={"weights": _weights("CSN_32x2_R101.pyth")}))
-def csn_r101(in_channels: int = 3, pretrained: Any = False) -> Trunk:
-    """ir-CSN-101 trunk (2048-channel map)."""
-    net = _hub("csn_r101", **_stem_in({}, in_channels))
-    return _load(Trunk(net, 2048), pretrained, _weights("CSN_32x2_R101.pyth"), "csn_r101")
+def csn_r101(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> Trunk:
+    """ir-CSN-101 trunk (2048-channel map at width 1)."""
+    return _resnet_trunk("csn_r101", in_channels, pretrained, width, "CSN_32x2_R101.pyth")
 
 
 # -- SlowFast ------------------------------------------------------------------------------------
 class SlowFast(MapBackbone):
     time_kind = CLIP
 
-    def __init__(self, net: nn.Module, alpha: int = 4):
+    def __init__(self, net: nn.Module, alpha: int = 4, stem: int = 64):
         super().__init__()
         self.alpha = alpha
         self.blocks = nn.ModuleList(list(net.blocks)[:-2])  # up to the pathway pooling and head
-        self.out_channels = 2048 + 256
+        self.out_channels = stem * 32 + stem * 4  # slow 2048 + fast 256 at width 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xs = [x[:, :, ::self.alpha], x]
@@ -187,11 +198,16 @@ class SlowFast(MapBackbone):
                                   "1/alpha the frame rate and a light fast pathway, with lateral "
                                   "connections.", tags=("3d", "resnet", "slowfast", "two-pathway"),
                                   extra={"weights": _weights("SLOWFAST_8x8_R50.pyth")}))
-def slowfast_r50(in_channels: int = 3, pretrained: Any = False, alpha: int = 4) -> SlowFast:
-    """SlowFast R50 trunk reading the fast-rate clip; returns slow (2048) + fast (256) channels."""
+def slowfast_r50(in_channels: int = 3, pretrained: Any = False, alpha: int = 4,
+                 width: float = 1.0) -> SlowFast:
+    """SlowFast R50 trunk reading the fast-rate clip; returns slow (2048) + fast (256) channels at
+    width 1 (`width` scales both pathways; the fast one keeps 1/8 of the slow one's channels)."""
+    stem = scaled(64, check_width(width, pretrained, "slowfast_r50"), divisor=8)
     kw = {} if in_channels == 3 else {"input_channels": (in_channels, in_channels)}
-    net = _hub("slowfast_r50", slowfast_fusion_conv_stride=(alpha, 1, 1), **kw)
-    return _load(SlowFast(net, alpha), pretrained, _weights("SLOWFAST_8x8_R50.pyth"), "slowfast_r50")
+    net = _hub("slowfast_r50", slowfast_fusion_conv_stride=(alpha, 1, 1),
+               stem_dim_outs=(stem, stem // 8), **kw)
+    return _load(SlowFast(net, alpha, stem), pretrained, _weights("SLOWFAST_8x8_R50.pyth"),
+                 "slowfast_r50")
 
 
 # -- MViT ----------------------------------------------------------------------------------------
@@ -202,13 +218,15 @@ class MViT(MapBackbone):
     time_kind = CLIP
 
     def __init__(self, in_channels: int = 3, readout: str = "map", frames: Optional[int] = None,
-                 size: Optional[int] = None, drop_path_rate: float = 0.0, pretrained: Any = False):
+                 size: Optional[int] = None, drop_path_rate: float = 0.0, pretrained: Any = False,
+                 width: float = 1.0):
         super().__init__()
         if readout not in ("map", "cls"):
             raise ValueError(f"readout {readout!r} is not 'map' or 'cls'")
         self.in_channels, self.readout, self.drop_path_rate = in_channels, readout, drop_path_rate
         self.pretrained = pretrained
-        self.out_channels = 768
+        self.embed_dim = scaled(96, check_width(width, pretrained, "mvit_b"))  # heads: 1, 2, 4, 8
+        self.out_channels = self.embed_dim * 8
         self.net: Optional[nn.Module] = None
         self.input_size = None
         self.load_report = None
@@ -219,7 +237,8 @@ class MViT(MapBackbone):
         if self.input_size == (frames, size):
             return
         self.net = _hub("mvit_base_16x4", spatial_size=size, temporal_size=frames, head=None,
-                        input_channels=self.in_channels, droppath_rate_block=self.drop_path_rate)
+                        input_channels=self.in_channels, droppath_rate_block=self.drop_path_rate,
+                        patch_embed_dim=self.embed_dim)
         self.input_size = (frames, size)
         _load(self.net, self.pretrained, _weights("MVIT_B_16x4.pyth"), "mvit_b_16x4")
         self.load_report = self.net.load_report
@@ -248,6 +267,8 @@ class MViT(MapBackbone):
                                   tags=("transformer", "mvit"),
                                   extra={"weights": _weights("MVIT_B_16x4.pyth")}))
 def mvit_b(in_channels: int = 3, pretrained: Any = False, readout: str = "map",
-           drop_path_rate: float = 0.0) -> MViT:
-    """MViT-B (16x4 configuration), created for the model's input size at build time."""
-    return MViT(in_channels, readout=readout, drop_path_rate=drop_path_rate, pretrained=pretrained)
+           drop_path_rate: float = 0.0, width: float = 1.0) -> MViT:
+    """MViT-B (16x4 configuration), created for the model's input size at build time; `width`
+    scales the embedding (96 -> 768 channels at width 1; 1 to 8 heads)."""
+    return MViT(in_channels, readout=readout, drop_path_rate=drop_path_rate, pretrained=pretrained,
+                width=width)

@@ -17,7 +17,7 @@ from torch import nn
 from zoo.registry import register_backbone
 from zoo.specs import CLIP, InputSpec, ModelMeta
 
-from .._util import MapBackbone
+from .._util import MapBackbone, check_width, scaled
 
 KINETICS_MEAN, KINETICS_STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)
 DEFAULT_INPUT = InputSpec(frames=16, size=112, mean=KINETICS_MEAN, std=KINETICS_STD)
@@ -66,8 +66,8 @@ class VideoResNet(MapBackbone):
     def __init__(self, conv, stem: nn.Module, depths: Sequence[int] = (2, 2, 2, 2),
                  widths: Sequence[int] = (64, 128, 256, 512)):
         super().__init__()
-        self.stem = stem
-        cin = 64
+        self.stem = stem  # outputs widths[0] channels
+        cin = widths[0]
         for i, (d, w) in enumerate(zip(depths, widths)):
             blocks = [BasicBlock3d(cin, w, conv, stride=1 if i == 0 else 2)]
             blocks += [BasicBlock3d(w, w, conv) for _ in range(d - 1)]
@@ -86,17 +86,28 @@ class VideoResNet(MapBackbone):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
-def r3d_stem(cin):
-    return nn.Sequential(nn.Conv3d(cin, 64, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
-                         nn.BatchNorm3d(64), nn.ReLU(inplace=True))
+def r3d_stem(cin, width=1.0):
+    c = scaled(64, width)
+    return nn.Sequential(nn.Conv3d(cin, c, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
+                         nn.BatchNorm3d(c), nn.ReLU(inplace=True))
 
 
-def r2plus1d_stem(cin):
+def r2plus1d_stem(cin, width=1.0):
+    mid, c = scaled(45, width), scaled(64, width)
     return nn.Sequential(
-        nn.Conv3d(cin, 45, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
-        nn.BatchNorm3d(45), nn.ReLU(inplace=True),
-        nn.Conv3d(45, 64, (3, 1, 1), stride=1, padding=(1, 0, 0), bias=False),
-        nn.BatchNorm3d(64), nn.ReLU(inplace=True))
+        nn.Conv3d(cin, mid, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
+        nn.BatchNorm3d(mid), nn.ReLU(inplace=True),
+        nn.Conv3d(mid, c, (3, 1, 1), stride=1, padding=(1, 0, 0), bias=False),
+        nn.BatchNorm3d(c), nn.ReLU(inplace=True))
+
+
+DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+
+
+def video_resnet(conv, stem, depth: int, in_channels: int, width: float) -> VideoResNet:
+    """A VideoResNet of `depth` (18 or 34) whose stem and stages are `width` times as wide."""
+    widths = [scaled(c, width) for c in (64, 128, 256, 512)]
+    return VideoResNet(conv, stem(in_channels, width), DEPTHS[depth], widths)
 
 
 def _load(model, pretrained, name):
@@ -108,30 +119,31 @@ def _load(model, pretrained, name):
     return model
 
 
-DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
-
 
 @register_backbone("r3d_18", temporal="clip", default_input=DEFAULT_INPUT,
                    meta=ModelMeta(**META, summary="ResNet-18 with full 3x3x3 convolutions (R3D).",
                                   tags=("3d", "resnet")))
-def r3d_18(in_channels: int = 3, pretrained: Any = False) -> VideoResNet:
-    """R3D-18: basic blocks (2, 2, 2, 2) with 3x3x3 convolutions; 512-channel map."""
-    return _load(VideoResNet(conv3x3x3, r3d_stem(in_channels), DEPTHS[18]), pretrained, "r3d_18")
+def r3d_18(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> VideoResNet:
+    """R3D-18: basic blocks (2, 2, 2, 2) with 3x3x3 convolutions; 512-channel map at width 1."""
+    width = check_width(width, pretrained, "r3d_18")
+    return _load(video_resnet(conv3x3x3, r3d_stem, 18, in_channels, width), pretrained, "r3d_18")
 
 
 @register_backbone("r2plus1d_18", temporal="clip", default_input=DEFAULT_INPUT,
                    meta=ModelMeta(**META, summary="ResNet-18 with (2+1)D factorised convolutions.",
                                   tags=("3d", "resnet", "factorised")))
-def r2plus1d_18(in_channels: int = 3, pretrained: Any = False) -> VideoResNet:
+def r2plus1d_18(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> VideoResNet:
     """R(2+1)D-18: basic blocks (2, 2, 2, 2) of 1x3x3 + 3x1x1 convolutions; 512-channel map."""
-    return _load(VideoResNet(Conv2Plus1D, r2plus1d_stem(in_channels), DEPTHS[18]), pretrained,
+    width = check_width(width, pretrained, "r2plus1d_18")
+    return _load(video_resnet(Conv2Plus1D, r2plus1d_stem, 18, in_channels, width), pretrained,
                  "r2plus1d_18")
 
 
 @register_backbone("r2plus1d_34", temporal="clip", default_input=InputSpec(frames=32, size=112),
                    meta=ModelMeta(**META, summary="ResNet-34 with (2+1)D factorised convolutions.",
                                   tags=("3d", "resnet", "factorised")))
-def r2plus1d_34(in_channels: int = 3, pretrained: Any = False) -> VideoResNet:
+def r2plus1d_34(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> VideoResNet:
     """R(2+1)D-34: basic blocks (3, 4, 6, 3) of 1x3x3 + 3x1x1 convolutions; 512-channel map."""
-    return _load(VideoResNet(Conv2Plus1D, r2plus1d_stem(in_channels), DEPTHS[34]), pretrained,
+    width = check_width(width, pretrained, "r2plus1d_34")
+    return _load(video_resnet(Conv2Plus1D, r2plus1d_stem, 34, in_channels, width), pretrained,
                  "r2plus1d_34")

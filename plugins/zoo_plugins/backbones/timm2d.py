@@ -12,11 +12,14 @@ residual blocks. Options of every timm backbone:
   ``feature_info``: 0 = stem, ..., -1 = last), e.g. to fuse two streams at a chosen layer.
 * ``temporal_shift`` / ``shift_div``: insert TSM (shift 1/shift_div of the channels each way in
   time) at the start of every residual branch; the map's time axis then mixes frames (CLIP).
+* ``width``: a channel multiplier for timm's ResNet family (stem and every stage scaled, depth
+  and strides kept); other timm networks accept only width 1.
 * any other keyword goes to ``timm.create_model`` (``drop_path_rate`` ...).
 """
 from __future__ import annotations
 
 from typing import Any, List, Optional
+from unittest import mock
 
 import torch
 from torch import nn
@@ -24,6 +27,8 @@ from torch import nn
 from zoo.errors import IncompatibleError
 from zoo.registry import Component, Family, register_backbone
 from zoo.specs import CLIP, FRAME, InputSpec, ModelMeta
+
+from .._util import check_width, scaled
 
 TIMM_META = ModelMeta(
     paper="PyTorch Image Models (timm), 2D networks applied per frame", year=2019,
@@ -50,6 +55,47 @@ def _timm_default_input(name: str) -> InputSpec:
                          std=tuple(cfg.get("std", (0.229, 0.224, 0.225))))
     except Exception:
         return InputSpec(frames=8, size=224)
+
+
+def _narrow_resnet(name: str, in_channels: int, width: float, **kw) -> nn.Module:
+    """timm ResNet `name` with its stem and stage channels scaled by `width` (timm's ``channels``
+    and ``stem_width``; the single 7x7 stem, fixed at 64 in timm, is rebuilt at the scaled width)."""
+    import timm
+    from timm.models import resnet
+
+    with torch.device("meta"):
+        ref = timm.create_model(name, pretrained=False, num_classes=0, **kw)
+    deep = isinstance(getattr(ref, "conv1", None), nn.Sequential)
+    if not isinstance(ref, resnet.ResNet) or (not deep and isinstance(ref.maxpool, nn.Sequential)):
+        raise IncompatibleError(
+            f"width={width}: timm network {name!r} ({type(ref).__name__}) cannot be narrowed; "
+            f"width != 1 applies to timm's ResNet family (resnet18, resnet50, resnext, ...) and "
+            f"zoo's own backbones.")
+    stages = ref.feature_info[1:]
+    channels = tuple(scaled(f["num_chs"] // type(getattr(ref, f["module"])[0]).expansion, width)
+                     for f in stages)
+    stem_convs = [m for m in ref.conv1.modules() if isinstance(m, nn.Conv2d)]
+    stem = scaled(stem_convs[1 if deep else 0].out_channels, width)
+    kw.update(channels=channels, stem_width=stem)
+    if deep:
+        return timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_channels, **kw)
+    blocks = resnet.make_blocks
+    with mock.patch.object(resnet, "make_blocks", lambda f, c, r, _, **k: blocks(f, c, r, stem, **k)):
+        net = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_channels, **kw)
+    net.conv1 = nn.Conv2d(in_channels, stem, 7, stride=2, padding=3, bias=False)
+    nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
+    net.bn1 = type(net.bn1)(stem)
+    net.feature_info[0]["num_chs"] = stem
+    return net
+
+
+def create_timm_model(name: str, in_channels: int = 3, width: float = 1.0, **kw) -> nn.Module:
+    """``timm.create_model(name)`` without classifier, for `in_channels`, `width` times as wide."""
+    import timm
+
+    if width != 1:
+        return _narrow_resnet(name, in_channels, width, **kw)
+    return timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_channels, **kw)
 
 
 class TemporalShift(nn.Module):
@@ -99,15 +145,13 @@ class TimmFrameBackbone(nn.Module):
 
     def __init__(self, name: str, in_channels: int = 3, pretrained: Any = False,
                  out_stage: Optional[int] = None, temporal_shift: bool = False, shift_div: int = 8,
-                 **timm_kwargs):
+                 width: float = 1.0, **timm_kwargs):
         super().__init__()
-        import timm
-
         from zoo import weights
 
         self.name = name
-        self.model = timm.create_model(name, pretrained=False, num_classes=0, in_chans=in_channels,
-                                       **timm_kwargs)
+        width = check_width(width, pretrained, f"timm model {name!r}")
+        self.model = create_timm_model(name, in_channels, width, **timm_kwargs)
         self.load_report = None
         if pretrained:
             base = name.split(".")[0]
@@ -184,10 +228,10 @@ def _has(name: str) -> bool:
 
 def _create(name: str) -> Component:
     def builder(in_channels: int = 3, pretrained: Any = False, out_stage: Optional[int] = None,
-                temporal_shift: bool = False, shift_div: int = 8, **kw):
+                temporal_shift: bool = False, shift_div: int = 8, width: float = 1.0, **kw):
         return create_timm_backbone(name, in_channels=in_channels, pretrained=pretrained,
                                     out_stage=out_stage, temporal_shift=temporal_shift,
-                                    shift_div=shift_div, **kw)
+                                    shift_div=shift_div, width=width, **kw)
 
     builder.__doc__ = f"timm {name!r} applied per frame. " + (__doc__ or "").split("\n\n", 1)[-1]
     builder.__name__ = name
@@ -202,7 +246,7 @@ TIMM = Family(kind="backbone", source="timm", list_names=_list_names, create=_cr
 
 @register_backbone("tsm", temporal="clip", default_input=InputSpec(frames=8, size=224), meta=TSM_META)
 def tsm(in_channels: int = 3, pretrained: Any = False, model: str = "resnet50", shift_div: int = 8,
-        **kw) -> TimmFrameBackbone:
+        width: float = 1.0, **kw) -> TimmFrameBackbone:
     """TSM: a timm residual network (`model`, default resnet50) with temporal shift in every block."""
     return TimmFrameBackbone(model, in_channels=in_channels, pretrained=pretrained,
-                             temporal_shift=True, shift_div=shift_div, **kw)
+                             temporal_shift=True, shift_div=shift_div, width=width, **kw)

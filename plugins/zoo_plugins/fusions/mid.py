@@ -16,7 +16,7 @@ from torch import nn
 from zoo.registry import register_fusion
 from zoo.specs import CLIP, FRAME, FeatureSpec, FusionSpec, ModelMeta
 
-from .._util import safe_max_pool3d
+from .._util import safe_max_pool3d, scaled
 
 
 class ConcatMaps(nn.Module):
@@ -87,7 +87,9 @@ def concat_maps(features: Dict[str, FeatureSpec]) -> ConcatMaps:
                                         "pooling over time and space.", tags=("mid", "3d")))
 def conv3d_fusion(features: Dict[str, FeatureSpec], out_channels: Optional[int] = None,
                   kernel_size: int = 3, time_pool: Optional[int] = None, spatial_pool: int = 3,
-                  spatial_stride: int = 2) -> Conv3dFusion:
-    """3D-conv fusion: stack maps (channels), 3x3x3 conv + BN + ReLU to `out_channels` (default:
-    the first stream's), 3D max pooling (`time_pool` steps, default all; 3x3 stride 2 in space)."""
+                  spatial_stride: int = 2, width: float = 1.0) -> Conv3dFusion:
+    """3D-conv fusion: stack maps (channels), 3x3x3 conv + BN + ReLU to `out_channels` x `width`
+    (default: the first stream's channels, already scaled by its backbone's width), 3D max pooling
+    (`time_pool` steps, default all; 3x3 stride 2 in space)."""
+    out_channels = scaled(out_channels, width) if out_channels else None
     return Conv3dFusion(features, out_channels, kernel_size, time_pool, spatial_pool, spatial_stride)

@@ -9,6 +9,8 @@ from torch import nn
 from zoo.registry import register_temporal_head
 from zoo.specs import CLIP, FRAME, FeatureSpec, HeadSpec, ModelMeta
 
+from .._util import scaled
+
 
 class Conv3dHead(nn.Module):
     def __init__(self, channels: int, num_classes: int, hidden: int = 512, kernel_size=(3, 3, 3),
@@ -33,6 +35,7 @@ class Conv3dHead(nn.Module):
                    summary="3x3x3 convolution (BN, ReLU) over the map, global average pooling, "
                            "dropout, linear.", tags=("3d",)))
 def conv3d(feature: FeatureSpec, num_classes: int, hidden: int = 512, kernel_size=3,
-           dropout: float = 0.5) -> Conv3dHead:
-    """A 3D convolution over the [D, t, h, w] map, then global average pooling and a linear layer."""
-    return Conv3dHead(feature.channels, num_classes, hidden, kernel_size, dropout)
+           dropout: float = 0.5, width: float = 1.0) -> Conv3dHead:
+    """A 3D convolution (`hidden` x `width` channels) over the [D, t, h, w] map, then global
+    average pooling and a linear layer."""
+    return Conv3dHead(feature.channels, num_classes, scaled(hidden, width), kernel_size, dropout)

@@ -12,6 +12,8 @@ from torch import nn
 from zoo.registry import register_temporal_head
 from zoo.specs import CLIP, FeatureSpec, HeadSpec, ModelMeta
 
+from .._util import scaled
+
 
 class FCHead(nn.Module):
     def __init__(self, in_features: int, num_classes: int, hidden: int = 4096, dropout: float = 0.5):
@@ -35,7 +37,8 @@ class FCHead(nn.Module):
                    url="https://arxiv.org/abs/1412.0767",
                    summary="C3D's fc6-fc7 (4096 units, dropout) and fc8 over the flattened map.",
                    tags=("c3d", "fc")))
-def c3d_fc(feature: FeatureSpec, num_classes: int, hidden: int = 4096, dropout: float = 0.5) -> FCHead:
-    """Flatten the clip map, fc6 and fc7 (`hidden` units, ReLU, dropout), fc8 to the classes."""
+def c3d_fc(feature: FeatureSpec, num_classes: int, hidden: int = 4096, dropout: float = 0.5,
+           width: float = 1.0) -> FCHead:
+    """Flatten the clip map, fc6 and fc7 (`hidden` x `width` units, ReLU, dropout), fc8."""
     t = feature.time_steps * feature.spatial[0] * feature.spatial[1]
-    return FCHead(feature.channels * t, num_classes, hidden, dropout)
+    return FCHead(feature.channels * t, num_classes, scaled(hidden, width), dropout)

@@ -17,7 +17,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from zoo.registry import register_temporal_head
 from zoo.specs import FRAME, FeatureSpec, HeadSpec, ModelMeta
 
-from .._util import reduce_steps
+from .._util import reduce_steps, scaled
 
 READOUTS = ("last", "mean", "max")
 
@@ -61,7 +61,8 @@ class LSTMHead(nn.Module):
                    tags=("rnn", "lrcn")))
 def lstm(feature: FeatureSpec, num_classes: int, hidden_size: int = 256, num_layers: int = 1,
          bidirectional: bool = False, dropout: float = 0.0, readout: str = "mean",
-         input_dropout: float = 0.0) -> LSTMHead:
-    """LSTM over per-frame features (spatially averaged); accepts ``lengths`` for padded batches."""
-    return LSTMHead(feature.channels, num_classes, hidden_size, num_layers, bidirectional, dropout,
-                    readout, input_dropout)
+         input_dropout: float = 0.0, width: float = 1.0) -> LSTMHead:
+    """LSTM (`hidden_size` x `width` units) over per-frame features (spatially averaged);
+    accepts ``lengths`` for padded batches."""
+    return LSTMHead(feature.channels, num_classes, scaled(hidden_size, width), num_layers,
+                    bidirectional, dropout, readout, input_dropout)
