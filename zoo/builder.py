@@ -30,7 +30,19 @@ def _call(comp: Component, where: str, *args, **kwargs):
 def _build_backbone(sname: str, stream: Dict[str, Any], spec: InputSpec):
     comp = REGISTRY.get("backbone", stream["backbone"]["name"])
     module = _call(comp, f"stream {sname!r}", in_channels=spec.channels, **_kwargs(stream["backbone"]))
-    feature = module.feature_spec(spec)
+    where = (f"stream {sname!r}: backbone {comp.name!r} cannot read input frames={spec.frames}, "
+             f"size={spec.size}")
+    try:
+        feature = module.feature_spec(spec)
+    except ZooError:
+        raise
+    except Exception as exc:  # a shape error inside the backbone: the input is what is wrong
+        raise ConfigError(f"{where} ({type(exc).__name__}: {exc}); use a larger size or more "
+                          f"frames (`zoo describe {comp.name}` shows its default input)") from exc
+    if min(feature.spatial) < 1 or feature.time_steps < 1:
+        raise ConfigError(f"{where}: its feature map would be {feature.time_steps} x "
+                          f"{feature.spatial[0]} x {feature.spatial[1]}; use a larger size or "
+                          f"more frames")
     if comp.info.get("temporal") not in (None, feature.time):
         raise IncompatibleError(f"backbone {comp.name!r} is registered as temporal="
                                 f"{comp.info['temporal']!r} but reports {feature.time!r} features")
@@ -156,8 +168,11 @@ def resolve_config(source: Any, num_classes: Optional[int] = None, **overrides: 
         overrides = {"num_classes": num_classes, **overrides}
     config_lib.apply_overrides(cfg, overrides)
     cfg.setdefault("num_classes", DEFAULT_NUM_CLASSES)
-    if not isinstance(cfg["num_classes"], int) or cfg["num_classes"] < 1:
-        raise ConfigError(f"num_classes must be a positive integer, got {cfg['num_classes']!r}")
+    value = cfg["num_classes"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"num_classes must be a positive integer, got {value!r}")
+    if not isinstance(cfg.get("multi_label", False), bool):
+        raise ConfigError(f"multi_label must be true or false, got {cfg['multi_label']!r}")
     return cfg
 
 

@@ -6,8 +6,12 @@ sentence naming both components instead of a shape error deep inside `forward`.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
+
+from .errors import ConfigError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -38,16 +42,26 @@ class InputSpec:
 
     def __post_init__(self):
         if self.modality not in MODALITIES:
-            raise ValueError(f"modality {self.modality!r} is not one of {MODALITIES}")
+            raise ConfigError(f"modality {self.modality!r} is not one of {', '.join(MODALITIES)}")
         if self.sampling not in SAMPLINGS:
-            raise ValueError(f"sampling {self.sampling!r} is not one of {SAMPLINGS}")
-        if self.frames < 1 or self.size < 1 or self.flow_stack < 1:
-            raise ValueError(f"frames, size and flow_stack must be positive, got {self}")
-        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
-        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
-        if self.modality == "flow" and len(self.mean) == 3:
-            object.__setattr__(self, "mean", FLOW_MEAN)
-            object.__setattr__(self, "std", FLOW_STD)
+            raise ConfigError(f"sampling {self.sampling!r} is not one of {', '.join(SAMPLINGS)}")
+        for name in ("frames", "size", "flow_stack", "frame_stride"):
+            object.__setattr__(self, name, _positive_int(name, getattr(self, name)))
+        for name in ("mean", "std"):
+            object.__setattr__(self, name, _numbers(name, getattr(self, name)))
+        if self.modality == "flow":  # the RGB defaults stand for the flow ones
+            if self.mean == IMAGENET_MEAN:
+                object.__setattr__(self, "mean", FLOW_MEAN)
+            if self.std == IMAGENET_STD:
+                object.__setattr__(self, "std", FLOW_STD)
+        for name in ("mean", "std"):
+            if len(getattr(self, name)) not in (1, self.channels):
+                raise ConfigError(
+                    f"{name} {list(getattr(self, name))} has {len(getattr(self, name))} values, "
+                    f"but this {self.modality} input has {self.channels} channels: give 1 value or "
+                    f"{self.channels}")
+        if min(self.std) <= 0:
+            raise ConfigError(f"std {list(self.std)} must be positive (it divides the input)")
 
     @property
     def channels(self) -> int:
@@ -65,6 +79,24 @@ class InputSpec:
 
     def replace(self, **changes) -> "InputSpec":
         return dataclasses.replace(self, **changes)
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _numbers(name: str, values: Any) -> Tuple[float, ...]:
+    """`values` as a tuple of finite floats (one number stands for a 1-tuple)."""
+    if isinstance(values, numbers.Real) and not isinstance(values, bool):
+        values = (values,)
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or not all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values) or not len(tuple(values)):
+        raise ConfigError(f"{name} must be a list of finite numbers (one per channel), "
+                          f"got {values!r}")
+    return tuple(float(v) for v in values)
 
 
 # How a backbone treats time, and so what its feature map's time axis means.

@@ -132,3 +132,64 @@ def test_conformance_kit_catches_a_lying_feature_spec(fake_dist):
     '''})
     with pytest.raises(AssertionError, match="feature_spec says"):
         check_backbone("liar")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("frames", "sixteen", "frames must be a positive integer, got 'sixteen'"),
+    ("frames", 4.5, "frames must be a positive integer, got 4.5"),
+    ("frames", True, "frames must be a positive integer, got True"),
+    ("size", 0, "size must be a positive integer, got 0"),
+    ("frame_stride", "2", "frame_stride must be a positive integer, got '2'"),
+    ("mean", [0.5, 0.5], r"mean \[0.5, 0.5\] has 2 values, but this rgb input has 3 channels"),
+    ("std", [0, 0, 0], r"std \[0.0, 0.0, 0.0\] must be positive"),
+    ("std", "abc", "std must be a list of finite numbers"),
+    ("mean", [0.1, float("nan"), 0.1], "mean must be a list of finite numbers"),
+])
+def test_bad_input_fields_fail_at_build_naming_field_and_value(acme, field, value, message):
+    with pytest.raises(ConfigError, match=f"stream 'rgb' input: {message}"):
+        zoo.build("acme_single", num_classes=3, **{field: value})
+
+
+def test_flow_mean_follows_the_stacked_channels(acme):
+    with pytest.raises(ConfigError, match=r"mean \[0.5, 0.5\] has 2 values, but this flow input "
+                                          r"has 6 channels: give 1 value or 6"):
+        zoo.build("acme_two_stream", num_classes=3, **{"streams.flow.input.mean": [0.5, 0.5],
+                                                       "streams.flow.input.std": [0.2]})
+    model = zoo.build("acme_two_stream", num_classes=3, **{"streams.flow.input.mean": [0.5] * 6})
+    assert model.spec.inputs["flow"].mean == (0.5,) * 6
+
+
+@pytest.mark.parametrize("value", [True, 0, 2.0, "10"])
+def test_num_classes_must_be_a_positive_integer(acme, value):
+    with pytest.raises(ConfigError, match=f"num_classes must be a positive integer, got {value!r}"):
+        zoo.build("acme_single", num_classes=value)
+
+
+def test_an_input_the_backbone_cannot_read_names_the_size(fake_dist):
+    install(fake_dist)
+    fake_dist("acme-strict", {"zoo.backbones": {"acme_strict": "acme_strict:strict"}}, {
+        "acme_strict.py": """
+            from torch import nn
+            from zoo import CLIP, FeatureSpec, register_backbone
+
+            class Strict(nn.Module):
+                def forward(self, x):
+                    return x
+
+                def feature_spec(self, s):
+                    if s.size < 16:
+                        raise RuntimeError("input too small")
+                    return FeatureSpec(3, CLIP, s.frames, (s.size // 16 - 1,) * 2)
+
+            @register_backbone("acme_strict", temporal=CLIP)
+            def strict(in_channels=3, pretrained=False):
+                return Strict()
+        """})
+    config = {"backbone": "acme_strict", "temporal_head": "acme_pool", "input": {"frames": 2}}
+    with pytest.raises(ConfigError, match=r"stream 'rgb': backbone 'acme_strict' cannot read input "
+                                          r"frames=2, size=7 \(RuntimeError: input too small\)"):
+        zoo.build(config, num_classes=3, size=7)
+    with pytest.raises(ConfigError, match=r"cannot read input frames=2, size=16: its feature map "
+                                          r"would be 2 x 0 x 0; use a larger size"):
+        zoo.build(config, num_classes=3, size=16)
+    assert zoo.build(config, num_classes=3, size=32).spec.inputs["rgb"].size == 32
