@@ -115,32 +115,43 @@ def parse_lines(path: Any, parse: Callable[[str], Any], strict: bool = False) ->
 
 
 def csv_rows(path: Any, required: Sequence[str]) -> Iterator[Tuple[int, Dict[str, str]]]:
-    """``(line number, row)`` for a CSV file with a header naming at least `required`."""
-    text = read_text(path)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    """``(line number, row)`` for a CSV file with a header naming at least `required`.
+
+    A record is one line: a quoted field may hold commas but not line breaks, so a quote left
+    open is reported at its own line instead of swallowing the lines after it into one field.
+    """
+    lines = enumerate(io.StringIO(read_text(path), newline=""), start=1)
     try:
-        header = [h.strip() for h in next(reader)]
+        _, first = next(lines)
     except StopIteration:
         raise AnnotationError(path, 1, "empty file, expected a CSV header") from None
-    except csv.Error as exc:
-        raise AnnotationError(path, 1, f"bad CSV header: {exc}") from None
+    header = _csv_line(first)
+    if isinstance(header, str):
+        raise AnnotationError(path, 1, f"bad CSV header: {header}")
+    header = [h.strip() for h in header]
     missing = [c for c in required if c not in header]
     if missing:
         raise AnnotationError(path, 1, f"CSV header {header} lacks the column(s) {missing}")
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:  # e.g. a quote left open until the end of the file
-            raise AnnotationError(path, reader.line_num, f"bad CSV: {exc}") from None
-        if not any(cell.strip() for cell in row):
+    for number, line in lines:
+        row = _csv_line(line)
+        if isinstance(row, str):  # reported by the parser so that lenient mode can skip the line
+            yield number, {"__error__": row}
+        elif not any(cell.strip() for cell in row):
             continue
-        if len(row) != len(header):
-            # Reported by the parser so that lenient mode can skip the line.
-            yield reader.line_num, {"__error__": f"{len(row)} fields, the header has {len(header)}"}
-            continue
-        yield reader.line_num, {h: cell.strip() for h, cell in zip(header, row)}
+        elif len(row) != len(header):
+            yield number, {"__error__": f"{len(row)} fields, the header has {len(header)}"}
+        else:
+            yield number, {h: cell.strip() for h, cell in zip(header, row)}
+
+
+def _csv_line(line: str) -> Any:
+    """The fields of one CSV line, or the reason it cannot be read."""
+    try:
+        return next(csv.reader([line.rstrip("\r\n")], strict=True), [])
+    except csv.Error as exc:
+        if '"' in line and line.count('"') % 2:
+            return "a quote is opened and not closed on this line; close it or remove it"
+        return f"bad CSV ({exc}); quote a field that holds a comma or a quote, doubling its quotes"
 
 
 def parse_csv(path: Any, parse: Callable[[Dict[str, str]], Any], required: Sequence[str],

@@ -36,30 +36,43 @@ def _number(value: Any, what: str) -> float:
     return float(value)
 
 
-def _parse_video(item: Tuple[str, Any]) -> List[ActivityNetSegment]:
+@dataclass(frozen=True)
+class _Video:
+    key: str
+    video_id: str
+    subset: str
+    duration: float
+    annotations: List[Any]
+
+
+def _parse_video(item: Tuple[str, Any]) -> _Video:
     key, entry = item
     video_id = key[2:] if key.startswith("v_") else key
     if not video_id.strip():
         raise ValueError("empty video id")
     entry = expect(entry, dict, "video entry")
     duration = _number(entry.get("duration", 0.0), "duration")
-    subset = str(entry.get("subset", ""))
-    segments = []
-    for annotation in expect(entry.get("annotations", []), list, "annotations"):
-        annotation = expect(annotation, dict, "annotation")
-        segment = expect(annotation["segment"], list, "segment")
-        if len(segment) != 2:
-            raise ValueError(f"segment should be [start, end], got {segment!r}")
-        start, end = (_number(v, "segment bound") for v in segment)
-        if end < start or start < 0:
-            raise ValueError(f"bad segment {segment!r}")
-        label = expect(annotation["label"], str, "label")
-        segments.append(ActivityNetSegment(video_id, subset, duration, start, end, label))
-    return segments
+    annotations = expect(entry.get("annotations", []), list, "annotations")
+    return _Video(key, video_id, str(entry.get("subset", "")), duration, annotations)
+
+
+def _parse_segment(item: Tuple[_Video, Any]) -> ActivityNetSegment:
+    video, annotation = item
+    annotation = expect(annotation, dict, "annotation")
+    segment = expect(annotation["segment"], list, "segment")
+    if len(segment) != 2:
+        raise ValueError(f"segment should be [start, end], got {segment!r}")
+    start, end = (_number(v, "segment bound") for v in segment)
+    if end < start or start < 0:
+        raise ValueError(f"segment {segment!r} should have 0 <= start <= end (seconds)")
+    label = expect(annotation["label"], str, "label")
+    return ActivityNetSegment(video.video_id, video.subset, video.duration, start, end, label)
 
 
 def parse_activitynet(path: Any, strict: bool = False) -> List[ActivityNetSegment]:
-    """Every annotated segment of an ActivityNet JSON file (official or bare database)."""
+    """Every annotated segment of an ActivityNet JSON file (official or bare database). A bad
+    video entry is reported at ``[key]``, a bad segment at ``[key]["annotations"][i]`` (the
+    video's other segments are kept)."""
     data = read_json(path)
     if not isinstance(data, dict):
         raise AnnotationError(path, 1, "expected a JSON object")
@@ -68,7 +81,9 @@ def parse_activitynet(path: Any, strict: bool = False) -> List[ActivityNetSegmen
         raise AnnotationError(path, 1, '"database" should be an object')
     videos = parse_entries(path, ((f"[{k!r}]", (k, v)) for k, v in database.items()),
                            _parse_video, strict)
-    return [segment for segments in videos for segment in segments]
+    return parse_entries(path, ((f'[{v.key!r}]["annotations"][{i}]', (v, a))
+                                for v in videos for i, a in enumerate(v.annotations)),
+                         _parse_segment, strict)
 
 
 @register_dataset("activitynet", needs_root=True, multi_label=False, meta=ModelMeta(

@@ -47,8 +47,8 @@ def parse_actions(text: str) -> Tuple[CharadesAction, ...]:
         if len(fields) != 3:
             raise ValueError(f"action {part!r} should be 'cNNN start end'")
         start, end = parse_float(fields[1], "start"), parse_float(fields[2], "end")
-        if end < start:
-            raise ValueError(f"action {part!r} ends before it starts")
+        if start < 0 or end < start:
+            raise ValueError(f"action {part!r} should have 0 <= start <= end (seconds)")
         actions.append(CharadesAction(_class_id(fields[0]), start, end))
     return tuple(actions)
 

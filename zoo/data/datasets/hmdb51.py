@@ -19,6 +19,13 @@ from .common import counts_annotation_errors, find_folder, locate, make_dataset,
 from .ucf101 import ListEntry, list_records
 
 TAGS = {"unused": 0, "train": 1, "test": 2}
+CLASSES = (
+    "brush_hair", "cartwheel", "catch", "chew", "clap", "climb", "climb_stairs", "dive",
+    "draw_sword", "dribble", "drink", "eat", "fall_floor", "fencing", "flic_flac", "golf",
+    "handstand", "hit", "hug", "jump", "kick", "kick_ball", "kiss", "laugh", "pick", "pour",
+    "pullup", "punch", "push", "pushup", "ride_bike", "ride_horse", "run", "shake_hands",
+    "shoot_ball", "shoot_bow", "shoot_gun", "sit", "situp", "smile", "smoke", "somersault",
+    "stand", "swing_baseball", "sword", "sword_exercise", "talk", "throw", "turn", "walk", "wave")
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,12 @@ def _parse_line(line: str) -> HMDBEntry:
     if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
         raise ValueError("expected '<video>.avi <0|1|2>'")
     return HMDBEntry(fields[0], int(fields[1]))
+
+
+def _some(names: List[str]) -> str:
+    """Up to five names, and how many more."""
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return ", ".join(names[:5]) + more if names else "none"
 
 
 def parse_hmdb_split(path: Any, strict: bool = False) -> List[HMDBEntry]:
@@ -55,6 +68,13 @@ def hmdb51(root: Any = None, split: str = "train", inputs: Optional[Dict[str, In
     if not files:
         raise ZooError(f"no HMDB51 split files *_test_split{fold}.txt in {lists}")
     classes = [name for name, _ in files]
+    if classes != list(CLASSES):
+        missing = [f"{c}_test_split{fold}.txt" for c in CLASSES if c not in classes]
+        extra = [p.name for c, p in files if c not in CLASSES]
+        raise ZooError(f"{lists}: HMDB51 split {fold} needs the 51 class files "
+                       f"<class>_test_split{fold}.txt, found {len(files)}; missing: "
+                       f"{_some(missing)}; not an HMDB51 class: {_some(extra)}. Restore the "
+                       f"official split files (testTrainMulti_7030_splits)")
     tag = TAGS["train" if split == "train" else "test"]
     entries = [ListEntry(f"{name}/{e.video}", label)
                for label, (name, file) in enumerate(files)

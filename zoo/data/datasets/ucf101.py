@@ -49,15 +49,19 @@ def parse_ucf_list(path: Any, classes: Sequence[str], strict: bool = False) -> L
         fields = line.split()
         if len(fields) not in (1, 2):
             raise ValueError(f"expected 'Class/video.avi [label]', got {len(fields)} fields")
-        folder = fields[0].split("/")[0]
-        if len(fields) == 2:
-            label = int(fields[1]) - 1
-            if not 0 <= label < len(classes):
-                raise ValueError(f"label {fields[1]} is outside 1..{len(classes)}")
-        elif "/" in fields[0] and folder in index_of:
-            label = index_of[folder]
-        else:
+        folder = fields[0].split("/")[0] if "/" in fields[0] else None
+        if folder is not None and folder not in index_of:
             raise ValueError(f"class folder {folder!r} of {fields[0]!r} is not in the class list")
+        if len(fields) == 1:
+            if folder is None:
+                raise ValueError(f"{fields[0]!r} has neither a class folder nor a label")
+            return ListEntry(fields[0], index_of[folder])
+        label = int(fields[1]) - 1
+        if not 0 <= label < len(classes):
+            raise ValueError(f"label {fields[1]} is outside 1..{len(classes)}")
+        if folder is not None and label != index_of[folder]:
+            raise ValueError(f"label {fields[1]} ({classes[label]}) disagrees with the class "
+                             f"folder {folder!r} (label {index_of[folder] + 1}); fix one of them")
         return ListEntry(fields[0], label)
     return parse_lines(path, parse, strict)
 
