@@ -1,4 +1,5 @@
 """The example third-party plugin, installed for real with pip, appears in zoo unchanged."""
+import json
 import os
 import subprocess
 import sys
@@ -47,12 +48,21 @@ def test_plugin_preset_builds_and_passes_the_conformance_kit(plugin_site):
 def test_zoo_without_the_plugin_does_not_know_it():
     out = subprocess.run([sys.executable, "-m", "zoo.cli", "list", "backbones", "tiny_p3d"],
                          capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+    known = subprocess.run([sys.executable, "-m", "zoo.cli", "list", "backbones", "c3d"],
+                           capture_output=True, text=True, cwd=REPO)
+    assert known.returncode == 0 and "c3d" in known.stdout.split()  # a known name is listed
 
 
 def test_harness_benchmarks_the_plugin_preset(plugin_site, tmp_path):
     run_with_plugin(plugin_site, "-m", "zoo.bench", "--presets", "tiny_motion", "--steps", "1",
                     "--seconds", "0", "--train-clips-per-class", "1", "--test-clips-per-class", "1",
                     "--frames", "4", "--size", "32", "--results", str(tmp_path), "--no-cards", "--quiet")
-    table = (tmp_path / "leaderboard.md").read_text()
-    assert "`tiny_motion`" in table
+    rows = [json.loads(line) for line in (tmp_path / "leaderboard.jsonl").read_text().splitlines()
+            if line.strip()]
+    assert [row["preset"] for row in rows] == ["tiny_motion"]
+    assert rows[0]["status"] == "ok", rows[0]
+    top1 = rows[0]["top1"]
+    assert isinstance(top1, (int, float)) and not isinstance(top1, bool) and 0 <= top1 <= 1, top1
+    assert "`tiny_motion`" in (tmp_path / "leaderboard.md").read_text()
