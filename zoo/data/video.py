@@ -1,9 +1,9 @@
 """Video decoding behind one interface (PyAV by default, OpenCV as an alternative) and writing.
 
 `Decoder.read(path, indices)` returns the frames at those indices as a uint8 tensor
-``[N, H, W, 3]`` (RGB). The PyAV decoder decodes with threads and, when the frames asked for span
-a short part of the video, seeks to the keyframe before the first one instead of decoding from
-the start. Indices past the frames the file really holds (a truncated file, a container that
+``[N, H, W, 3]`` (RGB); frame i is the i-th frame a sequential decode gives. The PyAV decoder
+decodes with threads and, when the frames asked for span a short part of the video, seeks to the
+keyframe before the first one instead of decoding from the start. Indices past the frames the file really holds (a truncated file, a container that
 over-reports its length) repeat the last decoded frame; `Frames.padded` says so.
 """
 from __future__ import annotations
@@ -331,8 +331,9 @@ def write_video(path: Any, frames_uint8_THWC: Any, fps: float = 25.0, codec: Opt
                 quality: int = 18) -> Path:
     """Write RGB frames ``[T, H, W, 3]`` uint8 (tensor or array) as a video file.
 
-    Uses libx264 (CRF `quality`) where available, otherwise MPEG-4 Part 2 at a high bit rate. Odd heights or widths
-    (which yuv420p cannot hold) are padded by one row or column repeating the edge.
+    Uses libx264 (CRF `quality`) where available, otherwise MPEG-4 Part 2 at a high bit rate.
+    Odd heights or widths (which yuv420p cannot hold) are padded by one row or column repeating
+    the edge.
     """
     import av
     frames = np.asarray(frames_uint8_THWC.numpy() if isinstance(frames_uint8_THWC, torch.Tensor)
