@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from tiny_run import TinyTwoStream
+from tiny_run import TinyTwoStream, run
 from zoo.engine.checkpoint import (CheckpointError, atomic_write, load_checkpoint,
                                    load_model_weights, load_weights, restore, rng_state,
                                    save_checkpoint, save_weights, set_rng_state)
@@ -104,3 +104,21 @@ def test_weights_that_do_not_fit_the_model(tmp_path):
     path = save_weights(tmp_path / "w.safetensors", TinyTwoStream(num_classes=7))
     with pytest.raises(CheckpointError, match="do not fit"):
         load_model_weights(TinyTwoStream(num_classes=4), path)
+
+
+def test_resuming_from_a_file_that_is_not_a_zoo_checkpoint(tmp_path):
+    """A .pt with a ``model`` key written by another program fails naming what it holds."""
+    path = tmp_path / "other.pt"
+    torch.save({"model": {"w": torch.zeros(3)}, "step": 7}, path)
+    with pytest.raises(CheckpointError) as err:
+        run(tmp_path / "out", epochs=1, resume=str(path))
+    message = str(err.value)
+    assert message.startswith(f"{str(path)!r} is not a zoo checkpoint: it holds 'model', 'step'")
+    assert f"--set weights={path}" in message
+
+
+def test_resuming_a_zoo_checkpoint_of_another_model_names_the_file(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", torch.nn.Linear(2, 2), epoch=1)
+    with pytest.raises(CheckpointError, match=f"the weights in {str(path)!r} do not fit this "
+                                              f"model: Error"):
+        run(tmp_path / "out", epochs=2, resume=str(path))

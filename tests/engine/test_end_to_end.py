@@ -91,14 +91,15 @@ def test_predict_a_real_clip(trained, capsys):
     ckpt = trained["out"] / "last.pt"
     assert zoo_cli("predict", REAL_CLIP, "--checkpoint", ckpt, "--topk", 3) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3
-    for line in lines:
-        label, probability = line.split()
+    assert len(lines) == 4 and lines[0].split() == ["video", "rank", "label", "probability"]
+    for rank, line in enumerate(lines[1:], 1):
+        video, shown_rank, label, probability = line.split()
+        assert (video, shown_rank) == (str(REAL_CLIP), str(rank))
         assert label in CLASSES and 0 <= float(probability) <= 1
 
-    assert zoo_cli("predict", REAL_CLIP, "--checkpoint", ckpt, "--topk", 3, "--json",
+    assert zoo_cli("predict", REAL_CLIP, "--checkpoint", ckpt, "--topk", 3, "--format", "jsonl",
                    "--clips", 2) == 0
-    ranked = printed_json(capsys)
+    ranked = printed_json(capsys)["predictions"]
     assert [r["label"] for r in ranked] and all(r["label"] in CLASSES for r in ranked)
     probabilities = [r["probability"] for r in ranked]
     assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1 + 1e-6
@@ -173,11 +174,11 @@ def test_multi_label_dataset_builds_a_multi_label_model(tmp_path, capsys):
 
     # sigmoid scores: every class gets its own probability, they do not sum to 1
     assert zoo_cli("predict", REAL_CLIP, "--checkpoint", out / "last.pt",
-                   "--topk", len(MULTI_CLASSES), "--json") == 0
-    ranked = printed_json(capsys)
+                   "--topk", len(MULTI_CLASSES), "--format", "jsonl") == 0
+    ranked = printed_json(capsys)["predictions"]
     assert len(ranked) == len(MULTI_CLASSES)
     assert sum(r["probability"] for r in ranked) > 2
     # --model with the checkpoint keeps the checkpoint's multi_label and classes
     assert zoo_cli("predict", REAL_CLIP, "--model", "single_frame", *SMALL,
-                   "--checkpoint", out / "last.pt", "--topk", 2, "--json") == 0
-    assert printed_json(capsys) == ranked[:2]
+                   "--checkpoint", out / "last.pt", "--topk", 2, "--format", "jsonl") == 0
+    assert printed_json(capsys)["predictions"] == ranked[:2]

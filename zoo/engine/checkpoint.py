@@ -21,6 +21,7 @@ from torch import nn
 from ..errors import ZooError
 
 PathLike = Union[str, Path]
+FORMAT = "zoo.checkpoint/1"
 
 
 class CheckpointError(ZooError, ValueError):
@@ -92,7 +93,7 @@ def save_checkpoint(path: PathLike, model: nn.Module, optimizer=None, scheduler=
     """Write a resumable checkpoint atomically; `extra` must be plain data (history, classes)."""
     model = unwrap(model)
     state = {
-        "format": "zoo.checkpoint/1",
+        "format": FORMAT,
         "config": getattr(model, "config", None),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
@@ -129,6 +130,29 @@ def load_checkpoint(path: PathLike,
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"{str(path)!r} is not a zoo checkpoint (it has no model state)")
     return state
+
+
+def load_resumable(path: PathLike) -> Dict[str, Any]:
+    """A checkpoint that `save_checkpoint` wrote, to resume training from; anything else (a
+    state dict saved by another program, even one with a ``model`` key) fails naming what the
+    file holds."""
+    state = load_checkpoint(path)
+    if state.get("format") != FORMAT or not {"epoch", "rng"} <= set(state):
+        found = ", ".join(repr(k) for k in sorted(map(str, state))[:8])
+        raise CheckpointError(
+            f"{str(path)!r} is not a zoo checkpoint: it holds {found}, not the 'format': "
+            f"{FORMAT!r}, epoch and RNG states that `zoo train` writes, so it cannot be resumed. "
+            f"To start from its weights instead, build the model with --set weights={path}")
+    return state
+
+
+def load_state(model: nn.Module, state: Dict[str, Any], path: PathLike) -> None:
+    """``load_state_dict`` of a file's model state, failing with a CheckpointError naming it."""
+    try:
+        unwrap(model).load_state_dict(state["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"the weights in {str(path)!r} do not fit this model: "
+                              f"{' '.join(str(exc).split())[:500]}") from exc
 
 
 def restore(checkpoint: Dict[str, Any], model: nn.Module, optimizer=None, scheduler=None,
@@ -178,9 +202,6 @@ def load_weights(path: PathLike) -> Dict[str, Any]:
 def load_model_weights(model: nn.Module, path: PathLike) -> Dict[str, Any]:
     """Load the weights of a checkpoint or weights file into `model`; returns the file's dict."""
     state = load_weights(path)
-    try:
-        unwrap(model).load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"the weights in {str(path)!r} do not fit this model: {exc}") from exc
+    load_state(model, state, path)
     return state
 

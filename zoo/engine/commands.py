@@ -48,7 +48,12 @@ def parse_overrides(items: Optional[List[str]],
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set frames=16")
-        overrides[key.strip()] = yaml.safe_load(value)
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"--set {item!r}: the value is not plain YAML ({problem}); give a "
+                              f"number, a string, a list or a mapping") from None
     return overrides
 
 
@@ -227,18 +232,122 @@ def _write_reports(out: Path, metrics: Dict[str, float], scores, labels, classes
 
 
 # -- predict ------------------------------------------------------------------------------
-def cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import predict_video
+LIST_SUFFIXES = (".txt", ".lst", ".list")
 
+
+def video_paths(items: List[str]) -> List[str]:
+    """The videos that ``zoo predict`` arguments name: files, folders (every video file in and
+    below them) and text files of paths (one a line, relative to the list's folder; blank lines
+    and ``#`` comments skipped). A path that does not exist, a URL or an empty string fails."""
+    from ..data.dataset import VIDEO_EXTENSIONS
+
+    paths: List[str] = []
+    for item in items:
+        if not item.strip():
+            raise ConfigError("an empty video path was given; name a video file, a folder of "
+                              "videos or a .txt file listing video paths")
+        if "://" in item:
+            raise ConfigError(f"{item}: zoo predict reads local files, not URLs; download the "
+                              f"video and pass its path")
+        path = Path(item).expanduser()
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*")
+                           if p.is_file() and p.name.lower().endswith(VIDEO_EXTENSIONS))
+            if not found:
+                raise ConfigError(f"{item}: no video file ({' '.join(VIDEO_EXTENSIONS)}) in this "
+                                  f"folder or below")
+            paths += found
+        elif path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
+            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+            listed = [str(path.parent / line) for line in lines if line and not line.startswith("#")]
+            if not listed:
+                raise ConfigError(f"{item}: the list names no video (one path a line)")
+            paths += listed
+        elif path.exists():
+            paths.append(item)
+        else:
+            raise ConfigError(f"{item}: no such file or folder")
+    return paths
+
+
+def _positive(flag: str, value: int) -> int:
+    if value < 1:
+        raise ConfigError(f"{flag} must be at least 1, got {value}")
+    return value
+
+
+class PredictionWriter:
+    """Writes predictions as they come: an aligned table, CSV or JSON lines, one row per
+    (video, rank) (table, CSV) or one line per video (JSON lines); an unreadable video is one
+    row with its error."""
+
+    def __init__(self, out, fmt: str, videos: List[str], labels: List[str]):
+        import csv
+
+        self.out, self.fmt = out, fmt
+        self.widths = (max(len("video"), *map(len, videos)), max(len("label"), *map(len, labels)))
+        self.csv = csv.writer(out) if fmt == "csv" else None
+        if fmt == "table":
+            self._table("video", "rank", "label", "probability")
+        elif self.csv is not None:
+            self.csv.writerow(["video", "rank", "label", "probability", "error"])
+
+    def _table(self, video: str, rank: str, label: str, probability: str) -> None:
+        video_width, label_width = self.widths
+        self.out.write(f"{video:<{video_width}}  {rank:>4}  {label:<{label_width}}  "
+                       f"{probability}".rstrip() + "\n")
+
+    def write(self, result: Dict[str, Any]) -> None:
+        video, error = result["video"], result.get("error")
+        if self.fmt == "jsonl":
+            row = ({"video": video, "error": error} if error else
+                   {"video": video, "predictions": [{"label": label, "probability": p}
+                                                    for label, p in result["top"]]})
+            self.out.write(json.dumps(row) + "\n")
+        elif error:
+            if self.csv is not None:
+                self.csv.writerow([video, "", "", "", error])
+            else:
+                self._table(video, "-", f"error: {error}", "")
+        else:
+            for rank, (label, p) in enumerate(result["top"], 1):
+                if self.csv is not None:
+                    self.csv.writerow([video, rank, label, f"{p:.6g}"])
+                else:
+                    self._table(video, str(rank), label, f"{p:.4f}")
+        self.out.flush()
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import contextlib
+    import os
+
+    from .predict import predict_videos
+
+    topk, clips = _positive("--topk", args.topk), _positive("--clips", args.clips)
+    videos = video_paths(args.videos)
+    if not args.checkpoint:
+        print("zoo predict: warning: no --checkpoint, so the model scores with untrained (random) "
+              "weights and its top-k means nothing; pass --checkpoint runs/NAME/best.pt",
+              file=sys.stderr)
     model = _load_model(args.model, args.checkpoint, overrides=parse_overrides(args.set))
-    ranked = predict_video(model, args.video, topk=args.topk, views=(args.clips, args.crops))
-    if args.json:
-        _print_json([{"label": label, "probability": p} for label, p in ranked])
-    else:
-        width = max(len(label) for label, _ in ranked)
-        for label, p in ranked:
-            print(f"{label:<{width}}  {p:.4f}")
-    return 0
+    workers = (args.num_workers if args.num_workers is not None
+               else min(4, os.cpu_count() or 1) if len(videos) > 1 else 0)
+    classes = getattr(model, "classes", None) or [str(i) for i in range(model.spec.num_classes)]
+    failed = 0
+    with contextlib.ExitStack() as stack:
+        out = (stack.enter_context(open(args.output, "w", encoding="utf-8", newline=""))
+               if args.output else sys.stdout)
+        writer = PredictionWriter(out, args.format, videos, classes)
+        progress = args.progress and sys.stderr.isatty()
+        for result in predict_videos(model, videos, topk=topk, views=(clips, args.crops),
+                                     num_workers=workers, progress=progress):
+            writer.write(result)
+            failed += "error" in result
+    if failed:
+        print(f"zoo predict: {failed} of {len(videos)} videos could not be read (see their rows)",
+              file=sys.stderr)
+    return 1 if failed else 0
 
 
 # -- export -------------------------------------------------------------------------------
@@ -308,13 +417,20 @@ def add_commands(subparsers) -> None:
     p.add_argument("--out", help="folder for metrics.json, per_class.txt, confusion.png")
     p.set_defaults(func=cmd_eval)
 
-    p = subparsers.add_parser("predict", help="top-k classes of a video file")
-    p.add_argument("video")
+    p = subparsers.add_parser("predict", help="top-k classes of videos: files, folders, lists")
+    p.add_argument("videos", nargs="+", metavar="VIDEO",
+                   help="a video file, a folder of videos, or a .txt file of paths (one a line)")
     _model_arguments(p)
     p.add_argument("--topk", type=int, default=5)
     p.add_argument("--clips", type=int, default=1, help="temporal views averaged")
     p.add_argument("--crops", type=int, default=1, choices=(1, 3), help="spatial views averaged")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--format", choices=("table", "csv", "jsonl"), default="table",
+                   help="table (default), CSV or JSON lines; one row per video and rank")
+    p.add_argument("--output", metavar="FILE", help="write there instead of to stdout")
+    p.add_argument("--num-workers", type=int,
+                   help="decoding processes (default: up to 4 for several videos)")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar")
     p.set_defaults(func=cmd_predict)
 
     p = subparsers.add_parser("export", help="export a model to ONNX, TorchScript or torch.export")

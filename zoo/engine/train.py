@@ -28,7 +28,7 @@ from ..data.health import DataHealth
 from ..data.health import collate as collate_samples
 from ..errors import ConfigError, ZooError
 from . import distributed as dist_utils
-from .checkpoint import load_checkpoint, save_checkpoint, set_rng_state, unwrap
+from .checkpoint import load_resumable, load_state, save_checkpoint, set_rng_state, unwrap
 from .config import TrainConfig
 from .metrics import classification_metrics
 
@@ -360,9 +360,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
     out_dir = Path(config.out_dir) if config.out_dir else None
     is_main = dist_utils.is_main_process()
     log = EpochLog(out_dir) if is_main else EpochLog(None)
-    checkpoint = load_checkpoint(config.resume) if config.resume else None
+    checkpoint = load_resumable(config.resume) if config.resume else None
     if checkpoint is not None:
-        unwrap(model).load_state_dict(checkpoint["model"])
+        load_state(model, checkpoint, config.resume)
     else:
         seed_everything(config.seed)
     history: List[Record] = list(checkpoint.get("history", [])) if checkpoint else []
