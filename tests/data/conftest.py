@@ -7,6 +7,8 @@ import pytest
 
 from zoo.data.video import write_video
 
+VIDEO_FORMATS = [(container, codec) for container in ("avi", "mp4", "mkv")
+                 for codec in ("mpeg4", "libx264")] + [("webm", "libvpx-vp9")]
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
@@ -66,8 +68,8 @@ def truncated_avi(tmp_path_factory, shared_data) -> Path:
 
 def encode(path: Path, frames: np.ndarray, codec: str, gop: int = 10, b_frames: int = 2,
            pts: Optional[Sequence[int]] = None) -> Path:
-    """Write RGB `frames` with PyAV as `codec` (mpeg4 or libx264), a keyframe every `gop` frames
-    and up to `b_frames` B-frames in a row, at 25 fps; `pts` sets the frames' timestamps."""
+    """Write RGB `frames` with PyAV as `codec` (mpeg4, libx264 or libvpx-vp9), a keyframe every
+    `gop` frames and up to `b_frames` B-frames in a row, at 25 fps; `pts` sets the timestamps."""
     import av
     if codec not in av.codecs_available:
         pytest.skip(f"this FFmpeg build cannot encode {codec}")
@@ -92,8 +94,9 @@ def encode(path: Path, frames: np.ndarray, codec: str, gop: int = 10, b_frames: 
 @pytest.fixture(scope="session")
 def b_frame_videos(tmp_path_factory) -> Dict[Tuple[str, str], Path]:
     """``{(container, codec): path}``: a 40-frame 64x48 square moving right 1 px per frame, with
-    B-frames and a keyframe every 10 frames, as mpeg4 and H.264 in AVI, MP4 and MKV."""
+    a keyframe every 10 frames, as mpeg4 and H.264 with B-frames in AVI, MP4 and MKV, and as VP9
+    in WebM (Something-Something v2's format)."""
     folder = tmp_path_factory.mktemp("b_frames")
     frames = moving_square(frames=40, step=1)
     return {(container, codec): encode(folder / f"{codec}.{container}", frames, codec)
-            for container in ("avi", "mp4", "mkv") for codec in ("mpeg4", "libx264")}
+            for container, codec in VIDEO_FORMATS}

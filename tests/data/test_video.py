@@ -7,9 +7,7 @@ import torch
 
 from zoo.data.video import OpenCVDecoder, PyAVDecoder, VideoDecodeError, get_decoder, write_video
 
-from .conftest import encode, moving_square
-
-CONTAINERS, CODECS = ("avi", "mp4", "mkv"), ("mpeg4", "libx264")
+from .conftest import VIDEO_FORMATS, encode, moving_square
 
 
 def full_decode(path) -> np.ndarray:
@@ -114,8 +112,7 @@ def test_truncated_avi_pads_with_its_last_decodable_frame(truncated_avi):
 
 
 @pytest.mark.parametrize("seek", [True, False], ids=["seek", "no-seek"])
-@pytest.mark.parametrize("codec", CODECS)
-@pytest.mark.parametrize("container", CONTAINERS)
+@pytest.mark.parametrize("container, codec", VIDEO_FORMATS)
 def test_clips_are_frames_of_a_full_decode(b_frame_videos, container, codec, seek):
     path = b_frame_videos[container, codec]
     every = full_decode(path)
@@ -156,8 +153,7 @@ def test_a_jump_in_the_last_timestamp_loses_no_frame(tmp_path):
         assert_frames(frames, every, [12, 18, 19])
 
 
-@pytest.mark.parametrize("codec", CODECS)
-@pytest.mark.parametrize("container", CONTAINERS)
+@pytest.mark.parametrize("container, codec", VIDEO_FORMATS)
 def test_motion_direction_survives_decoding(b_frame_videos, container, codec):
     path = b_frame_videos[container, codec]
     x = centroid_x(PyAVDecoder().read(path, range(40)).data.numpy())

@@ -185,23 +185,28 @@ class PyAVDecoder(Decoder):
         return decoded
 
 
+_Key = Tuple[Optional[int], Optional[int]]  # a packet's timestamp and byte position
+
+
 class _Unplaced(Exception):
     """A seek landed on a keyframe whose frame index is unknown or past the first wanted frame."""
 
 
-def _numbered(container, stream, keyframes: Optional[Dict[int, int]], first_wanted: int
+def _numbered(container, stream, keyframes: Optional[Dict[_Key, int]], first_wanted: int
               ) -> Iterator[Tuple[int, Any]]:
     """``(index, frame)`` in presentation order, where index is the frame's position in a full
     sequential decode. Without `keyframes` decoding starts at the beginning and frames are counted.
-    After a seek, the first packet is the keyframe landed on, whose index `keyframes` (timestamp ->
-    index) gives; frames the decoder returns before it (the leading B-frames of an open GOP) are
-    dropped, and the frames from it on are counted. Timestamps of decoded frames are never used:
-    AVI files, for one, give them out of order."""
+    After a seek, packets are skipped up to the first keyframe, whose index `keyframes` (by
+    `_packet_key`) must give; frames the decoder returns before it (the leading B-frames of an
+    open GOP) are dropped, and the frames from it on are counted. Timestamps of decoded frames
+    are never used: AVI files, for one, give them out of order."""
     index: Optional[int] = -1
     landed = None
     for packet in container.demux(stream):
-        if landed is None and keyframes is not None and packet.size:
-            landed = keyframes.get(_stamp(packet)) if packet.is_keyframe else None
+        if landed is None and keyframes is not None:
+            if not (packet.size and packet.is_keyframe):
+                continue  # the seek landed before a keyframe: nothing to decode yet
+            landed = keyframes.get(_packet_key(packet))
             if landed is None or landed > first_wanted:
                 raise _Unplaced
             index = None
@@ -214,6 +219,11 @@ def _numbered(container, stream, keyframes: Optional[Dict[int, int]], first_want
             yield index, frame
 
 
+def _packet_key(packet) -> _Key:
+    """A keyframe packet's identity across a seek: its timestamp and byte position."""
+    return _stamp(packet), packet.pos
+
+
 def _stamp(packet) -> Optional[int]:
     return packet.pts if packet.pts is not None else packet.dts
 
@@ -221,10 +231,10 @@ def _stamp(packet) -> Optional[int]:
 @dataclass(frozen=True)
 class _PacketIndex:
     """What a scan of a video stream's packets (no decoding) tells: how many frames it holds, the
-    frame index of each keyframe (by its packet timestamp), and where to seek to reach each one."""
+    frame index of each keyframe, and where to seek to reach each one."""
 
     frames: int
-    keyframes: Dict[int, int]
+    keyframes: Dict[_Key, int]  # frame index by `_packet_key`
     seek_points: Tuple[Tuple[int, int], ...]  # (frame index, seek timestamp), by index
 
 
@@ -247,14 +257,15 @@ def _scan_packets(path: str, size: int, mtime_ns: int) -> _PacketIndex:
                     continue
                 stamps.append(_stamp(packet))
                 if packet.is_keyframe:
-                    keys.append((stamps[-1], packet.dts if packet.dts is not None else stamps[-1]))
+                    keys.append((_packet_key(packet),
+                                 packet.dts if packet.dts is not None else stamps[-1]))
         except (av.error.FFmpegError, EOFError):
             pass  # truncated: the packets before the damage
     if None in stamps or len(set(stamps)) < len(stamps):
         return _PacketIndex(len(stamps), {}, ())
     rank = {stamp: i for i, stamp in enumerate(sorted(stamps))}
-    keyframes = {stamp: rank[stamp] for stamp, _ in keys}
-    return _PacketIndex(len(stamps), keyframes, tuple(sorted((rank[s], t) for s, t in keys)))
+    keyframes = {key: rank[key[0]] for key, _ in keys}
+    return _PacketIndex(len(stamps), keyframes, tuple(sorted((keyframes[k], t) for k, t in keys)))
 
 
 class OpenCVDecoder(Decoder):
