@@ -42,8 +42,15 @@ def load(source: Any) -> Dict[str, Any]:
             raise ConfigError(f"{text}: a model config is a YAML mapping with 'streams' or 'backbone'")
         return cfg
     preset = REGISTRY.get("preset", text)
-    cfg = copy.deepcopy(preset())
-    cfg.setdefault("name", preset.name)
+    cfg = preset()
+    if not isinstance(cfg, Mapping):
+        shown = repr(cfg)
+        raise ConfigError(f"preset {preset.name!r} of plugin {preset.source!r} returned "
+                          f"{type(cfg).__name__} {shown[:80] + '...' if len(shown) > 80 else shown}"
+                          f", not a config dict; fix the preset in {preset.source!r} (see "
+                          f"docs/architecture.md, Model config)")
+    cfg = normalise({"name": preset.name, **copy.deepcopy(dict(cfg))})
+    prefer_own_components(cfg, preset.source)
     return cfg
 
 
@@ -129,6 +136,22 @@ def _component_slots(cfg: Dict[str, Any]) -> List[Tuple[str, str, Dict[str, Any]
         if cfg["fusion"].get("temporal_head"):
             slots.append(("temporal_head", "fusion.temporal_head", cfg["fusion"]["temporal_head"]))
     return slots
+
+
+def prefer_own_components(cfg: Dict[str, Any], source: str) -> None:
+    """In a preset's normalised config, write ``source:name`` for each component name that
+    several distributions provide, `source` (the preset's own) among them: a preset's names
+    resolve inside its own distribution first, so a plugin's clashing name cannot break it."""
+    fusion = cfg["fusion"]
+    slots = [(kind, comp) for kind, _, comp in _component_slots(cfg)]
+    if fusion is not None and fusion.get("late") is not None:
+        fusion["late"] = _component(fusion["late"], "fusion.late")
+        slots.append(("fusion", fusion["late"]))
+    for kind, comp in slots:
+        if ":" not in comp["name"]:
+            sources = REGISTRY.sources(kind, comp["name"])
+            if len(sources) > 1 and source in sources:
+                comp["name"] = f"{source}:{comp['name']}"
 
 
 def _set_path(cfg: Dict[str, Any], path: str, value: Any) -> None:

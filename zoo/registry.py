@@ -163,7 +163,6 @@ class Registry:
         except Exception as exc:  # a broken plugin is reported, never fatal for zoo
             ref.state = "failed"
             ref.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            warnings.warn(self._failure_message(ref), RuntimeWarning, stacklevel=3)
             raise PluginLoadError(self._failure_message(ref)) from exc
         finally:
             _loading_source.reset(token)
@@ -186,7 +185,7 @@ class Registry:
 
     @staticmethod
     def _failure_message(ref: _EntryRef) -> str:
-        return (f"zoo: plugin {ref.source!r} failed to load its {ref.kind} {ref.name!r} "
+        return (f"plugin {ref.source!r} failed to load its {ref.kind} {ref.name!r} "
                 f"(entry point {GROUPS.get(ref.kind, FAMILY_GROUP)}: {ref.name} = "
                 f"{ref.entry_point.value}): {ref.error}. The rest of zoo works; fix or reinstall "
                 f"{ref.source!r} (`pip install -U {ref.source}`), or uninstall it. "
@@ -198,8 +197,8 @@ class Registry:
             if ref.state == "not loaded":
                 try:
                     self._load(ref)
-                except PluginLoadError:
-                    pass
+                except PluginLoadError as exc:  # the other families still answer
+                    warnings.warn(str(exc), RuntimeWarning, stacklevel=3)
         return [f for f in self._families if f.kind == kind]
 
     # -- registration ----------------------------------------------------------------------
@@ -247,7 +246,7 @@ class Registry:
                 loaded, _ = self._candidates(kind, name)
             if src in loaded:
                 return loaded[src]
-            raise PluginLoadError(f"zoo: plugin {src!r} declares {kind} {name!r} but loading it "
+            raise PluginLoadError(f"plugin {src!r} declares {kind} {name!r} but loading it "
                                   f"registered nothing under that name; the plugin is broken.")
         for family in self._load_families(kind):
             if source in (None, family.source) and family.contains(name):
@@ -302,18 +301,25 @@ class Registry:
         for n in self.names(kind, pattern, families=families):
             try:
                 out.append(self.get(kind, n))
-            except (PluginLoadError, AmbiguousComponentError):
+            except AmbiguousComponentError:
                 continue
+            except PluginLoadError as exc:  # the other components still answer
+                warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
         return out
 
     def plugins(self) -> List[PluginReport]:
-        """Every distribution that declares zoo entry points, with the state of each."""
+        """Every distribution that declares zoo entry points, with the state of each; a name
+        that other distributions also declare says so in its error column."""
         self._scan()
         by_source: Dict[str, List[Tuple[str, str, str, str]]] = {}
         for kind in KINDS:
             for refs in self._refs[kind].values():
                 for r in refs:
-                    by_source.setdefault(r.source, []).append((kind, r.name, r.state, r.error))
+                    others = [s for s in self.sources(kind, r.name) if s != r.source]
+                    clash = (f"name clash: also declared by {', '.join(others)}; ask for "
+                             f"'{r.source}:{r.name}'" if others else "")
+                    error = "; ".join(e for e in (r.error, clash) if e)
+                    by_source.setdefault(r.source, []).append((kind, r.name, r.state, error))
         for r in self._family_refs:
             by_source.setdefault(r.source, []).append(("family", r.name, r.state, r.error))
         return [PluginReport(s, self._versions.get(s, ""), sorted(e))
@@ -329,12 +335,28 @@ class Registry:
             refs += self._family_refs
         for ref in refs:
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    self._load(ref)
+                self._load(ref)
             except PluginLoadError as exc:
                 errors.append(str(exc))
         return errors
+
+    def sources(self, kind: str, name: str) -> List[str]:
+        """The distributions that provide `name` of `kind` (loaded or declared), sorted."""
+        kind = canonical_kind(kind)
+        self._scan()
+        loaded, refs = self._candidates(kind, name)
+        return sorted(set(loaded) | {r.source for r in refs})
+
+    def load_source(self, source: str, kind: str) -> List[Component]:
+        """Import the entry points of `kind` that distribution `source` declares, and only
+        those; returns its components of that kind (raises PluginLoadError on a broken one)."""
+        kind = canonical_kind(kind)
+        self._scan()
+        refs = [r for rs in self._refs[kind].values() for r in rs if r.source == source]
+        for ref in refs:
+            self._load(ref)
+        return [self._components[kind][r.name][source] for r in sorted(refs, key=lambda r: r.name)
+                if source in self._components[kind].get(r.name, {})]
 
 
 REGISTRY = Registry()

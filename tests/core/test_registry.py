@@ -1,12 +1,16 @@
 """The registry: entry points, laziness, wildcards, unknown names, clashes, broken plugins."""
 import subprocess
 import sys
+import warnings
 
 import pytest
 
 import zoo
-from zoo.errors import AmbiguousComponentError, PluginLoadError, UnknownComponentError
-from zoo.registry import REGISTRY
+from zoo.cli import main
+from zoo.errors import (AmbiguousComponentError, ConfigError, PluginLoadError,
+                        UnknownComponentError)
+from zoo.registry import REGISTRY, Registry
+from zoo.testing import check_plugin
 
 from toys import install
 
@@ -68,7 +72,8 @@ def test_broken_plugin_is_reported_not_fatal(fake_dist):
     install(fake_dist)
     fake_dist("broken-zoo", {"zoo.backbones": {"broken_net": "broken_zoo:net"}},
               {"broken_zoo.py": "import not_a_real_module_xyz\n"})
-    with pytest.warns(RuntimeWarning, match="broken-zoo"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the error says it all: no warning besides
         with pytest.raises(PluginLoadError) as err:
             zoo.get("backbone", "broken_net")
     assert "not_a_real_module_xyz" in str(err.value) and "zoo plugins" in str(err.value)
@@ -114,3 +119,88 @@ def test_registry_module_state_after_rescan_keeps_local_components():
         assert zoo.get("fusion", "local_only_fusion").local
     finally:
         REGISTRY.remove("fusion", "local_only_fusion")
+
+
+BROKEN = {"zoo.backbones": {"broken_net": "broken_zoo:net"}}, {
+    "broken_zoo.py": "import not_a_real_module_xyz\n"}
+
+
+def test_a_preset_that_returns_no_dict_names_plugin_preset_and_value(fake_dist):
+    fake_dist("acme-listy", {"zoo.presets": {"acme_listy": "acme_listy:listy"}}, {
+        "acme_listy.py": """
+            from zoo import register_preset
+
+            @register_preset("acme_listy")
+            def listy():
+                return ["backbone", "c3d"]
+        """})
+    with pytest.raises(ConfigError) as err:
+        zoo.build("acme_listy")
+    assert str(err.value).startswith("preset 'acme_listy' of plugin 'acme-listy' returned list "
+                                     "['backbone', 'c3d'], not a config dict")
+
+
+def test_zoo_plugins_shows_errors_and_clashes_without_a_flag(fake_dist, capsys):
+    install(fake_dist)
+    install(fake_dist, dist="clash-zoo", module="clash_zoo")
+    fake_dist("broken-zoo", *BROKEN)
+    code = main(["plugins"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert ("  backbone      broken_net                   failed: ModuleNotFoundError: No module "
+            "named 'not_a_real_module_xyz'") in out
+    assert ("  backbone      acme_frame                   loaded: name clash: also declared by "
+            "clash-zoo; ask for 'acme-zoo:acme_frame'") in out
+
+
+def test_check_plugin_loads_only_the_distribution_it_checks(fake_dist):
+    install(fake_dist)
+    install(fake_dist, dist="clash-zoo", module="clash_zoo")
+    fake_dist("broken-zoo", *BROKEN)
+    results = check_plugin("acme-zoo")
+    assert sorted(results) == ["backbone/acme_clip", "backbone/acme_frame", "fusion/acme_mean",
+                               "fusion/acme_stack", "preset/acme_single",
+                               "preset/acme_two_stream", "temporal_head/acme_pool",
+                               "temporal_head/acme_rnn"]
+    assert {r.source: r for r in zoo.plugins()}["broken-zoo"].entries[0][2] == "not loaded"
+
+
+def test_a_presets_components_resolve_in_its_own_distribution_first(fake_dist):
+    install(fake_dist)
+    fake_dist("clash-pool", {"zoo.temporal_heads": {"acme_pool": "clash_pool:pool"}}, {
+        "clash_pool.py": """
+            from zoo import HeadSpec, register_temporal_head
+
+            @register_temporal_head("acme_pool", spec=HeadSpec())
+            def pool(feature, num_classes):
+                raise AssertionError("the third-party head must not be picked")
+        """})
+    for name in ("acme_single", "acme-zoo:acme_single"):
+        model = zoo.build(name, num_classes=3)
+        assert model.config["streams"]["rgb"]["temporal_head"]["name"] == "acme-zoo:acme_pool"
+        assert model.config["streams"]["rgb"]["backbone"]["name"] == "acme_frame"
+    with pytest.raises(AmbiguousComponentError):  # a user's own config still has to choose
+        zoo.build({"backbone": "acme_frame", "temporal_head": "acme_pool"})
+
+
+def test_a_plugin_load_error_is_printed_once(fake_dist, capsys):
+    fake_dist("broken-zoo", {"zoo.presets": {"broken_model": "broken_zoo:model"}},
+              {"broken_zoo.py": "import not_a_real_module_xyz\n"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        code = main(["build", "broken_model"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("zoo: error: plugin 'broken-zoo' failed to load its preset "
+                             "'broken_model'")
+
+
+def test_registry_sources_and_load_source_on_a_fresh_registry(fake_dist):
+    install(fake_dist)
+    fake_dist("broken-zoo", *BROKEN)
+    registry = Registry()
+    assert registry.sources("backbone", "acme_frame") == ["acme-zoo"]
+    assert [c.name for c in registry.load_source("acme-zoo", "backbones")] == ["acme_clip",
+                                                                             "acme_frame"]
+    with pytest.raises(PluginLoadError, match="not_a_real_module_xyz"):
+        registry.load_source("broken-zoo", "backbone")
