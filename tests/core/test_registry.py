@@ -155,13 +155,25 @@ def test_zoo_plugins_shows_errors_and_clashes_without_a_flag(fake_dist, capsys):
 
 def test_check_plugin_loads_only_the_distribution_it_checks(fake_dist):
     install(fake_dist)
-    install(fake_dist, dist="clash-zoo", module="clash_zoo")
     fake_dist("broken-zoo", *BROKEN)
-    results = check_plugin("acme-zoo")
-    assert sorted(results) == ["backbone/acme_clip", "backbone/acme_frame", "fusion/acme_mean",
-                               "fusion/acme_stack", "preset/acme_single",
-                               "preset/acme_two_stream", "temporal_head/acme_pool",
-                               "temporal_head/acme_rnn"]
+    fake_dist("acme-extra", {"zoo.temporal_heads": {"acme_extra_pool": "acme_extra:pool"},
+                             "zoo.presets": {"acme_extra": "acme_extra:preset"}}, {
+        "acme_extra.py": """
+            from torch import nn
+            from zoo import HeadSpec, register_preset, register_temporal_head
+
+            @register_temporal_head("acme_extra_pool", spec=HeadSpec())
+            def pool(feature, num_classes):
+                return nn.Sequential(nn.AdaptiveAvgPool3d(1), nn.Flatten(),
+                                     nn.Linear(feature.channels, num_classes))
+
+            @register_preset("acme_extra")
+            def preset():
+                return {"backbone": "acme_frame", "temporal_head": "acme_extra_pool",
+                        "input": {"frames": 2, "size": 8}}
+        """})
+    assert check_plugin("acme-extra") == {"temporal_head/acme_extra_pool": "ok",
+                                          "preset/acme_extra": "ok"}
     assert {r.source: r for r in zoo.plugins()}["broken-zoo"].entries[0][2] == "not loaded"
 
 
