@@ -3,9 +3,8 @@
 A batch is ``{"inputs": {stream: [B, C, T, H, W]}, "label": [B] int or [B, C] float multi-hot,
 "video": [str], "health": DataHealth}`` as `collate` makes it; a batch whose every sample was
 unreadable has no video and is counted, not trained on. The model reads ``batch["inputs"]`` and
-returns logits. Integer labels train with cross-entropy and
-are scored with top-k accuracies; multi-hot labels train with BCE-with-logits and are scored
-with mAP and GAP@20.
+returns logits. Integer labels train with cross-entropy and are scored with top-k accuracies;
+multi-hot labels train with BCE-with-logits and are scored with mAP and GAP@20.
 """
 from __future__ import annotations
 
