@@ -203,6 +203,18 @@ class LoadReport:
         return "; ".join(parts)
 
 
+def rename_keys(state: Mapping[str, Any], key_map: Mapping[str, str]) -> Dict[str, Any]:
+    """`state` with each key's prefix renamed by the first entry of `key_map` it starts with."""
+    renamed = {}
+    for k, v in state.items():
+        for old, new in key_map.items():
+            if k.startswith(old):
+                k = new + k[len(old):]
+                break
+        renamed[k] = v
+    return renamed
+
+
 def cross_modality(weight, in_channels: int):
     """An RGB kernel ``[O, 3, ...]`` for `in_channels` inputs: averaged over the colour channels
     and replicated (Wang et al. 2016, used for two-stream flow networks)."""
@@ -226,14 +238,7 @@ def load_into(module, state: Mapping[str, Any], *, key_map: Optional[Mapping[str
 
     report = LoadReport(source=source)
     if key_map:
-        renamed = {}
-        for k, v in state.items():
-            for old, new in key_map.items():
-                if k.startswith(old):
-                    k = new + k[len(old):]
-                    break
-            renamed[k] = v
-        state = renamed
+        state = rename_keys(state, key_map)
     own = module.state_dict()
     new_state = {}
     for k, v in state.items():
@@ -368,7 +373,9 @@ def load_model_weights(model, weights: Any, *, name: Optional[str] = None,
     preset's first declared file (else ``<cache>/models/<name>.pt|.pth|.safetensors``).
 
     Keys are the built model's ``state_dict()`` names (``streams.rgb.backbone...``); a zoo
-    checkpoint or safetensors weights file reads as its model state. A classifier trained for
+    checkpoint or safetensors weights file reads as its model state. A checkpoint of the preset's
+    peer (``ModelMeta.extra["peer"]``: torchvision's ``r3d_18``, pytorchvideo's ``x3d_m`` ...)
+    is read through the key map the preset declares. A classifier trained for
     another number of classes is re-initialised (warned and logged); missing / unexpected keys are
     in the returned report. A file none of whose tensors fit the model raises `WeightsError`.
     """
@@ -377,7 +384,7 @@ def load_model_weights(model, weights: Any, *, name: Optional[str] = None,
     what = f"preset {name!r}" if name else "this model"
     report = load_pretrained(model, weights, declared=declared, what=what,
                              default_file=model_default_files(name) if name else None,
-                             param="weights")
+                             transform=_from_peer(model, preset_peer(name)), param="weights")
     if report is not None and not report.loaded and not report.adapted:
         keys = report.unexpected[:3] or report.mismatched[:3]
         raise WeightsError(
@@ -388,3 +395,48 @@ def load_model_weights(model, weights: Any, *, name: Optional[str] = None,
             f"pretrained= option, or declare a key_map.")
     logger.info("zoo.build: %s", report)
     return report
+
+
+# -- peers: the same network in torchvision / pytorchvideo -------------------------------------------
+def preset_peer(name: Optional[str]) -> Optional[Dict[str, Any]]:
+    """What preset `name` declares as its peer: ``{"library", "model", "key_map"}`` (the peer's
+    key prefixes -> zoo's, first match wins), or None."""
+    from .registry import REGISTRY
+
+    if not name:
+        return None
+    try:
+        meta = REGISTRY.get("preset", name).meta
+    except ZooError:
+        return None
+    return (getattr(meta, "extra", None) or {}).get("peer")
+
+
+def _from_peer(model, peer: Optional[Mapping[str, Any]]) -> Callable[[Dict[str, Any]], Dict[str, Any]]:
+    """A `load_pretrained` transform: a state dict whose keys are mostly not the model's is read
+    with the peer's key map."""
+    def transform(state: Dict[str, Any]) -> Dict[str, Any]:
+        own = model.state_dict()
+        if peer is None or 2 * sum(k in own for k in state) > len(state):
+            return state
+        logger.info("zoo.weights: reading a %s %s checkpoint", peer["library"], peer["model"])
+        return rename_keys(state, peer["key_map"])
+    return transform
+
+
+def to_peer_state_dict(model, library: Optional[str] = None) -> Dict[str, Any]:
+    """`model`'s state dict under the keys of its preset's peer, so that e.g.
+    ``torchvision.models.video.r3d_18().load_state_dict(to_peer_state_dict(model))`` works;
+    `library` ("torchvision", "pytorchvideo") checks which peer is meant."""
+    from .registry import REGISTRY
+
+    name = model.config.get("name") if isinstance(getattr(model, "config", None), dict) else None
+    peer = preset_peer(name)
+    if peer is None or (library and peer["library"] != library):
+        have = [n for n in REGISTRY.names("preset", families=False)
+                if (preset_peer(n) or {}).get("library", None) in ((library,) if library else
+                                                                   ("torchvision", "pytorchvideo"))]
+        raise WeightsError(f"preset {name!r} has no {library or 'peer'} equivalent; presets with "
+                           f"one: {', '.join(have)}")
+    inverse = {new: old for old, new in sorted(peer["key_map"].items(), key=lambda kv: -len(kv[1]))}
+    return rename_keys(model.state_dict(), inverse)

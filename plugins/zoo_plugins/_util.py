@@ -91,29 +91,48 @@ class MapBackbone(nn.Module):
         return cache[key]
 
 
-def safe_max_pool3d(x: torch.Tensor, kernel, stride, padding=(0, 0, 0)) -> torch.Tensor:
+def same_padding(n: int, k: int, s: int) -> Tuple[int, int]:
+    """TensorFlow's 'SAME' padding of a size-`n` axis for kernel `k`, stride `s`: (before, after),
+    the odd one at the end."""
+    total = max((-(-n // s) - 1) * s + k - n, 0)
+    return total // 2, total - total // 2
+
+
+def safe_max_pool3d(x: torch.Tensor, kernel, stride, padding=(0, 0, 0),
+                    ceil_mode: bool = False) -> torch.Tensor:
     """max_pool3d whose kernel shrinks to the input where the input is smaller (tiny test clips);
-    identical to F.max_pool3d whenever the input is large enough."""
-    k, s, p = list(kernel), list(stride), list(padding)
+    identical to F.max_pool3d whenever the input is large enough. ``padding="same"``: TensorFlow's
+    SAME padding (with -inf)."""
+    k, s = list(kernel), list(stride)
+    if padding == "same":
+        pads = [same_padding(n, k[i], s[i]) for i, n in enumerate(x.shape[2:])]
+        x = F.pad(x, [v for pair in reversed(pads) for v in pair], value=float("-inf"))
+        padding = (0, 0, 0)
+    p = list(padding)
     for i, n in enumerate(x.shape[2:]):
         if n + 2 * p[i] < k[i]:
             k[i], s[i], p[i] = max(1, n), 1, 0
-    return F.max_pool3d(x, k, s, p)
+    return F.max_pool3d(x, k, s, p, ceil_mode=ceil_mode)
 
 
 class SafeMaxPool3d(nn.Module):
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False):
         super().__init__()
         t = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v, v)
         self.kernel_size = t(kernel_size)
         self.stride = t(stride if stride is not None else kernel_size)
-        self.padding = t(padding)
+        self.padding = padding if padding == "same" else t(padding)
+        self.ceil_mode = ceil_mode
 
     def forward(self, x):
-        return safe_max_pool3d(x, self.kernel_size, self.stride, self.padding)
+        if x.dim() == 4:  # [N, C, H, W]: a 1 x k x k pool
+            return safe_max_pool3d(x.unsqueeze(2), self.kernel_size, self.stride, self.padding,
+                                   self.ceil_mode).squeeze(2)
+        return safe_max_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
     def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+                + (", ceil_mode=True" if self.ceil_mode else ""))
 
 
 def valid_mask(lengths: Optional[torch.Tensor], steps: int, batch: int, device) -> Optional[torch.Tensor]:
@@ -137,5 +156,5 @@ def reduce_steps(scores: torch.Tensor, lengths: Optional[torch.Tensor], mode: st
     return scores.max(1).values
 
 
-__all__ = ["scaled", "check_width", "probe_shape", "MapBackbone", "safe_max_pool3d", "SafeMaxPool3d", "valid_mask",
+__all__ = ["scaled", "check_width", "probe_shape", "MapBackbone", "same_padding", "safe_max_pool3d", "SafeMaxPool3d", "valid_mask",
            "reduce_steps", "FRAME", "CLIP"]

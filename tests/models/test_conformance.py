@@ -6,8 +6,9 @@ import pytest
 from zoo.specs import CLIP, FRAME, FeatureSpec, InputSpec
 from zoo.testing import check_backbone, check_fusion, check_temporal_head
 
-HEADS = ["avg_pool", "lstm", "conv3d", "tsn", "c3d_fc", "i3d_logits", "x3d_head"]
-FUSIONS = ["average", "weighted", "linear", "concat", "concat_maps", "conv3d_fusion"]
+HEADS = ["avg_pool", "lstm", "conv3d", "tsn", "c3d_fc", "fc", "i3d_logits", "x3d_head"]
+FUSIONS = ["average", "weighted", "linear", "concat", "logit_sum", "logit_average", "concat_maps",
+           "conv3d_fusion"]
 
 
 @pytest.mark.parametrize("name", HEADS)
@@ -25,12 +26,14 @@ def test_fusion_conformance(name):
 
 
 # every first-party backbone; check_backbone also checks a half-width build (its `width`)
-SLOW = {"i3d", "r2plus1d_18", "r2plus1d_34", "x3d_xs", "x3d_s", "x3d_m", "slow_r50",
-        "slowfast_r50", "csn_r101", "mvit_b", "tsm"}
-BACKBONES = [("resnet18", {}), ("resnet50", {}), ("c3d", {}), ("r3d_18", {}), ("i3d", {}),
-             ("r2plus1d_18", {}), ("r2plus1d_34", {}), ("x3d_xs", {}), ("x3d_s", {}), ("x3d_m", {}),
-             ("slow_r50", {}), ("slowfast_r50", {}), ("csn_r101", {}), ("mvit_b", {}),
-             ("tsm", {}), ("tsm", {"model": "test_resnet"}), ("inflated", {"model": "test_resnet"})]
+SLOW = {"i3d", "r2plus1d_18", "r2plus1d_34", "x3d_xs", "x3d_s", "x3d_m", "x3d_l", "slow_r50",
+        "slowfast_r50", "csn_r101", "mvit_b", "tsm", "vgg16"}
+BACKBONES = [("resnet18", {}), ("resnet50", {}), ("c3d", {}), ("r3d_18", {}), ("mc3_18", {}),
+             ("i3d", {}), ("r2plus1d_18", {}), ("r2plus1d_34", {}), ("x3d_xs", {}), ("x3d_s", {}),
+             ("x3d_m", {}), ("x3d_l", {}), ("slow_r50", {}), ("slowfast_r50", {}), ("csn_r101", {}),
+             ("mvit_b", {}), ("tsm", {}), ("tsm", {"model": "test_resnet"}),
+             ("inflated", {"model": "test_resnet"}), ("cnn_m_2048", {}), ("caffenet", {}),
+             ("vgg16", {})]
 
 
 @pytest.mark.parametrize("name,kw", [pytest.param(n, kw, marks=pytest.mark.slow) if n in SLOW
@@ -71,6 +74,7 @@ def test_flow_backbone_conformance():
 
 @pytest.mark.parametrize("kind,name,size", [
     ("temporal_head", "c3d_fc", lambda m: m.fc6.out_features),
+    ("temporal_head", "fc", lambda m: m.fc7.out_features),
     ("temporal_head", "lstm", lambda m: m.lstm.hidden_size),
     ("temporal_head", "conv3d", lambda m: m.conv.out_channels),
     ("temporal_head", "x3d_head", lambda m: m.head.proj.in_features),

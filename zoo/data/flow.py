@@ -25,11 +25,13 @@ FLOW_BOUND = 20.0  # pixels: flow is clipped to [-FLOW_BOUND, FLOW_BOUND] before
 @dataclass(frozen=True)
 class FlowOptions:
     """How flow is computed: `method`, clipping `bound` in pixels, whether the mean displacement
-    (camera motion) is subtracted first, and where fields are cached (None: no cache)."""
+    (camera motion) is subtracted first (on by default, as in Simonyan & Zisserman 2014;
+    ``subtract_mean=False`` keeps the raw displacement, as the I3D reference does), and where
+    fields are cached (None: no cache)."""
 
     method: str = "tvl1"
     bound: float = FLOW_BOUND
-    subtract_mean: bool = False
+    subtract_mean: bool = True
     cache_dir: Optional[str] = None
 
     def __post_init__(self):

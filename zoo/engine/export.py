@@ -1,4 +1,6 @@
-"""Export a model for deployment: ONNX, TorchScript, or a `torch.export` program.
+"""Export a model for deployment: ONNX, TorchScript, a `torch.export` program, or a plain state
+dict (`export_state_dict`, optionally with the keys of the preset's torchvision / pytorchvideo
+equivalent).
 
 `example_inputs` is what the model reads: one tensor ``[B, C, T, H, W]`` or a dict
 ``{stream: tensor}``. The batch dimension is exported as dynamic. In the ONNX file every stream
@@ -169,4 +171,16 @@ def export_program(model: nn.Module, path: PathLike, example_inputs: Inputs) -> 
         torch.export.save(program, str(path))
     finally:
         model.train(was_training)
+    return path
+
+
+def export_state_dict(model: nn.Module, path: PathLike, peer: Optional[str] = None) -> Path:
+    """``torch.save`` the model's state dict; `peer` ("torchvision", "pytorchvideo"): under the keys
+    of the preset's equivalent model there (`zoo.weights.to_peer_state_dict`), loadable with that
+    library's ``model.load_state_dict``."""
+    from ..weights import to_peer_state_dict
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(to_peer_state_dict(model, peer) if peer else model.state_dict(), path)
     return path

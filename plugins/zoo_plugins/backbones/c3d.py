@@ -57,8 +57,13 @@ class C3D(MapBackbone):
         return self.features(x)
 
 
-@register_backbone("c3d", temporal="clip", default_input=InputSpec(frames=16, size=112,
-                   mean=(0.43216, 0.394666, 0.37645), std=(0.22803, 0.22145, 0.216989)), meta=C3D_META)
+# the C3D release's normalisation: per-channel means of its Sports-1M mean clip (BGR 90.25, 97.66,
+# 101.41 on 0-255 pixels) subtracted, no scaling (std 1/255 on zoo's 0-1 pixels)
+C3D_INPUT = InputSpec(frames=16, size=112, mean=(101.4083 / 255, 97.6570 / 255, 90.2516 / 255),
+                      std=(1 / 255,) * 3)
+
+
+@register_backbone("c3d", temporal="clip", default_input=C3D_INPUT, meta=C3D_META)
 def c3d(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> C3D:
     """C3D convolutions up to pool5 (use the ``c3d_fc`` head for fc6-fc8); `width` scales every
     layer's channels."""

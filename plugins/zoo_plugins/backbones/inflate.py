@@ -51,7 +51,8 @@ class InflatedConv3d(nn.Conv3d):
         super().__init__(conv.in_channels, conv.out_channels, (time_kernel, kh, kw),
                          stride=(time_stride,) + tuple(conv.stride), padding=(0,) + tuple(pad),
                          dilation=(1,) + tuple(conv.dilation), groups=conv.groups,
-                         bias=conv.bias is not None)
+                         bias=conv.bias is not None, device=conv.weight.device,
+                         dtype=conv.weight.dtype)
         self.time_pad = (time_kernel - 1) // 2, time_kernel // 2
         self.time_padding = time_padding
         with torch.no_grad():
@@ -83,7 +84,9 @@ class FoldTime(nn.Module):
 
 
 def _bn3d(bn: nn.BatchNorm2d) -> nn.BatchNorm3d:
-    new = nn.BatchNorm3d(bn.num_features, bn.eps, bn.momentum, bn.affine, bn.track_running_stats)
+    ref = next(iter(bn.parameters()), bn.running_mean)
+    kw = {} if ref is None else {"device": ref.device, "dtype": ref.dtype}
+    new = nn.BatchNorm3d(bn.num_features, bn.eps, bn.momentum, bn.affine, bn.track_running_stats, **kw)
     new.load_state_dict(bn.state_dict())
     return new
 

@@ -1,5 +1,5 @@
 """Video networks from pytorchvideo (its model-zoo configurations, built through its API):
-X3D (XS, S, M), Slow (R50), SlowFast (R50), CSN (ir-CSN-101), MViT-B (16x4).
+X3D (XS, S, M, L), Slow (R50), SlowFast (R50), CSN (ir-CSN-101), MViT-B (16x4).
 
 Each backbone is the network's trunk without its classification head, returning the last
 stage's map; the presets add a head (``x3d_head`` reproduces X3D's projected-pool head, so that
@@ -112,6 +112,13 @@ def x3d_s(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> 
 def x3d_m(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> Trunk:
     """X3D-M trunk (192-channel map); pair with the ``x3d_head`` head."""
     return _x3d("x3d_m", in_channels, pretrained, "X3D_M.pyth", width)
+
+
+@register_backbone("x3d_l", temporal="clip", meta=_x3d_meta("L", 312, 16),
+                   default_input=InputSpec(frames=16, size=312, mean=KINETICS_MEAN, std=KINETICS_STD))
+def x3d_l(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> Trunk:
+    """X3D-L trunk (192-channel map; X3D-M deepened 5x); pair with the ``x3d_head`` head."""
+    return _x3d("x3d_l", in_channels, pretrained, "X3D_L.pyth", width)
 
 
 class X3DHead(nn.Module):

@@ -1,6 +1,7 @@
-"""R3D and R(2+1)D (Tran et al. 2018, "A Closer Look at Spatiotemporal Convolutions").
+"""R3D, MC3 and R(2+1)D (Tran et al. 2018, "A Closer Look at Spatiotemporal Convolutions").
 
-Basic-block video ResNets. R3D uses full 3x3x3 convolutions; R(2+1)D factorises each into a
+Basic-block video ResNets. R3D uses full 3x3x3 convolutions; MC3 (mixed convolutions) keeps them
+in res2 only and uses 1x3x3 ones above, so that time is never downsampled; R(2+1)D factorises each into a
 1x3x3 spatial convolution to M_i channels, BN, ReLU and a 3x1x1 temporal convolution, with
 ``M_i = floor(3 * 9 * N_in * N_out / (9 * N_in + 3 * N_out))`` so that the parameter count equals
 the 3D convolution's (computed per block from the block's input and output planes, like
@@ -31,6 +32,10 @@ def conv3x3x3(cin, cout, mid, stride=1):
     return nn.Conv3d(cin, cout, 3, stride=stride, padding=1, bias=False)
 
 
+def conv1x3x3(cin, cout, mid, stride=1):
+    return nn.Conv3d(cin, cout, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False)
+
+
 class Conv2Plus1D(nn.Sequential):
     def __init__(self, cin, cout, mid, stride=1):
         super().__init__(
@@ -52,7 +57,8 @@ class BasicBlock3d(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample = None
         if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv3d(cin, cout, 1, stride=stride, bias=False),
+            ds = (1, stride, stride) if conv is conv1x3x3 else stride  # 2D blocks keep time
+            self.downsample = nn.Sequential(nn.Conv3d(cin, cout, 1, stride=ds, bias=False),
                                             nn.BatchNorm3d(cout))
 
     def forward(self, x):
@@ -63,12 +69,12 @@ class BasicBlock3d(nn.Module):
 class VideoResNet(MapBackbone):
     time_kind = CLIP
 
-    def __init__(self, conv, stem: nn.Module, depths: Sequence[int] = (2, 2, 2, 2),
+    def __init__(self, convs, stem: nn.Module, depths: Sequence[int] = (2, 2, 2, 2),
                  widths: Sequence[int] = (64, 128, 256, 512)):
         super().__init__()
         self.stem = stem  # outputs widths[0] channels
         cin = widths[0]
-        for i, (d, w) in enumerate(zip(depths, widths)):
+        for i, (conv, d, w) in enumerate(zip(convs, depths, widths)):
             blocks = [BasicBlock3d(cin, w, conv, stride=1 if i == 0 else 2)]
             blocks += [BasicBlock3d(w, w, conv) for _ in range(d - 1)]
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
@@ -105,9 +111,11 @@ DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 
 
 def video_resnet(conv, stem, depth: int, in_channels: int, width: float) -> VideoResNet:
-    """A VideoResNet of `depth` (18 or 34) whose stem and stages are `width` times as wide."""
+    """A VideoResNet of `depth` (18 or 34) whose stem and stages are `width` times as wide; `conv`
+    is every stage's convolution, or a list of one per stage."""
     widths = [scaled(c, width) for c in (64, 128, 256, 512)]
-    return VideoResNet(conv, stem(in_channels, width), DEPTHS[depth], widths)
+    convs = conv if isinstance(conv, list) else [conv] * 4
+    return VideoResNet(convs, stem(in_channels, width), DEPTHS[depth], widths)
 
 
 def _load(model, pretrained, name):
@@ -127,6 +135,16 @@ def r3d_18(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) ->
     """R3D-18: basic blocks (2, 2, 2, 2) with 3x3x3 convolutions; 512-channel map at width 1."""
     width = check_width(width, pretrained, "r3d_18")
     return _load(video_resnet(conv3x3x3, r3d_stem, 18, in_channels, width), pretrained, "r3d_18")
+
+
+@register_backbone("mc3_18", temporal="clip", default_input=DEFAULT_INPUT,
+                   meta=ModelMeta(**META, summary="ResNet-18 with 3x3x3 convolutions in res2 and "
+                                  "1x3x3 above (MC3).", tags=("3d", "resnet", "mixed")))
+def mc3_18(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> VideoResNet:
+    """MC3-18: basic blocks (2, 2, 2, 2), 3x3x3 convolutions in res2, 1x3x3 in res3-res5."""
+    width = check_width(width, pretrained, "mc3_18")
+    convs = [conv3x3x3] + [conv1x3x3] * 3
+    return _load(video_resnet(convs, r3d_stem, 18, in_channels, width), pretrained, "mc3_18")
 
 
 @register_backbone("r2plus1d_18", temporal="clip", default_input=DEFAULT_INPUT,

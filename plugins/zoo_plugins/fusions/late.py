@@ -7,6 +7,9 @@
   L2-normalised softmax scores; initialised to averaging. Train it as a separate stage: its
   parameters are ``model.fusion.*``, the only ones the engine's two-stage training leaves free.
 * ``concat``: concatenated class scores, then a linear layer.
+* ``logit_sum`` / ``logit_average``: the streams' logits added (two-stream I3D: DeepMind's
+  kinetics-i3d ``evaluate_sample.py`` adds the RGB and flow logits, then takes the softmax) or
+  averaged; any number of streams.
 """
 from __future__ import annotations
 
@@ -23,6 +26,9 @@ from zoo.specs import FusionSpec, ModelMeta
 TWO_STREAM = dict(paper="Two-Stream Convolutional Networks for Action Recognition in Videos "
                         "(Simonyan & Zisserman)", year=2014, url="https://arxiv.org/abs/1406.2199")
 
+
+I3D = dict(paper="Quo Vadis, Action Recognition? A New Model and the Kinetics Dataset "
+                 "(Carreira & Zisserman)", year=2017, url="https://arxiv.org/abs/1705.07750")
 
 FUSION_2016 = dict(paper="Convolutional Two-Stream Network Fusion for Video Action Recognition "
                          "(Feichtenhofer, Pinz, Zisserman)", year=2016, url="https://arxiv.org/abs/1604.06573")
@@ -73,6 +79,17 @@ class LinearFusion(_Late):
         return self.linear(p.flatten(1))
 
 
+class LogitFusion(_Late):
+    """The streams' logits summed, divided by `divisor` (1: sum; the stream count: average)."""
+
+    def __init__(self, streams, num_classes, average: bool = False):
+        super().__init__(streams, num_classes)
+        self.divisor = len(self.streams) if average else 1
+
+    def forward(self, scores):
+        return self.stack(scores).sum(1) / self.divisor
+
+
 class ConcatFusion(_Late):
     def __init__(self, streams, num_classes):
         super().__init__(streams, num_classes)
@@ -113,3 +130,18 @@ def linear(streams: List[str], num_classes: int, scale: float = 10.0) -> LinearF
 def concat(streams: List[str], num_classes: int) -> ConcatFusion:
     """Concatenate the streams' class scores and map them to the classes with a linear layer."""
     return ConcatFusion(streams, num_classes)
+
+
+@register_fusion("logit_sum", spec=FusionSpec(level="late"),
+                 meta=ModelMeta(**I3D, summary="Sum of the streams' logits (two-stream I3D's "
+                                "fusion in the reference kinetics-i3d code).", tags=("late",)))
+def logit_sum(streams: List[str], num_classes: int) -> LogitFusion:
+    """The streams' logits added (softmax of the sum = product of the streams' softmaxes, renormalised)."""
+    return LogitFusion(streams, num_classes)
+
+
+@register_fusion("logit_average", spec=FusionSpec(level="late"),
+                 meta=ModelMeta(**I3D, summary="Mean of the streams' logits.", tags=("late",)))
+def logit_average(streams: List[str], num_classes: int) -> LogitFusion:
+    """The mean of the streams' logits (no parameters)."""
+    return LogitFusion(streams, num_classes, average=True)

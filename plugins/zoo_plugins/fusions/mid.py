@@ -4,7 +4,8 @@
 * ``conv3d_fusion`` (Feichtenhofer, Pinz & Zisserman 2016): the streams' maps stacked along
   channels at every time step, a 3x3x3 convolution over that stack (learning the correspondence
   between the streams' channels, and across time), then 3D max pooling over time (all T steps by
-  default) and space.
+  default) and space. ``batch_norm`` / ``relu`` add BN and ReLU after the convolution (defaults;
+  the paper's fusion is the convolution alone: ``batch_norm=False, relu=False``).
 """
 from __future__ import annotations
 
@@ -36,23 +37,24 @@ class ConcatMaps(nn.Module):
 class Conv3dFusion(nn.Module):
     def __init__(self, features: Dict[str, FeatureSpec], out_channels: Optional[int] = None,
                  kernel_size: int = 3, time_pool: Optional[int] = None, spatial_pool: int = 3,
-                 spatial_stride: int = 2):
+                 spatial_stride: int = 2, batch_norm: bool = True, relu: bool = True):
         super().__init__()
         self.streams = list(features)
         first = next(iter(features.values()))
         in_ch = sum(f.channels for f in features.values())
         out_channels = out_channels or first.channels
         k = kernel_size
-        self.conv = nn.Conv3d(in_ch, out_channels, k, padding=k // 2, bias=False)
-        self.bn = nn.BatchNorm3d(out_channels)
-        self.relu = nn.ReLU(inplace=True)
+        self.conv = nn.Conv3d(in_ch, out_channels, k, padding=k // 2, bias=not batch_norm)
+        self.bn = nn.BatchNorm3d(out_channels) if batch_norm else nn.Identity()
+        self.relu = nn.ReLU(inplace=True) if relu else nn.Identity()
         t = first.time_steps
         self.pool_kernel = (time_pool or t, spatial_pool, spatial_pool)
         self.pool_stride = (time_pool or t, spatial_stride, spatial_stride)
-        self.pool_padding = (0, spatial_pool // 2, spatial_pool // 2)
+        pad = (spatial_pool - 1) // 2  # 3x3 pools pad by 1; 2x2 (VGG's pool5) by 0
+        self.pool_padding = (0, pad, pad)
         h, w = first.spatial
         kt, st = self.pool_kernel[0], self.pool_stride[0]
-        sp = [self._pooled(n, spatial_pool, spatial_stride, spatial_pool // 2) for n in (h, w)]
+        sp = [self._pooled(n, spatial_pool, spatial_stride, pad) for n in (h, w)]
         self.feature_spec = FeatureSpec(channels=out_channels, time=CLIP,
                                         time_steps=self._pooled(t, kt, st, 0), spatial=(sp[0], sp[1]))
 
@@ -87,9 +89,11 @@ def concat_maps(features: Dict[str, FeatureSpec]) -> ConcatMaps:
                                         "pooling over time and space.", tags=("mid", "3d")))
 def conv3d_fusion(features: Dict[str, FeatureSpec], out_channels: Optional[int] = None,
                   kernel_size: int = 3, time_pool: Optional[int] = None, spatial_pool: int = 3,
-                  spatial_stride: int = 2, width: float = 1.0) -> Conv3dFusion:
-    """3D-conv fusion: stack maps (channels), 3x3x3 conv + BN + ReLU to `out_channels` x `width`
+                  spatial_stride: int = 2, batch_norm: bool = True, relu: bool = True,
+                  width: float = 1.0) -> Conv3dFusion:
+    """3D-conv fusion: stack maps (channels), 3x3x3 conv (+ BN, ReLU) to `out_channels` x `width`
     (default: the first stream's channels, already scaled by its backbone's width), 3D max pooling
-    (`time_pool` steps, default all; 3x3 stride 2 in space)."""
+    (`time_pool` steps, default all; `spatial_pool` (3) stride `spatial_stride` (2) in space)."""
     out_channels = scaled(out_channels, width) if out_channels else None
-    return Conv3dFusion(features, out_channels, kernel_size, time_pool, spatial_pool, spatial_stride)
+    return Conv3dFusion(features, out_channels, kernel_size, time_pool, spatial_pool, spatial_stride,
+                        batch_norm, relu)
