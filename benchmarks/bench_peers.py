@@ -107,7 +107,7 @@ PAIRS = {
     "r2plus1d_18": Pair("r2plus1d_18", "torchvision r2plus1d_18", _torchvision("r2plus1d_18"), 16, 112),
     "x3d_xs": Pair("x3d_xs", "pytorchvideo x3d_xs", _pytorchvideo_x3d_xs, 4, 160),
     "slowfast_r50": Pair("slowfast_r50", "pytorchvideo slowfast_r50", lambda m: _SlowFastPeer(), 32, 224),
-    "cnn_lstm": Pair("cnn_lstm", "timm + nn.LSTM loop", _timm_lstm, 16, 112),
+    "cnn_lstm": Pair("cnn_lstm_r18", "timm + nn.LSTM loop", _timm_lstm, 16, 112),
 }
 
 

@@ -54,6 +54,6 @@ def test_interleaved_rates_take_turns_and_report_medians(peers):
 
 def test_timm_lstm_peer_takes_zoos_sizes(peers):
     import zoo
-    model = zoo.build("cnn_lstm", num_classes=400, frames=2, size=32)
+    model = zoo.build("cnn_lstm_r18", num_classes=400, frames=2, size=32)
     peer = peers._timm_lstm(model)
     assert sum(p.numel() for p in peer.parameters()) == sum(p.numel() for p in model.parameters())
