@@ -223,7 +223,7 @@ def run_pair(pair: Pair, batches: List[int], compile_: bool, min_seconds: float,
 
 
 def environment() -> str:
-    from zoo.bench.harness import processor
+    from zoo.bench.run import processor
 
     return (f"{processor()}, torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads, device cpu")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -63,18 +63,21 @@ class VideoClassifier(nn.Module):
         return {n: x[n] for n in names}, x.get("lengths")
 
     def forward(self, x: Inputs) -> torch.Tensor:
+        return self.forward_with_streams(x)[0]
+
+    def forward_with_streams(self, x: Inputs) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """The model's logits, and the logits of each stream that scores on its own (its
+        temporal head's, before fusion; empty for a single stream)."""
         inputs, lengths = self._split(x)
         maps = {n: s.backbone(inputs[n]) for n, s in self.streams.items()}
         scores = {n: s.score(maps[n], lengths) for n, s in self.streams.items()
                   if s.temporal_head is not None}
         if self.spec.fusion_level == MID:
             fused = self.fused_head(self.fusion(maps))
-            if not scores:
-                return fused
-            return self.late_fusion({"fused": fused, **scores})
+            return (self.late_fusion({"fused": fused, **scores}) if scores else fused), scores
         if self.fusion is None:
-            return next(iter(scores.values()))
-        return self.fusion(scores)
+            return next(iter(scores.values())), {}
+        return self.fusion(scores), scores
 
     def extra_repr(self) -> str:
         return f"name={self.config.get('name', '?')}, num_classes={self.spec.num_classes}"

@@ -1,15 +1,19 @@
-"""The benchmark harness on toy presets with a tiny budget: rows, failures, resuming, the
-leaderboard and the model cards."""
+"""The benchmark harness on toy presets with a tiny budget: rows (stream rows included),
+failures, resuming, the leaderboard rendered from its columns, and the model cards."""
 from __future__ import annotations
 
 import csv
 import json
 
 import pytest
+import torch
 
 from toys import install
-from zoo.bench import cards, harness
-from zoo.bench.leaderboard import markdown
+from zoo.bench import cards, cli, leaderboard
+from zoo.bench.jobs import DATASET
+from zoo.bench.profiles import PROFILES, Profile
+from zoo.bench.rows import BenchRow
+from zoo.bench.run import STORE_NAME
 from zoo.bench.store import ResultStore
 from zoo.registry import REGISTRY
 
@@ -21,8 +25,11 @@ from zoo import register_preset
 def broken_preset():
     return {"backbone": "no_such_backbone", "temporal_head": "acme_pool"}
 '''
-TINY = ["--steps", "2", "--train-clips-per-class", "1", "--test-clips-per-class", "1", "--quiet"]
+TINY = ["--steps", "2", "--train-clips-per-class", "1", "--test-clips-per-class", "2",
+        "--latency-runs", "2", "--precise-bn-batches", "1", "--quiet", "--no-cost"]
 TOYS = "acme_single,acme_two_stream,broken_preset"
+PROFILE = "cpu-small[steps=2,train_clips_per_class=1,test_clips_per_class=2,latency_runs=2," \
+          "precise_bn_batches=1]"
 
 
 @pytest.fixture
@@ -35,42 +42,49 @@ def toy_presets(fake_dist):
 def run(tmp_path, *extra):
     argv = ["--presets", TOYS, "--results", str(tmp_path / "results"),
             "--cards", str(tmp_path / "CARDS.md"), *TINY, *extra]
-    assert harness.main(argv) == 0
-    return ResultStore(tmp_path / "results" / harness.STORE_NAME)
+    assert cli.main(argv) == 0
+    return ResultStore(tmp_path / "results" / STORE_NAME)
 
 
-def test_rows_leaderboard_and_cards(toy_presets, tmp_path):
+def test_rows_streams_leaderboard_and_cards(toy_presets, tmp_path):
     store = run(tmp_path)
-    rows = {r["preset"]: r for r in store.rows()}
-    assert set(rows) == {"acme_single", "acme_two_stream", "broken_preset"}
-    profile = "cpu-small[steps=2,train_clips_per_class=1,test_clips_per_class=1]"
-    assert {r["profile"] for r in rows.values()} == {profile}
+    rows = {r.preset: r for r in store.rows()}
+    assert set(rows) == {"acme_single", "acme_two_stream", "acme_two_stream:rgb",
+                         "acme_two_stream:flow", "broken_preset"}
+    assert {r.profile for r in rows.values()} == {PROFILE}
     single = rows["acme_single"]
-    assert single["status"] == "ok" and single["paper"] == "Acme" and single["source"] == "acme-zoo"
-    for field in ("top1", "top1_appearance", "top1_motion"):
-        assert 0 <= single[field] <= 1
-    assert single["clips_per_s"] > 0 and single["params"] > 0 and single["gflops"] > 0
-    small = harness.PROFILES["cpu-small"]
-    assert single["input"] == {"rgb": {"modality": "rgb", "frames": small.frames,
-                                       "size": small.size, "channels": 3}}
-    assert single["default_input"]["rgb"]["size"] == 16 and single["default_gflops"] > 0
-    assert rows["acme_two_stream"]["input"]["flow"]["channels"] == 6
+    assert single.ok and single.paper == "Acme" and single.source == "acme-zoo"
+    assert single.test_clips == 24 and single.arrow_clips == 16  # 2 per class; 8 motion classes
+    assert set(single.groups) == {"appearance", "motion"}
+    lo, hi = single.top1_ci
+    assert 0 <= lo <= single.top1 <= hi <= 1
+    assert 0 <= single.arrow <= 1 and 0 <= single.unchanged_reversed <= 1
+    assert single.temporal_reliance == pytest.approx(single.top1 - single.shuffled, abs=1e-3)
+    assert single.clips_per_s > 0 and single.params > 0 and single.gflops > 0
+    assert single.width == 1.0  # the toy's `width` is a channel count: built at its own
+    assert single.input == {"rgb": {"modality": "rgb", "frames": 8, "size": 32, "channels": 3}}
+    assert single.chance == pytest.approx(1 / 12, abs=1e-4)
+    assert "motion" in single.group_docs
+    flow = rows["acme_two_stream:flow"]
+    assert flow.kind == "stream" and flow.of == "acme_two_stream" and flow.ok
+    assert set(flow.input) == {"flow"} and flow.test_clips == 24 and flow.arrow is not None
     broken = rows["broken_preset"]
-    assert broken["status"] == "failed" and broken["reason"].startswith("build: ")
-    assert "no_such_backbone" in broken["reason"]
+    assert not broken.ok and broken.reason.startswith("build: ")
+    assert "no_such_backbone" in broken.reason
 
     results = tmp_path / "results"
     board = (results / "leaderboard.md").read_text()
-    assert board == markdown(store.rows())
-    assert "`acme_two_stream`" in board and "Failed:" in board and "no_such_backbone" in board
+    assert board == leaderboard.markdown(store.rows())
+    assert "`acme_two_stream` · flow only" in board and "Failed:" in board
+    assert "arrow of time" in board and "95% CI" in board and "*motion*:" in board
     with open(results / "leaderboard.csv", newline="") as handle:
         table = list(csv.DictReader(handle))
-    assert [r["status"] for r in table] == ["ok", "ok", "failed"]
-    assert {"top1_appearance", "top1_motion", "clips_per_s", "gflops"} <= set(table[0])
+    assert [r["status"] for r in table][-1] == "failed" and len(table) == 5
+    assert {"top1_appearance", "top1_motion_ci", "arrow", "clips_per_s", "gflops"} <= set(table[0])
 
     card_text = (tmp_path / "CARDS.md").read_text()
-    assert card_text == cards.render_cards(store.rows(), profile)
-    assert "## acme_single" in card_text and "## broken_preset" in card_text
+    assert card_text == cards.render_cards(store.rows(), (), PROFILE)
+    assert "## acme_two_stream" in card_text and "flow stream alone: " in card_text
     assert "failed: build: " in card_text
 
 
@@ -80,60 +94,71 @@ def test_resume_skips_stored_presets_and_never_duplicates(toy_presets, tmp_path,
     run(tmp_path)
     assert store.path.read_text() == before
     assert "acme_single: stored, skipped" in capsys.readouterr().out
-    run(tmp_path, "--presets", "acme_single", "--force")
+    run(tmp_path, "--presets", "acme_two_stream", "--force")
     run(tmp_path, "--retry-failed")
-    lines = store.path.read_text().splitlines()
-    assert sorted(json.loads(line)["preset"] for line in lines) == sorted(TOYS.split(","))
+    names = sorted(json.loads(line)["preset"] for line in store.path.read_text().splitlines())
+    assert names == sorted(TOYS.split(",") + ["acme_two_stream:rgb", "acme_two_stream:flow"])
 
 
-def test_rows_of_other_settings_run_again_and_default_cost_is_reused(toy_presets, tmp_path,
-                                                                      capsys, monkeypatch):
+def test_rows_of_other_settings_run_again(toy_presets, tmp_path, capsys, monkeypatch):
     store = run(tmp_path, "--presets", "acme_single")
-    first = store.rows()[0]
-    assert first["settings"]["steps"] == 2 and first["default_config"]
-    calls = []
-    monkeypatch.setattr("zoo.bench.measure.gflops",
-                        lambda model, inputs=None: calls.append(model) or 1.0)
-    changed = dict(harness.PROFILES["cpu-small"].__dict__, lr=0.5)
-    monkeypatch.setitem(harness.PROFILES, "cpu-small", harness.Profile(**changed))
+    assert store.rows()[0].settings["steps"] == 2
+    changed = dict(PROFILES["cpu-small"].__dict__, lr=0.5)
+    monkeypatch.setitem(PROFILES, "cpu-small", Profile(**changed))
     run(tmp_path, "--presets", "acme_single")
     assert "stored under other cpu-small settings, running it again" in capsys.readouterr().out
     (second,) = store.rows()
-    assert second["settings"]["lr"] == 0.5 and second["gflops"] == 1.0
-    assert len(calls) == 1  # the profile's input only: the default-input cost came from the row
-    assert second["default_gflops"] == first["default_gflops"]
+    assert second.settings["lr"] == 0.5
 
 
 def test_store_replaces_rows_and_survives_a_cut_line(tmp_path):
     store = ResultStore(tmp_path / "rows.jsonl")
-    key = {"preset": "p", "dataset": "d", "profile": "x"}
-    store.put({**key, "status": "failed"})
-    store.put({**key, "status": "ok"})
-    assert store.rows() == [{**key, "status": "ok"}]
+    store.put(BenchRow("p", "d", "x"))
+    store.put(BenchRow("p", "d", "x", status="ok"))
+    assert [r.status for r in store.rows()] == ["ok"]
     with open(store.path, "a") as handle:
         handle.write('{"preset": "q", "dat')  # a run killed while writing
     with pytest.warns(RuntimeWarning, match="unreadable result row"):
         assert len(store.rows()) == 1
     with pytest.warns(RuntimeWarning):
-        store.put({**key, "preset": "q", "status": "ok"})
-    assert [r["preset"] for r in store.rows()] == ["p", "q"]
+        store.put(BenchRow("q", "d", "x", status="ok"))
+    assert [r.preset for r in store.rows()] == ["p", "q"]
+    store.replace_job([BenchRow("m", "d", "x"), BenchRow("m:rgb", "d", "x", kind="stream", of="m")])
+    store.replace_job([BenchRow("m", "d", "x", status="ok")])  # its stream rows go with it
+    assert [r.preset for r in store.rows()] == ["p", "q", "m"]
 
 
-def test_preset_selection_and_profile_key():
+def test_preset_selection_profile_key_and_errors(capsys):
+    from zoo.bench.jobs import select_presets
     names = ["c3d", "i3d", "r3d_18", "two_stream", "two_stream_3d"]
-    assert harness.select_presets(names, "two_stream*,c3d", "two_stream_3d") == ["c3d", "two_stream"]
-    args = harness.parser().parse_args(["--steps", "5", "--bf16"])
-    assert harness.profile_from_args(args).key == "cpu-small[steps=5,bf16=True]"
-    assert harness.profile_from_args(harness.parser().parse_args([])).key == "cpu-small"
+    assert select_presets(names, "two_stream*,c3d", "two_stream_3d") == ["c3d", "two_stream"]
+    args = cli.parser().parse_args(["--steps", "5", "--bf16"])
+    assert cli.profile_from_args(args).key == "cpu-small[steps=5,bf16=True]"
+    assert cli.profile_from_args(cli.parser().parse_args([])).key == "cpu-small"
+    assert cli.main(["--presets", "no_such_*"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zoo: error: no preset matches 'no_such_*'")
+
+
+def test_gpu_full_profile_is_selectable():
+    profile = cli.profile_from_args(cli.parser().parse_args(["--profile", "gpu-full"]))
+    assert profile.key == "gpu-full" and profile.device == "cuda" and profile.bf16
+    assert (profile.frames, profile.size, profile.width) == (16, 112, 1.0)
+    assert not PROFILES["cpu-small"].bf16  # bf16 off by default on the CPU
+    assert PROFILES["cpu-small"].test_clips_per_class >= 50
+    assert "width 1/8" in PROFILES["cpu-small"].scale()
 
 
 @pytest.mark.slow
 def test_real_presets_smoke(tmp_path):
-    wanted = ["single_frame", "c3d"]
+    wanted = ["single_frame", "two_stream"]
     if not set(wanted) <= set(REGISTRY.names("preset")):
         pytest.skip("the first-party presets are not installed")
     argv = ["--presets", ",".join(wanted), "--results", str(tmp_path), "--no-cards",
             "--batch-size", "2", *TINY]
-    assert harness.main(argv) == 0
-    rows = ResultStore(tmp_path / harness.STORE_NAME).rows()
-    assert [r["status"] for r in rows] == ["ok", "ok"], [r.get("reason") for r in rows]
+    assert cli.main(argv) == 0
+    rows = {r.preset: r for r in ResultStore(tmp_path / STORE_NAME).rows()}
+    assert all(r.ok for r in rows.values()), [r.reason for r in rows.values()]
+    assert {"two_stream:rgb", "two_stream:flow"} <= set(rows)
+    assert rows["single_frame"].width == PROFILES["cpu-small"].width
+    assert torch.get_num_threads() >= 1

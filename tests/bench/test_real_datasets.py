@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from toys import install
-from zoo.bench import harness
-from zoo.bench.leaderboard import markdown
+from zoo.bench import cli
+from zoo.bench.jobs import dataset_roots
+from zoo.bench.run import STORE_NAME
 from zoo.bench.store import ResultStore
 from zoo.data.synthetic import write_videos
 
 TINY = ["--steps", "2", "--train-clips-per-class", "1", "--test-clips-per-class", "1",
-        "--latency-runs", "2", "--precise-bn-batches", "1", "--quiet", "--no-cards"]
+        "--latency-runs", "2", "--precise-bn-batches", "1", "--quiet", "--no-cards", "--no-cost"]
 
 
 @pytest.fixture(scope="module")
@@ -30,44 +31,35 @@ def test_configured_dataset_gets_rows_and_its_own_leaderboard(fake_dist, kinetic
     install(fake_dist)
     monkeypatch.setenv("ZOO_DATA_KINETICS400", str(kinetics_root))
     results = tmp_path / "results"
-    assert harness.main(["--presets", "acme_single", "--results", str(results), *TINY]) == 0
-    rows = {r["dataset"]: r for r in ResultStore(results / harness.STORE_NAME).rows()}
+    assert cli.main(["--presets", "acme_single", "--results", str(results), *TINY]) == 0
+    rows = {r.dataset: r for r in ResultStore(results / STORE_NAME).rows()}
     assert set(rows) == {"moving_shapes", "kinetics400"}
     real = rows["kinetics400"]
-    assert real["status"] == "ok", real.get("reason")
-    assert real["eval_split"] == "val" and real["num_classes"] == 12 and real["metric"] == "top1"
-    assert 0 <= real["top1"] <= real["top5"] <= 1
-    assert real["skipped_loads"] >= 1  # the corrupt video, left out
-    assert "top1_motion" not in real  # class groups belong to the built-in dataset
-    assert "top1_motion" in rows["moving_shapes"]
+    assert real.ok, real.reason
+    assert real.eval_split == "val" and real.num_classes == 12 and real.metric == "top1"
+    assert 0 <= real.top1 <= real.top5 <= 1
+    assert real.skipped_loads >= 1  # the corrupt video, left out
+    assert real.groups == {} and real.arrow is None  # no class groups, no replay backwards
+    assert real.shuffled is not None  # frames shuffled in the tensors instead
+    assert set(rows["moving_shapes"].groups) == {"appearance", "motion"}
     text = (results / "leaderboard_kinetics400.md").read_text()
-    assert "`kinetics400` (12 classes), top-1 on its val split" in text
+    assert "`kinetics400`, 12 classes; top-1 on its val split" in text
     assert (results / "leaderboard_kinetics400.html").is_file()
     assert (results / "leaderboard.md").read_text().count("`acme_single`") == 1
-    assert "acme_single on kinetics400: top-1" in capsys.readouterr().out
+    assert "acme_single on kinetics400: score" in capsys.readouterr().out
 
 
 def test_dataset_roots_from_flags_and_environment(tmp_path):
     env = {"ZOO_DATA_UCF101": str(tmp_path), "ZOO_DATA_NOPE": str(tmp_path), "PATH": "/bin"}
     with pytest.warns(UserWarning, match="ZOO_DATA_NOPE names no registered dataset"):
-        assert harness.dataset_roots([], env) == {"ucf101": tmp_path}
-    assert harness.dataset_roots([f"hmdb51={tmp_path}"], {}) == {"hmdb51": tmp_path}
+        assert dataset_roots([], env) == {"ucf101": tmp_path}
+    assert dataset_roots([f"hmdb51={tmp_path}"], {}) == {"hmdb51": tmp_path}
     with pytest.raises(ValueError, match="is not a folder"):
-        harness.dataset_roots([f"hmdb51={tmp_path / 'missing'}"], {})
+        dataset_roots([f"hmdb51={tmp_path / 'missing'}"], {})
     with pytest.raises(ValueError, match="NAME=FOLDER"):
-        harness.dataset_roots(["hmdb51"], {})
+        dataset_roots(["hmdb51"], {})
     with pytest.raises(Exception, match="ucf10"):
-        harness.dataset_roots([f"ucf10={tmp_path}"], {})
+        dataset_roots([f"ucf10={tmp_path}"], {})
     with pytest.raises(ValueError, match="built in"):
-        harness.dataset_roots([f"moving_shapes={tmp_path}"], {})
-    assert harness.main(["--data", "hmdb51", "--list"]) == 2
-
-
-def test_multi_label_rows_rank_by_map():
-    base = {"dataset": "charades", "profile": "cpu-small", "status": "ok", "metric": "map",
-            "clips_per_s": 1.0, "params": 1, "input": {}, "eval_split": "test",
-            "num_classes": 157}
-    rows = [dict(base, preset="a", map=0.2), dict(base, preset="b", map=0.4)]
-    text = markdown(rows)
-    assert "| # | preset | mAP |" in text and "`charades` (157 classes), mAP on its test split" in text
-    assert text.index("`b`") < text.index("`a`")
+        dataset_roots([f"moving_shapes={tmp_path}"], {})
+    assert cli.main(["--data", "hmdb51", "--list"]) == 2

@@ -1,4 +1,4 @@
 """``python -m zoo.bench``: the benchmark harness."""
-from .harness import main
+from .cli import main
 
 raise SystemExit(main())

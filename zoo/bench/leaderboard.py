@@ -1,5 +1,6 @@
 """The leaderboard: the stored rows of one profile on one dataset as a Markdown table, a CSV file, a
-self-contained sortable HTML page and an accuracy-vs-throughput Pareto plot.
+self-contained sortable HTML page and an accuracy-vs-throughput Pareto plot, all rendered from
+the columns of zoo.bench.rows; below the table, each preset's cost at its paper's scale.
 
 ``python -m zoo.bench.leaderboard --merge A.jsonl B.jsonl ...`` merges the stores of sharded runs
 (one row per preset, dataset and profile; a finished row wins over a failed one, otherwise the
@@ -14,152 +15,137 @@ import io
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-Row = Dict[str, Any]
+from .cost import COST_COLUMNS, CostRow
+from .jobs import DATASET
+from .profiles import DEFAULT_PROFILE
+from .rows import BenchRow, Column, columns_for, legend, metric_label
+from .run import DEFAULT_RESULTS, STORE_NAME
 
-
-METRIC_LABELS = {"top1": "top-1", "map": "mAP"}
-
-
-def score(row: Row) -> float:
-    """The figure a row is ranked by: top-1, or mAP on a multi-label dataset."""
-    return row[row.get("metric", "top1")]
-
-
-def metric_label(rows: Sequence[Row]) -> str:
-    metrics = {r.get("metric", "top1") for r in rows if r["status"] == "ok"} or {"top1"}
-    return " / ".join(METRIC_LABELS.get(m, m) for m in sorted(metrics))
+Ranked = List[Tuple[int, str, BenchRow]]  # (rank, ranks tied with it, row)
 
 
 def leaderboard_stem(dataset: str) -> str:
     """The file name (without extension) of `dataset`'s leaderboard."""
-    from .harness import DATASET
     return "leaderboard" if dataset == DATASET else f"leaderboard_{dataset}"
 
 
-def dataset_line(rows: Sequence[Row]) -> str:
-    """What the rows were scored on, for the page's header."""
-    from .harness import DATASET
-    names = sorted({r["dataset"] for r in rows})
-    if names == [DATASET] or not names:
-        return ("- Dataset: built-in `moving_shapes`, top-1 on its held-out test split (chance "
-                "1/12). *appearance*: classes told apart by the object's shape and colour; "
-                "*motion*: classes told apart only by the direction or order of motion (a "
-                "single-frame model is at chance there, 1/8).")
-    ok = [r for r in rows if r["status"] == "ok"] or list(rows)
-    splits = ", ".join(sorted({str(r.get("eval_split", "test")) for r in ok}))
-    classes = ", ".join(sorted({str(r.get("num_classes", "?")) for r in ok}))
-    return (f"- Dataset: `{'`, `'.join(names)}` ({classes} classes), {metric_label(rows)} on "
-            f"its {splits} split; training and test clips capped per class as the budget says.")
+def _overlap(a: BenchRow, b: BenchRow) -> bool:
+    if a.score_ci is None or b.score_ci is None:
+        return a.score == b.score
+    return a.score_ci[0] <= b.score_ci[1] and b.score_ci[0] <= a.score_ci[1]
 
 
-def group_names(rows: Sequence[Row]) -> List[str]:
-    """The class groups scored in `rows` ("appearance", "motion", ...), from ``top1_<group>``."""
-    return sorted({k[len("top1_"):] for r in rows for k in r if k.startswith("top1_")})
+def ranked(rows: Sequence[BenchRow]) -> Tuple[Ranked, List[BenchRow]]:
+    """Finished rows best first (score, then throughput, then name), each with its rank and the
+    range of ranks whose 95% intervals overlap its own ("" when none does); failed rows by
+    name."""
+    ok = sorted((r for r in rows if r.ok),
+                key=lambda r: (-(r.score or 0), -(r.clips_per_s or 0), r.preset))
+    out = []
+    for rank, row in enumerate(ok, 1):
+        tied = [i for i, other in enumerate(ok, 1) if _overlap(row, other)]
+        out.append((rank, f"{min(tied)}–{max(tied)}" if len(tied) > 1 else "", row))
+    failed = sorted((r for r in rows if not r.ok), key=lambda r: r.preset)
+    return out, failed
 
 
-def ranked(rows: Sequence[Row]) -> Tuple[List[Row], List[Row]]:
-    """Finished rows best first (top-1, then throughput, then name), and failed rows by name."""
-    ok = sorted((r for r in rows if r["status"] == "ok"),
-                key=lambda r: (-score(r), -r["clips_per_s"], r["preset"]))
-    failed = sorted((r for r in rows if r["status"] != "ok"), key=lambda r: r["preset"])
-    return ok, failed
-
-
-def _number(value: Any, digits: int) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
-
-
-def _percent(value: Any) -> str:
-    return "" if value is None else f"{100 * value:.0f}%"
-
-
-def _env(r: Row) -> str:
-    e = r.get("env")
+def _env(r: BenchRow) -> str:
+    e = r.env
     if not e:
         return ""
     return (f"{e.get('processor', '?')}, torch {e.get('torch', '?')}, {e.get('threads', '?')} "
             f"threads, {e.get('dtype', '?')}, {e.get('device', '?')}")
 
 
-# (header, row -> cell) of the measured columns after top-1 and its groups
-def _columns() -> List[Tuple[str, Any]]:
-    return [
-        ("top-5", lambda r: _number(r.get("top5"), 3)),
-        ("Δ shuffled", lambda r: _number(r.get("temporal_reliance"), 3)),
-        ("clips/s", lambda r: _number(r.get("clips_per_s"), 1)),
-        ("clips/s b1", lambda r: _number(r.get("clips_per_s_b1"), 1)),
-        ("p50 ms", lambda r: _number(r.get("latency_p50_ms"), 1)),
-        ("p95 ms", lambda r: _number(r.get("latency_p95_ms"), 1)),
-        ("train clips/s", lambda r: _number(r.get("train_clips_per_s"), 1)),
-        ("data wait", lambda r: _percent(r.get("data_wait_frac"))),
-        ("peak MiB", lambda r: _number(r.get("peak_mem_mb"), 0)),
-        ("params (M)", lambda r: _number(r["params"] / 1e6, 2)),
-        ("GFLOPs", lambda r: _number(r.get("gflops"), 3)),
-        ("input", lambda r: format_input(r["input"])),
-        ("steps", lambda r: str(r.get("steps", ""))),
-    ]
+def _name(row: BenchRow) -> str:
+    if row.kind == "stream":
+        return f"`{row.of}` · {row.preset.rsplit(':', 1)[1]} only"
+    return f"`{row.preset}`"
 
 
-def format_input(inputs: Dict[str, Dict[str, Any]]) -> str:
-    """``rgb 8x32² + flow 8x32² (2 ch)``: each stream's frames, size and non-RGB channels."""
-    parts = []
-    for name, s in inputs.items():
-        channels = f" ({s['channels']} ch)" if s["channels"] != 3 else ""
-        parts.append(f"{name} {s['frames']}x{s['size']}²{channels}")
-    return " + ".join(parts)
-
-
-def markdown(rows: Sequence[Row]) -> str:
-    """The leaderboard of one profile's rows."""
-    ok, failed = ranked(rows)
-    groups = group_names(ok)
-    profiles = sorted({r["profile"] for r in rows})
-    lines = ["# Benchmark leaderboard", "",
-             "Generated by `python -m zoo.bench` from `leaderboard.jsonl`; do not edit by hand.", ""]
-    for budget in sorted({r.get("budget", "") for r in rows} - {""}):
-        lines.append(f"- Budget ({', '.join(profiles)}): {budget}.")
+def header_lines(rows: Sequence[BenchRow], columns: Sequence[Column]) -> List[str]:
+    """The page's bullets: budget, environment, dataset and class groups, and the columns."""
+    lines = []
+    profiles = ", ".join(sorted({r.profile for r in rows}))
+    for budget in sorted({r.budget for r in rows} - {""}):
+        lines.append(f"- Budget ({profiles}): {budget}.")
     for env in sorted({_env(r) for r in rows} - {""}):
         lines.append(f"- Environment: {env}.")
-    lines += [
-        dataset_line(rows),
-        "- top-5: the label among the five best-scored classes.",
-        "- Δ shuffled (temporal reliance): the score minus the score when the frames of every clip are "
-        "shuffled in time (one seeded permutation per clip, the same for all its streams), both "
-        "on the first test clips of each class (`reliance_clips` in the CSV); near 0 for a "
-        "model that ignores frame order.",
-        "- clips/s: a bare inference loop at the benchmark batch; clips/s b1, p50/p95 ms: "
-        "batch-1 calls. train clips/s: during the training budget; data wait: the share of "
-        "training time spent waiting for the next batch. peak MiB: peak resident memory during "
-        "the preset above the resident memory at its start (CUDA: max allocated). GFLOPs per clip by fvcore (a "
-        "multiply-add counts once).", ""]
-    columns = _columns()
-    header = ["#", "preset", metric_label(rows)] + groups + [h for h, _ in columns]
-    lines += ["| " + " | ".join(header) + " |",
-              "|" + "|".join("---" if h in ("preset", "input") else "---:" for h in header) + "|"]
-    for rank, r in enumerate(ok, 1):
-        cells = ([str(rank), f"`{r['preset']}`", _number(score(r), 3)]
-                 + [_number(r.get(f"top1_{g}"), 3) for g in groups]
-                 + [cell(r) for _, cell in columns])
+    ok = [r for r in rows if r.ok] or list(rows)
+    names = ", ".join(f"`{n}`" for n in sorted({r.dataset for r in rows}))
+    splits = ", ".join(sorted({r.eval_split for r in ok}))
+    classes = ", ".join(sorted({str(r.num_classes) for r in ok}))
+    chance = sorted({r.chance for r in ok if r.chance})
+    chance_text = f" (chance {chance[0]:.3f})" if len(chance) == 1 else ""
+    lines.append(f"- Dataset: {names}, {classes} classes; {metric_label(rows)} on its {splits} "
+                 f"split{chance_text}.")
+    docs: Dict[str, str] = {}
+    for r in ok:
+        docs.update(r.group_docs)
+    lines += [f"- *{group}*: {text}." for group, text in sorted(docs.items())]
+    lines += legend(columns)
+    lines.append("- tied: the ranks whose 95% intervals overlap this row's: their order is not "
+                 "shown by this test split.")
+    return lines
+
+
+def markdown(rows: Sequence[BenchRow], costs: Sequence[CostRow] = ()) -> str:
+    """The leaderboard of one profile's rows on one dataset, then the presets' paper-scale
+    cost."""
+    ok, failed = ranked(rows)
+    columns = [c for c in columns_for(rows) if c.markdown]
+    lines = ["# Benchmark leaderboard", "",
+             "Generated by `zoo bench` from `leaderboard.jsonl` and `paper_cost.jsonl`; do not "
+             "edit by hand.", ""]
+    lines += header_lines(rows, columns) + [""]
+    header = ["#", "tied", "preset"] + [c.label if c.key != "score" else metric_label(rows)
+                                        for c in columns]
+    aligns = ["---:", "---", "---"] + ["---" if c.text else "---:" for c in columns]
+    lines += ["| " + " | ".join(header) + " |", "|" + "|".join(aligns) + "|"]
+    for rank, tied, r in ok:
+        cells = [str(rank), tied, _name(r)] + [c.cell(r).replace("|", "/") for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
     if failed:
         lines += ["", "Failed:", "", "| preset | reason |", "|---|---|"]
-        lines += [f"| `{r['preset']}` | {r['reason'].replace('|', '/')} |" for r in failed]
+        lines += [f"| `{r.preset}` | {r.reason.replace('|', '/')} |" for r in failed]
+    lines += cost_table([r.preset for r in rows if r.kind == "preset"], costs)
     return "\n".join(lines) + "\n"
 
 
-def csv_text(rows: Sequence[Row]) -> str:
+def cost_table(presets: Sequence[str], costs: Sequence[CostRow]) -> List[str]:
+    """The paper-scale cost of `presets` as measured on the machine of the benchmark rows."""
+    wanted = set(presets)
+    shown = sorted((c for c in costs if c.preset in wanted and c.status == "ok"),
+                   key=lambda c: c.preset)
+    if not shown:
+        return []
+    machines = sorted({f"{c.processor}, torch {c.torch}, {c.threads} threads" for c in shown})
+    lines = ["", "## Cost at the paper's scale", "",
+             f"Each preset as its paper has it (its default config, 400 classes), measured "
+             f"without training by `zoo bench` ({'; '.join(machines)}); nothing above is "
+             f"trained at this scale."] + [""] + legend(COST_COLUMNS) + [""]
+    header = ["preset"] + [c.label for c in COST_COLUMNS]
+    lines += ["| " + " | ".join(header) + " |",
+              "|" + "|".join("---" if h in ("preset", "paper input") else "---:"
+                             for h in header) + "|"]
+    lines += ["| " + " | ".join([f"`{c.preset}`"] + [col.cell(c) for col in COST_COLUMNS]) + " |"
+              for c in shown]
+    return lines
+
+
+def csv_text(rows: Sequence[BenchRow]) -> str:
+    """Every column of every row (the Markdown's and the CSV-only ones), with the
+    environment."""
     ok, failed = ranked(rows)
-    groups = [f"top1_{g}" for g in group_names(ok)]
-    columns = (["rank", "preset", "dataset", "kind", "status", "top1", "top5", "map"] + groups
-               + ["shuffled_top1", "shuffled_map", "temporal_reliance", "reliance_clips", "clips_per_s", "clips_per_s_b1",
-                  "latency_p50_ms", "latency_p95_ms", "train_clips_per_s", "data_wait_frac",
-                  "peak_mem_mb", "params", "gflops", "steps", "train_s", "final_loss", "profile",
-                  "processor", "torch", "threads", "dtype", "device", "reason"])
+    columns = columns_for(rows)
+    env_keys = ["processor", "torch", "threads", "dtype", "device"]
     out = io.StringIO()
-    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for rank, r in enumerate(ok + failed, 1):
-        writer.writerow({**r.get("env", {}), **r, "rank": rank if r["status"] == "ok" else ""})
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["rank", "tied", "preset", "dataset", "status"] + [c.key for c in columns]
+                    + env_keys)
+    for rank, tied, r in ok + [(None, "", r) for r in failed]:
+        writer.writerow([rank or "", tied, r.preset, r.dataset, r.status]
+                        + [c.cell(r) for c in columns] + [r.env.get(k, "") for k in env_keys])
     return out.getvalue()
 
 
@@ -188,58 +174,51 @@ _STYLE = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collap
           "th[data-dir=desc]::after{content:' \\25BC'}tr.front td{background:#fff6d5}")
 
 
-def html_page(rows: Sequence[Row]) -> str:
+def html_page(rows: Sequence[BenchRow], costs: Sequence[CostRow] = ()) -> str:
     """A self-contained page (inline CSS and JavaScript, no external resources) with the
     leaderboard as a table sorted by clicking a header; Pareto-front rows are highlighted."""
     ok, failed = ranked(rows)
-    groups = group_names(ok)
-    columns = _columns()
-    front = {r["preset"] for r in pareto_front(ok)}
-    header = ["#", "preset", metric_label(rows)] + groups + [h for h, _ in columns]
+    columns = [c for c in columns_for(rows) if c.markdown]
+    front = {r.preset for r in pareto_front([r for _, _, r in ok])}
+    header = ["#", "tied", "preset"] + [c.label for c in columns]
     esc = html.escape
     out = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8">',
            "<title>zoo benchmark leaderboard</title>", f"<style>{_STYLE}</style></head><body>",
            "<h1>Benchmark leaderboard</h1>",
-           "<p>Generated by <code>python -m zoo.bench</code> from <code>leaderboard.jsonl</code>; "
-           "click a header to sort. Highlighted rows are on the accuracy-vs-throughput Pareto "
-           "front. The Markdown leaderboard beside this page defines the columns.</p>"]
-    for budget in sorted({r.get("budget", "") for r in rows} - {""}):
-        out.append(f"<p>Budget: {esc(budget)}.</p>")
-    for env in sorted({_env(r) for r in rows} - {""}):
-        out.append(f"<p>Environment: {esc(env)}.</p>")
-    out.append('<table class="sortable"><thead><tr>'
+           "<p>Generated by <code>zoo bench</code>; click a header to sort. Highlighted rows are "
+           "on the accuracy-vs-throughput Pareto front.</p><ul>"]
+    out += [f"<li>{esc(line[2:])}</li>" for line in header_lines(rows, columns)]
+    out.append('</ul><table class="sortable"><thead><tr>'
                + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr></thead><tbody>")
-    for rank, r in enumerate(ok, 1):
-        cells = ([str(rank), r["preset"], _number(score(r), 3)]
-                 + [_number(r.get(f"top1_{g}"), 3) for g in groups]
-                 + [cell(r) for _, cell in columns])
-        css = ' class="front"' if r["preset"] in front else ""
+    text_columns = {"tied", "preset"} | {c.label for c in columns if c.text}
+    for rank, tied, r in ok:
+        cells = [str(rank), tied, _name(r).replace("`", "")] + [c.cell(r) for c in columns]
+        css = ' class="front"' if r.preset in front else ""
         out.append(f"<tr{css}>" + "".join(
-            f'<td{"" if h in ("preset", "input") else " class=n"}>{esc(c)}</td>'
+            f'<td{"" if h in text_columns else " class=n"}>{esc(c)}</td>'
             for h, c in zip(header, cells)) + "</tr>")
     out.append("</tbody></table>")
     if failed:
         out.append("<h2>Failed</h2><ul>" + "".join(
-            f"<li><code>{esc(r['preset'])}</code>: {esc(r.get('reason', ''))}</li>"
-            for r in failed) + "</ul>")
+            f"<li><code>{esc(r.preset)}</code>: {esc(r.reason)}</li>" for r in failed) + "</ul>")
     out += [f"<script>{_SORTER}</script>", "</body></html>"]
     return "\n".join(out) + "\n"
 
 
-def pareto_front(rows: Sequence[Row]) -> List[Row]:
-    """The finished rows no other row beats on both top-1 and clips/s (ties kept), by
-    throughput."""
-    ok = [r for r in rows if r["status"] == "ok"]
+def pareto_front(rows: Sequence[BenchRow]) -> List[BenchRow]:
+    """The finished preset rows no other row beats on both the score and clips/s (ties kept),
+    by throughput."""
+    ok = [r for r in rows if r.ok and r.clips_per_s]
     front = [r for r in ok if not any(
-        score(o) >= score(r) and o["clips_per_s"] >= r["clips_per_s"]
-        and (score(o) > score(r) or o["clips_per_s"] > r["clips_per_s"]) for o in ok)]
-    return sorted(front, key=lambda r: r["clips_per_s"])
+        o.score >= r.score and o.clips_per_s >= r.clips_per_s
+        and (o.score > r.score or o.clips_per_s > r.clips_per_s) for o in ok)]
+    return sorted(front, key=lambda r: r.clips_per_s)
 
 
-def pareto_plot(rows: Sequence[Row], path: Path) -> bool:
-    """Top-1 against inference clips/s (log scale), the Pareto front drawn and labelled, as a
-    PNG at `path` (matplotlib's Agg backend); False when there is nothing to plot."""
-    ok = [r for r in rows if r["status"] == "ok" and r.get("clips_per_s")]
+def pareto_plot(rows: Sequence[BenchRow], path: Path) -> bool:
+    """The score against inference clips/s (log scale), the Pareto front drawn and labelled, as
+    a PNG at `path` (matplotlib's Agg backend); False when there is nothing to plot."""
+    ok = [r for r in rows if r.ok and r.clips_per_s]
     if not ok:
         return False
     import matplotlib
@@ -247,22 +226,22 @@ def pareto_plot(rows: Sequence[Row], path: Path) -> bool:
     from matplotlib.figure import Figure
 
     front = pareto_front(ok)
-    names = {r["preset"] for r in front}
+    names = {r.preset for r in front}
     fig = Figure(figsize=(8, 5.5), dpi=100)
     ax = fig.add_subplot()
-    rest = [r for r in ok if r["preset"] not in names]
-    ax.scatter([r["clips_per_s"] for r in rest], [score(r) for r in rest], c="#8aa", s=25,
+    rest = [r for r in ok if r.preset not in names]
+    ax.scatter([r.clips_per_s for r in rest], [r.score for r in rest], c="#8aa", s=25,
                label="other")
-    ax.plot([r["clips_per_s"] for r in front], [score(r) for r in front], "-o", c="#d62728",
+    ax.plot([r.clips_per_s for r in front], [r.score for r in front], "-o", c="#d62728",
             ms=6, label="Pareto front")
     for r in ok:
-        ax.annotate(r["preset"], (r["clips_per_s"], score(r)), fontsize=7,
+        ax.annotate(r.preset, (r.clips_per_s, r.score), fontsize=7,
                     xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_xlabel("inference clips/s (log)")
+    ax.set_xlabel("inference clips/s at the benchmark's scale (log)")
     ax.set_ylabel(f"{metric_label(ok)} (held-out split)")
-    profiles = ", ".join(sorted({r["profile"] for r in ok}))
-    datasets = ", ".join(sorted({r["dataset"] for r in ok}))
+    profiles = ", ".join(sorted({r.profile for r in ok}))
+    datasets = ", ".join(sorted({r.dataset for r in ok}))
     ax.set_title(f"Accuracy vs throughput ({datasets}, {profiles})", fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
@@ -271,36 +250,37 @@ def pareto_plot(rows: Sequence[Row], path: Path) -> bool:
     return True
 
 
-def write_leaderboard(rows: Sequence[Row], results_dir: Path, stem: str = "leaderboard") -> str:
+def write_leaderboard(rows: Sequence[BenchRow], results_dir: Path, stem: str = "leaderboard",
+                      costs: Sequence[CostRow] = ()) -> str:
     """Write STEM.md, STEM.csv, STEM.html and the Pareto plot (pareto.png for the built-in
     dataset's ``leaderboard``, else STEM_pareto.png) under `results_dir`; returns the
     Markdown."""
     results_dir.mkdir(parents=True, exist_ok=True)
-    text = markdown(rows)
+    text = markdown(rows, costs)
     (results_dir / f"{stem}.md").write_text(text, encoding="utf-8")
     (results_dir / f"{stem}.csv").write_text(csv_text(rows), encoding="utf-8")
-    (results_dir / f"{stem}.html").write_text(html_page(rows), encoding="utf-8")
+    (results_dir / f"{stem}.html").write_text(html_page(rows, costs), encoding="utf-8")
     pareto_plot(rows, results_dir / ("pareto.png" if stem == "leaderboard" else f"{stem}_pareto.png"))
     return text
 
 
-def merge_rows(paths: Sequence[Path]) -> List[Row]:
+def merge_rows(paths: Sequence[Path]) -> List[BenchRow]:
     """The rows of the stores `paths`, one per key: a finished row wins over a failed one,
     otherwise the later file wins."""
-    from .store import ResultStore, row_key
+    from .store import ResultStore
 
-    merged: Dict[Tuple[str, str, str], Row] = {}
+    merged: Dict[Tuple[str, str, str], BenchRow] = {}
     for path in paths:
         for row in ResultStore(path).rows():
-            old = merged.get(row_key(row))
-            if old is None or not (old["status"] == "ok" and row["status"] != "ok"):
-                merged[row_key(row)] = row
+            old = merged.get(row.key)
+            if old is None or not (old.ok and not row.ok):
+                merged[row.key] = row
     return list(merged.values())
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from .harness import DATASET, DEFAULT_PROFILE, DEFAULT_RESULTS, STORE_NAME
-    from .store import ResultStore, _line
+    from .cost import COST_STORE
+    from .store import ResultStore
 
     p = argparse.ArgumentParser(
         prog="python -m zoo.bench.leaderboard",
@@ -313,19 +293,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--profile", default=DEFAULT_PROFILE,
                    help="profile key to tabulate (default: %(default)s)")
     args = p.parse_args(argv)
-    store_path = args.results / STORE_NAME
+    store = ResultStore(args.results / STORE_NAME)
     if args.merge:
         rows = merge_rows(args.merge)
-        args.results.mkdir(parents=True, exist_ok=True)
-        store_path.write_text("".join(_line(r) for r in rows), encoding="utf-8")
-        print(f"merged {len(rows)} rows from {len(args.merge)} stores into {store_path}")
-    rows = [r for r in ResultStore(store_path).rows() if r["profile"] == args.profile]
+        store.path.unlink(missing_ok=True)
+        store.replace(rows)
+        print(f"merged {len(rows)} rows from {len(args.merge)} stores into {store.path}")
+    rows = [r for r in store.rows() if r.profile == args.profile]
     if not rows:
-        print(f"no rows of profile {args.profile!r} in {store_path}")
+        print(f"no rows of profile {args.profile!r} in {store.path}")
         return 1
-    for dataset in sorted({r["dataset"] for r in rows}, key=lambda d: (d != DATASET, d)):
-        print(write_leaderboard([r for r in rows if r["dataset"] == dataset], args.results,
-                                leaderboard_stem(dataset)))
+    costs = ResultStore(args.results / COST_STORE, CostRow).rows()
+    for dataset in sorted({r.dataset for r in rows}, key=lambda d: (d != DATASET, d)):
+        print(write_leaderboard([r for r in rows if r.dataset == dataset], args.results,
+                                leaderboard_stem(dataset), costs))
     return 0
 
 

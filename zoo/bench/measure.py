@@ -1,13 +1,12 @@
 """What the harness measures: a fixed-budget training run (with its throughput and the fraction of
-time spent waiting for data), accuracy per class group, temporal reliance (accuracy lost when the
-frames are shuffled), inference latency and throughput, peak memory, parameters and FLOPs.
+time spent waiting for data), scores with 95% intervals per class group, the arrow of time and
+the reliance on frame order, inference latency and throughput, peak memory, parameters and FLOPs.
 
 `zoo.engine.fit` trains for whole epochs; the benchmark gives every model the same number of
-optimisation steps instead, so it uses `train_for_budget` here and the engine's evaluation.
+optimisation steps instead, through the same training step (zoo.engine.step.TrainStep).
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import resource
@@ -19,22 +18,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..engine.metrics import mean_average_precision, topk_accuracy
 from ..engine.config import TrainConfig
-from ..engine.train import build_optimizer, collect_scores, loss_for
+from ..engine.metrics import mean_average_precision, topk_accuracy
+from ..engine.step import TrainStep, autocast, to_device, warmup_cosine
+from ..engine.train import build_optimizer
 
 Inputs = Dict[str, torch.Tensor]
-
-
-def autocast(bf16: bool, device: Any = "cpu"):
-    """bf16 autocast on `device` (the CPU by default) when asked, otherwise nothing."""
-    if not bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
-
-
-def to_device(inputs: Inputs, device: Any) -> Inputs:
-    return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+Scores = Dict[str, torch.Tensor]  # "model" and each stream scored alone -> logits [N, K]
 
 
 def _sync(device: Any) -> None:
@@ -46,19 +36,19 @@ def _endless(loader: DataLoader) -> Iterator[dict]:
     if len(loader) == 0:
         raise ValueError("the training loader yields no batch")
     while True:
-        yield from loader
+        yield from (batch for batch in loader if batch is not None)
 
 
 def train_for_budget(model: nn.Module, loader: DataLoader, steps: int, seconds: float, lr: float,
-                     weight_decay: float, bf16: bool = False, progress: bool = True,
-                     device: Any = "cpu",
+                     weight_decay: float, warmup: float = 0.1, bf16: bool = False,
+                     stream_weight: float = 0.0, progress: bool = True, device: Any = "cpu",
                      stats: Optional[Dict[str, float]] = None) -> Tuple[int, float]:
-    """Train `model` with AdamW, cycling through `loader`, until `steps` steps are done or
-    `seconds` of training have passed (0: no time limit), whichever comes first.
+    """Train `model` with AdamW, cycling through `loader`, for `steps` steps, or until `seconds`
+    of training have passed when `seconds` > 0, whichever comes first.
 
-    The learning rate warms up linearly over the first tenth of the budget, then decays along a
-    cosine; the budget's progress is the larger of the step and time fractions. Returns the
-    steps done and the mean loss of the last tenth of them.
+    The learning rate follows `warmup_cosine` over the budget's progress (the larger of the
+    step and time fractions). Returns the steps done and the mean loss of the last tenth of
+    them. The progress bar counts steps, or seconds of the budget when time ends it first.
 
     `stats`, when given, receives ``clips`` (trained), ``seconds`` (wall time of the loop) and
     ``data_wait_s`` (time spent in ``next()`` on the loader's iterator, waiting for a batch).
@@ -68,31 +58,28 @@ def train_for_budget(model: nn.Module, loader: DataLoader, steps: int, seconds: 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, TrainConfig(optimizer="adamw", weight_decay=weight_decay),
                                 lr=lr)
+    step = TrainStep(model, optimizer, torch.device(device), bf16=bf16, grad_clip=5.0,
+                     stream_weight=stream_weight)
     model.train()
     losses: List[float] = []
     batches = _endless(loader)
-    bar = tqdm(total=steps, desc="train", leave=False, disable=not progress)
+    timed = seconds > 0
+    bar = tqdm(total=seconds if timed else steps, desc="train", leave=False, disable=not progress,
+               unit="s" if timed else "step", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} "
+               "{unit} [{elapsed}<{remaining}]" if timed else None)
     start = time.perf_counter()
     done, waited, clips = 0.0, 0.0, 0
     while done < 1.0:
-        factor = min((done + 1e-3) / 0.1, 0.5 * (1 + math.cos(math.pi * done)))
         for group in optimizer.param_groups:
-            group["lr"] = lr * factor
+            group["lr"] = lr * warmup_cosine(done, warmup)
         before = time.perf_counter()
         batch = next(batches)
         waited += time.perf_counter() - before
-        labels = batch["label"].to(device)
-        clips += len(labels)
-        with autocast(bf16, device):
-            loss = loss_for(labels, model(to_device(batch["inputs"], device)).float())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(params, 5.0)
-        optimizer.step()
-        losses.append(loss.item())
-        bar.update()
+        clips += len(batch["label"])
+        losses.append(step(batch["inputs"], batch["label"]).item())
         elapsed = time.perf_counter() - start
-        done = max(len(losses) / steps, elapsed / seconds if seconds else 0.0)
+        done = max(len(losses) / steps, elapsed / seconds if timed else 0.0)
+        bar.update(min(elapsed, seconds) - bar.n if timed else 1)
     bar.close()
     if stats is not None:
         stats.update(clips=clips, seconds=time.perf_counter() - start, data_wait_s=waited)
@@ -121,37 +108,79 @@ def recompute_bn_stats(model: nn.Module, loader: DataLoader, batches: int,
     return layers
 
 
-def primary_metric(labels: torch.Tensor) -> str:
-    """The metric a benchmark ranks by: ``"map"`` for multi-hot labels, ``"top1"`` otherwise."""
-    return "map" if labels.is_floating_point() else "top1"
+def wilson_interval(successes: float, trials: int, z: float = 1.959964) -> Tuple[float, float]:
+    """The 95% Wilson score interval of a proportion (successes of trials)."""
+    if trials <= 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def _metric(scores: torch.Tensor, labels: torch.Tensor) -> float:
+@torch.inference_mode()
+def collect(model: nn.Module, loader: DataLoader, bf16: bool = False, device: Any = "cpu",
+            transform=None) -> Tuple[Scores, torch.Tensor]:
+    """Logits of the model (``"model"``) and of each stream that scores alone, over the
+    loader, and the labels; `transform` rewrites each batch's inputs first."""
+    model.eval()
+    scores: Dict[str, List[torch.Tensor]] = {}
+    labels, seen = [], 0
+    with_streams = hasattr(model, "forward_with_streams") and len(getattr(model, "streams", ())) > 1
+    for batch in loader:
+        if batch is None:
+            continue
+        inputs = batch["inputs"] if transform is None else transform(batch["inputs"], seen)
+        seen += len(batch["label"])
+        with autocast(torch.device(device), bf16):
+            inputs = to_device(inputs, device)
+            if with_streams:
+                logits, streams = model.forward_with_streams(inputs)
+            else:
+                logits, streams = model(inputs), {}
+        for name, value in {"model": logits, **streams}.items():
+            scores.setdefault(name, []).append(value.float().cpu())
+        labels.append(batch["label"])
+    if not labels:
+        raise ValueError("the evaluation loader yielded no batch")
+    return {k: torch.cat(v) for k, v in scores.items()}, torch.cat(labels)
+
+
+def score(logits: torch.Tensor, labels: torch.Tensor,
+          groups: Optional[Mapping[str, Sequence[int]]] = None) -> Dict[str, Any]:
+    """``metric`` and its value; for class labels ``top1`` with its 95% interval, ``top5``,
+    and ``groups`` / ``group_ci``: top-1 over the clips of each class group; for multi-hot
+    labels ``map``."""
     if labels.is_floating_point():
-        return mean_average_precision(scores, labels)
-    return topk_accuracy(scores, labels)
-
-
-def accuracy_by_group(model: nn.Module, loader: DataLoader,
-                      groups: Optional[Mapping[str, Sequence[int]]] = None,
-                      bf16: bool = False) -> Dict[str, float]:
-    """Top-1 and top-5 accuracy (``"top1"``, ``"top5"``) and top-1 over the clips of each class
-    group (``"top1_<group>"``); for multi-hot labels the mean average precision (``"map"``)."""
-    scores, labels = collect_scores(model, loader, bf16=bf16)
-    if labels.is_floating_point():
-        return {"map": mean_average_precision(scores, labels)}
-    out = {"top1": topk_accuracy(scores, labels), "top5": topk_accuracy(scores, labels, 5)}
+        return {"metric": "map", "map": mean_average_precision(logits, labels)}
+    hits = logits.argmax(1) == labels
+    out: Dict[str, Any] = {"metric": "top1", "top1": float(hits.float().mean()),
+                           "top1_ci": wilson_interval(float(hits.sum()), len(hits)),
+                           "top5": topk_accuracy(logits, labels, 5), "groups": {}, "group_ci": {}}
     for name, classes in (groups or {}).items():
         members = torch.isin(labels, torch.as_tensor(list(classes)))
         if members.any():
-            out[f"top1_{name}"] = topk_accuracy(scores[members], labels[members])
+            out["groups"][name] = float(hits[members].float().mean())
+            out["group_ci"][name] = wilson_interval(float(hits[members].sum()), int(members.sum()))
     return out
+
+
+def arrow_of_time(forward: torch.Tensor, backward: torch.Tensor,
+                  reversed_class: Mapping[int, int]) -> Dict[str, float]:
+    """From the logits of clips played forward and the same clips played backward: ``arrow``,
+    the share of clips whose backward prediction is the reversed class of the forward one
+    (0 when the forward prediction has no reversed class), and ``unchanged_reversed``, the
+    share whose prediction stays the same."""
+    before, after = forward.argmax(1), backward.argmax(1)
+    flipped = torch.tensor([reversed_class.get(int(c), -1) for c in before])
+    return {"arrow": float((after == flipped).float().mean()),
+            "unchanged_reversed": float((after == before).float().mean())}
 
 
 def shuffle_frames(inputs: Inputs, seeds: Sequence[int]) -> Inputs:
     """`inputs` with the time axis (dim 2 of ``[B, C, T, H, W]``) of clip i permuted by the
     permutation drawn from seed ``seeds[i]``: every stream of a clip with the same number of
-    frames gets the same permutation."""
+    frames gets the same permutation. For a dataset that cannot replay its clips shuffled."""
     out = {}
     for name, x in inputs.items():
         frames = x.shape[2]
@@ -162,29 +191,11 @@ def shuffle_frames(inputs: Inputs, seeds: Sequence[int]) -> Inputs:
     return out
 
 
-@torch.inference_mode()
-def temporal_reliance(model: nn.Module, loader: DataLoader, seed: int = 0, bf16: bool = False,
-                      device: Any = "cpu") -> Tuple[float, float]:
-    """(score, score with shuffled frames) over `loader`: top-1, or mAP for multi-hot labels.
-    The frames of every clip are shuffled in time, seeded: clip i of the loader uses the
-    permutation of seed ``seed * 1_000_003 + i``."""
-    model.eval()
-    plain, shuffled, labels = [], [], []
-    seen = 0
-    for batch in loader:
-        if batch is None:
-            continue
-        seeds = [seed * 1_000_003 + seen + i for i in range(len(batch["label"]))]
-        seen += len(batch["label"])
-        with autocast(bf16, device):
-            plain.append(model(to_device(batch["inputs"], device)).float().cpu())
-            shuffled.append(model(to_device(shuffle_frames(batch["inputs"], seeds),
-                                            device)).float().cpu())
-        labels.append(batch["label"])
-    if not labels:
-        raise ValueError("the evaluation loader yielded no batch")
-    targets = torch.cat(labels)
-    return _metric(torch.cat(plain), targets), _metric(torch.cat(shuffled), targets)
+def metric_value(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1, or mAP for multi-hot labels."""
+    if labels.is_floating_point():
+        return mean_average_precision(logits, labels)
+    return topk_accuracy(logits, labels)
 
 
 @torch.inference_mode()
@@ -194,7 +205,7 @@ def throughput(model: nn.Module, inputs: Inputs, min_seconds: float = 2.0, min_r
     model.eval()
     inputs = to_device(inputs, device)
     clips = next(iter(inputs.values())).shape[0]
-    with autocast(bf16, device):
+    with autocast(torch.device(device), bf16):
         model(inputs)
         _sync(device)
         runs, start = 0, time.perf_counter()
@@ -214,7 +225,7 @@ def latency(model: nn.Module, inputs: Inputs, runs: int = 7, bf16: bool = False,
     model.eval()
     inputs = to_device(inputs, device)
     times = []
-    with autocast(bf16, device):
+    with autocast(torch.device(device), bf16):
         model(inputs)
         _sync(device)
         for _ in range(max(1, runs)):

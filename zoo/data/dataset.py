@@ -121,10 +121,15 @@ class VideoClipDataset(Dataset):
         self.clips, self.crops = (1, 1) if train else (clips, crops)
         self.short_side = short_side
         self.class_groups = class_groups
+        self.group_descriptions: Dict[str, str] = {}
         self.health = health or DataHealth()
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def label(self, index: int) -> Label:
+        """The label of clip `index` as its record gives it (read without decoding)."""
+        return self.records[index].label
 
     def __getitem__(self, index: int) -> Optional[Dict[str, Any]]:
         record = self.records[index]

@@ -13,7 +13,9 @@ dot. Classes come in two groups:
   that pools frames without order cannot tell the two classes of a pair apart.
 
 Clips are generated deterministically from ``(seed, split, index)``, nothing is downloaded;
-the tensors of a split are generated once per resolution and kept in memory. Optical flow is
+the tensors of a split are generated once per resolution and kept in memory. A split can also be
+played backwards or with its frames shuffled (`time_order`): the benchmark's arrow-of-time and
+shuffled-frames measurements read those, with the optical flow computed on the reordered video. Optical flow is
 computed from the native-resolution frames with OpenCV's DIS (zoo.data.flow) and quantised the
 two-stream way (clipped to [-20, 20] px, mapped to 0..255 with 128 = no motion, read as x / 255).
 RGB differences are mapped to [0, 1] as in zoo.data.flow.rgb_difference. Clips are never
@@ -55,6 +57,15 @@ CLASS_GROUPS: Dict[str, List[int]] = {
     "motion": [CLASSES.index(c) for pair in MOTION_PAIRS for c in pair[:2]],
 }
 SPLITS = ("train", "val", "test")
+TIME_ORDERS = ("forward", "reversed", "shuffled")
+GROUP_DESCRIPTIONS = {
+    "appearance": "classes told apart by the object's shape and colour",
+    "motion": "classes told apart only by the direction or order of motion (a single-frame "
+              "model is at chance there, 1/8)",
+}
+# each motion class and the class its time reversal belongs to
+REVERSED_CLASS: Dict[int, int] = {CLASSES.index(a): CLASSES.index(b) for pair in MOTION_PAIRS
+                                  for a, b in (pair[:2], pair[1::-1])}
 DEFAULT_CLIPS_PER_CLASS = {"train": 64, "val": 16, "test": 16}
 NATIVE_FRAMES, NATIVE_SIZE = 16, 64
 
@@ -178,9 +189,17 @@ def clip_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, SPLITS.index(split), index])
 
 
-def _render_split(split: str, count: int, seed: int):
+def _render_split(split: str, count: int, seed: int, time_order: str = "forward"):
+    """The split's clips, each played in `time_order` (shuffled: one seeded permutation per
+    clip)."""
     for index in range(count):
-        yield render_clip(index % len(CLASSES), clip_rng(seed, split, index))
+        rng = clip_rng(seed, split, index)
+        clip = render_clip(index % len(CLASSES), rng)
+        if time_order == "reversed":
+            clip = np.ascontiguousarray(clip[::-1])
+        elif time_order == "shuffled":
+            clip = clip[rng.permutation(len(clip))]
+        yield clip
 
 
 def _resize(frames: torch.Tensor, size: int) -> torch.Tensor:
@@ -196,10 +215,11 @@ def _resize(frames: torch.Tensor, size: int) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=8)
-def _rgb_cache(split: str, count: int, seed: int, resolution: int) -> torch.Tensor:
+def _rgb_cache(split: str, count: int, seed: int, resolution: int,
+               time_order: str = "forward") -> torch.Tensor:
     """uint8 ``[count, 3, NATIVE_FRAMES, r, r]``: every frame of the split at resolution r."""
     out = torch.empty(count, 3, NATIVE_FRAMES, resolution, resolution, dtype=torch.uint8)
-    for index, clip in enumerate(_render_split(split, count, seed)):
+    for index, clip in enumerate(_render_split(split, count, seed, time_order)):
         frames = torch.from_numpy(clip).permute(3, 0, 1, 2).float()
         out[index] = _resize(frames, resolution).round().clamp(0, 255).to(torch.uint8)
     return out
@@ -213,11 +233,12 @@ def _flow_fields(clip: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _flow_cache(split: str, count: int, seed: int, resolution: int) -> torch.Tensor:
+def _flow_cache(split: str, count: int, seed: int, resolution: int,
+                time_order: str = "forward") -> torch.Tensor:
     """uint8 ``[count, 2, NATIVE_FRAMES - 1, r, r]``: the split's quantised flow fields, computed
     at native resolution, then resized with their vectors scaled to resolution r."""
     out = torch.empty(count, 2, NATIVE_FRAMES - 1, resolution, resolution, dtype=torch.uint8)
-    for index, clip in enumerate(_render_split(split, count, seed)):
+    for index, clip in enumerate(_render_split(split, count, seed, time_order)):
         flow = torch.from_numpy(_flow_fields(clip)).permute(3, 0, 1, 2)  # [2, T-1, H, W]
         flow = _resize(flow, resolution) * (resolution / NATIVE_SIZE)
         out[index] = torch.from_numpy(quantize_flow(flow.numpy(), FLOW_BOUND))
@@ -225,17 +246,27 @@ def _flow_cache(split: str, count: int, seed: int, resolution: int) -> torch.Ten
 
 
 class MovingShapes(torch.utils.data.Dataset):
-    """The clips of one split, as ``{"inputs": {stream: [C, T, H, W]}, "label", "video"}``."""
+    """The clips of one split, as ``{"inputs": {stream: [C, T, H, W]}, "label", "video"}``,
+    played in `time_order` ("forward", "reversed" or "shuffled"; labels stay those of the
+    forward clips). It offers what the benchmark reads of a dataset (zoo.data.BenchDataset)."""
 
     classes = CLASSES
     class_groups = CLASS_GROUPS
+    group_descriptions = GROUP_DESCRIPTIONS
+    reversed_class = REVERSED_CLASS
     multi_label = False
+    health = None  # generated clips never fail to load
 
     def __init__(self, split: str = "train", inputs: Optional[Mapping[str, InputSpec]] = None,
-                 clips_per_class: Optional[int] = None, seed: int = 0):
+                 clips_per_class: Optional[int] = None, seed: int = 0,
+                 time_order: str = "forward"):
         if split not in SPLITS:
             raise ValueError(f"moving_shapes has splits {SPLITS}, not {split!r}")
-        self.split, self.seed = split, seed
+        if time_order not in TIME_ORDERS:
+            raise ValueError(f"moving_shapes plays clips in one of {TIME_ORDERS}, not "
+                             f"{time_order!r}")
+        self.split, self.seed, self.time_order = split, seed, time_order
+        self.clips_per_class = clips_per_class
         self.inputs = dict(inputs or {"rgb": InputSpec(frames=NATIVE_FRAMES, size=NATIVE_SIZE)})
         per_class = DEFAULT_CLIPS_PER_CLASS[split] if clips_per_class is None else clips_per_class
         self.count = per_class * len(CLASSES)
@@ -246,16 +277,22 @@ class MovingShapes(torch.utils.data.Dataset):
     def label(self, index: int) -> int:
         return index % len(CLASSES)
 
+    def with_time_order(self, time_order: str) -> "MovingShapes":
+        """The same clips played in `time_order`."""
+        return MovingShapes(self.split, self.inputs, self.clips_per_class, self.seed, time_order)
+
     def _stream(self, spec: InputSpec, index: int) -> torch.Tensor:
         resolution = min(spec.size, NATIVE_SIZE)
         if spec.modality == "flow":
-            flow = _flow_cache(self.split, self.count, self.seed, resolution)[index].float() / 255
+            flow = _flow_cache(self.split, self.count, self.seed, resolution,
+                               self.time_order)[index].float() / 255
             steps = uniform_indices(NATIVE_FRAMES - 1, spec.frames, span=spec.flow_stack)
             stacks = flow[:, steps].reshape(2, spec.frames, spec.flow_stack, resolution, resolution)
             clip = stacks.permute(2, 0, 1, 3, 4).reshape(spec.channels, spec.frames,
                                                          resolution, resolution)
         else:
-            frames = _rgb_cache(self.split, self.count, self.seed, resolution)[index].float() / 255
+            frames = _rgb_cache(self.split, self.count, self.seed, resolution,
+                                self.time_order)[index].float() / 255
             if spec.modality == "rgb_diff":
                 pairs = frames[:, uniform_indices(NATIVE_FRAMES, spec.frames, span=2)]
                 clip = rgb_difference(pairs[:, 0::2], pairs[:, 1::2])
@@ -275,11 +312,12 @@ class MovingShapes(torch.utils.data.Dataset):
             "growing/shrinking, rotation) that a single frame cannot tell apart.",
     tags=("synthetic", "built-in")))
 def moving_shapes(root=None, split: str = "train", inputs: Optional[Mapping[str, InputSpec]] = None,
-                  clips_per_class: Optional[int] = None, seed: int = 0, **kw) -> MovingShapes:
+                  clips_per_class: Optional[int] = None, seed: int = 0,
+                  time_order: str = "forward", **kw) -> MovingShapes:
     """The built-in synthetic dataset; `root` is unused (nothing is read or downloaded)."""
     if kw:
         raise TypeError(f"moving_shapes got unexpected arguments: {sorted(kw)}")
-    return MovingShapes(split, inputs, clips_per_class, seed)
+    return MovingShapes(split, inputs, clips_per_class, seed, time_order)
 
 
 KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")

@@ -1,0 +1,387 @@
+"""Running the benchmark: every job trained on each dataset for the profile's budget, scored on
+the held-out split, its rows stored as it finishes (a killed run resumes where it stopped), and
+the leaderboards, the paper-scale cost table and MODEL_CARDS.md written at the end."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import platform
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from .jobs import DATASET, Job
+from .profiles import Profile
+from .rows import BenchRow, format_input
+
+DEFAULT_RESULTS = Path("benchmarks") / "results"
+STORE_NAME = "leaderboard.jsonl"
+DEFAULT_CARDS = Path("MODEL_CARDS.md")
+EVAL_BATCH = 64
+
+
+def processor() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def environment(device: str = "cpu", bf16: bool = False) -> Dict[str, Any]:
+    """Where a row was measured: processor, torch version, CPU threads, dtype and device."""
+    import torch
+    if device.startswith("cuda") and torch.cuda.is_available():
+        device = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return {"processor": processor(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "dtype": "bf16-autocast" if bf16 else "fp32",
+            "device": device}
+
+
+def input_summary(inputs) -> Dict[str, Dict[str, Any]]:
+    """JSON-ready ``{stream: {modality, frames, size, channels}}`` of ``{stream: InputSpec}``."""
+    return {name: {"modality": s.modality, "frames": s.frames, "size": s.size,
+                   "channels": s.channels} for name, s in inputs.items()}
+
+
+def preset_info(preset: str) -> Dict[str, Any]:
+    """What the registry says about `preset`: source, paper, year, url, summary and the input
+    of each stream as configured by default (read from its config, nothing is built)."""
+    from ..builder import resolve_config
+    from ..registry import REGISTRY
+    from ..specs import InputSpec
+
+    component = REGISTRY.get("preset", preset)
+    streams = resolve_config(preset)["streams"]
+    meta = component.meta
+    return {"source": component.source, "paper": meta.paper, "year": meta.year, "url": meta.url,
+            "summary": meta.summary,
+            "default_input": input_summary({n: InputSpec(**s["input"]) for n, s in streams.items()})}
+
+
+def reason(stage: str, exc: BaseException) -> str:
+    message = " ".join(str(exc).split())
+    return f"{stage}: {type(exc).__name__}: {message}"[:300]
+
+
+def per_class_subset(dataset: Any, per_class: int) -> List[int]:
+    """Indices of the first `per_class` clips of each class of `dataset` (all: 0)."""
+    from ..data.protocol import first_label
+
+    if per_class <= 0:
+        return list(range(len(dataset)))
+    seen: Dict[int, int] = {}
+    picked = []
+    for i in range(len(dataset)):
+        c = first_label(dataset, i)
+        if seen.get(c, 0) < per_class:
+            seen[c] = seen.get(c, 0) + 1
+            picked.append(i)
+    return picked
+
+
+class Subset:
+    """The clips `indices` of a BenchDataset, itself a BenchDataset."""
+
+    def __init__(self, dataset: Any, indices: Sequence[int]):
+        self.dataset, self.indices = dataset, list(indices)
+        for name in ("classes", "multi_label", "class_groups", "group_descriptions",
+                     "reversed_class", "health"):
+            setattr(self, name, getattr(dataset, name, None))
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int):
+        return self.dataset[self.indices[index]]
+
+    def label(self, index: int):
+        return self.dataset.label(self.indices[index])
+
+    def with_time_order(self, order: str) -> "Subset":
+        return Subset(self.dataset.with_time_order(order), self.indices)
+
+
+def open_splits(dataset: str, root: Optional[Path], inputs, profile: Profile):
+    """(training set, test set, name of the test split) of `dataset` read with `inputs`: the
+    built-in dataset generates the profile's clip counts; a real one is read from `root`, its
+    "test" split (else "val") held out, both capped at the profile's clips per class."""
+    from ..errors import ZooError
+    from ..registry import REGISTRY
+
+    factory = REGISTRY.get("dataset", dataset)
+    if root is None:
+        return (factory(split="train", inputs=inputs, seed=profile.seed,
+                        clips_per_class=profile.train_clips_per_class),
+                factory(split="test", inputs=inputs, seed=profile.seed,
+                        clips_per_class=profile.test_clips_per_class), "test")
+    train = factory(root=root, split="train", inputs=inputs)
+    try:
+        test, split = factory(root=root, split="test", inputs=inputs), "test"
+    except (ZooError, ValueError, OSError):
+        test, split = factory(root=root, split="val", inputs=inputs), "val"
+    return (Subset(train, per_class_subset(train, profile.train_clips_per_class)),
+            Subset(test, per_class_subset(test, profile.test_clips_per_class)), split)
+
+
+def build_scaled(job: Job, num_classes: int, profile: Profile):
+    """`job`'s model at the profile's input and width; (model, width). A preset none of whose
+    components takes `width` as a channel multiplier (a plugin's, say) is built at its own
+    width (1)."""
+    import zoo
+    from ..errors import IncompatibleError
+
+    source = job.config or job.name
+    sizes = dict(num_classes=num_classes, frames=profile.frames, size=profile.size)
+    if profile.width != 1:
+        try:
+            return zoo.build(source, width=profile.width, **sizes), profile.width
+        except IncompatibleError:
+            raise
+        except Exception:  # no component takes `width`, or reads it otherwise
+            pass
+    return zoo.build(source, **sizes), 1.0
+
+
+def _scores(logits, labels, groups) -> Dict[str, Any]:
+    from .measure import score
+    return score(logits, labels, groups)
+
+
+def evaluate_orders(model, test_set, profile: Profile, device: str) -> Dict[str, Dict[str, Any]]:
+    """Scores of the model and of each stream scored alone, on the test split played forward,
+    with the arrow of time (its motion clips played backwards) and the score with shuffled
+    frames: ``{"model" | stream: {field: value}}`` of BenchRow fields."""
+    from torch.utils.data import DataLoader
+
+    from ..data import collate
+    from ..data.protocol import first_label, reversed_class
+    from .measure import arrow_of_time, collect, metric_value, shuffle_frames
+
+    loader = functools.partial(DataLoader, batch_size=EVAL_BATCH, collate_fn=collate,
+                               num_workers=profile.workers)
+    run = functools.partial(collect, model, bf16=profile.bf16, device=device)
+    groups = getattr(test_set, "class_groups", None)
+    scores, labels = run(loader(test_set))
+    out = {name: {**_scores(logits, labels, groups), "test_clips": len(labels)}
+           for name, logits in scores.items()}
+    pairs = reversed_class(test_set)
+    if pairs:
+        motion = [i for i in range(len(test_set)) if first_label(test_set, i) in pairs]
+        backward, _ = run(loader(Subset(test_set.with_time_order("reversed"), motion)))
+        for name, logits in backward.items():
+            out[name].update(arrow_of_time(scores[name][motion], logits, pairs),
+                             arrow_clips=len(motion))
+    if hasattr(test_set, "with_time_order"):
+        shuffled, _ = run(loader(test_set.with_time_order("shuffled")))
+    else:
+        shuffled, _ = run(loader(test_set), transform=lambda inputs, seen: shuffle_frames(
+            inputs, [profile.seed * 1_000_003 + seen + i
+                     for i in range(len(next(iter(inputs.values()))))]))
+    for name, logits in shuffled.items():
+        value = metric_value(logits, labels)
+        out[name].update(shuffled=round(value, 4),
+                         temporal_reliance=round(metric_value(scores[name], labels) - value, 4))
+    return out
+
+
+def _rounded(fields: Dict[str, Any]) -> Dict[str, Any]:
+    def r(v):
+        if isinstance(v, float):
+            return round(v, 4)
+        if isinstance(v, tuple):
+            return tuple(round(x, 4) for x in v)
+        if isinstance(v, dict):
+            return {k: r(x) for k, x in v.items()}
+        return v
+    return {k: r(v) for k, v in fields.items()}
+
+
+def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
+               dataset: str = DATASET, root: Optional[Path] = None) -> Optional[List[BenchRow]]:
+    """Train and score one preset (or combination `Job`) on `dataset` (read from `root` unless
+    built in): its row (status "ok" or "failed") and one row per stream that scores alone;
+    None for a combination that zoo.build rejects as incompatible."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from ..data import collate
+    from ..data.protocol import group_descriptions
+    from ..engine.train import seed_everything
+    from ..errors import IncompatibleError
+    from ..registry import REGISTRY
+    from .measure import (PeakMemory, gflops, latency, parameters, recompute_bn_stats,
+                          throughput, train_for_budget)
+
+    job = preset if isinstance(preset, Job) else Job(preset)
+    device = profile.device
+    row = BenchRow(job.name, dataset, profile.key, kind=job.kind, budget=profile.describe(),
+                   settings=dataclasses.asdict(profile), env=environment(device, profile.bf16))
+    stage = "metadata"
+    memory = PeakMemory(device)
+    streams: Dict[str, Dict[str, Any]] = {}
+    try:
+        if job.config is None:
+            info = preset_info(job.name)
+            row.source, row.paper, row.year = info["source"], info["paper"], info["year"]
+            row.url, row.summary = info["url"] or "", info["summary"]
+        else:
+            row.source, row.config = "combination", job.config
+        stage = "classes"
+        factory = REGISTRY.get("dataset", dataset)
+        classes = (factory() if root is None else factory(root=root, split="train")).classes
+        stage = "build"
+        seed_everything(profile.seed)
+        memory.__enter__()
+        try:
+            model, row.width = build_scaled(job, len(classes), profile)
+        except IncompatibleError:
+            if job.config is not None:
+                return None  # not a valid combination: nothing to record
+            raise
+        row.input = input_summary(model.spec.inputs)
+        row.scale = f"width {_width(row.width)}, {format_input(row.input)}"
+        row.params, row.gflops = parameters(model), round(gflops(model), 6)
+        row.num_classes = len(classes)
+        model.to(device)
+        stage = "data"
+        train_set, test_set, row.eval_split = open_splits(dataset, root, model.spec.inputs,
+                                                          profile)
+        row.group_docs = group_descriptions(test_set)
+        if not getattr(test_set, "multi_label", False):
+            row.chance = round(1 / len(classes), 4)
+        if root is None:
+            for split in (train_set, test_set):
+                split[0]  # generates the split's cached tensors before the clock starts
+        train_loader = DataLoader(train_set, batch_size=profile.batch_size, shuffle=True,
+                                  collate_fn=collate, num_workers=profile.workers,
+                                  generator=torch.Generator().manual_seed(profile.seed))
+        stage = "train"
+        start = time.perf_counter()
+        stats: Dict[str, float] = {}
+        row.steps, loss = train_for_budget(
+            model, train_loader, profile.steps, profile.seconds, profile.lr,
+            profile.weight_decay, warmup=profile.warmup, bf16=profile.bf16,
+            stream_weight=profile.stream_loss, progress=progress, device=device, stats=stats)
+        row.final_loss, row.train_s = round(loss, 4), round(time.perf_counter() - start, 1)
+        row.train_clips_per_s = round(stats["clips"] / max(stats["seconds"], 1e-9), 1)
+        row.data_wait_frac = round(stats["data_wait_s"] / max(stats["seconds"], 1e-9), 4)
+        stage = "precise BN"
+        recompute_bn_stats(model, train_loader, profile.precise_bn_batches, device=device)
+        stage = "evaluate"
+        streams = {k: _rounded(v) for k, v in
+                   evaluate_orders(model, test_set, profile, device).items()}
+        _update(row, streams.pop("model"))
+        stage = "throughput"
+        batch = next(b for b in DataLoader(test_set, batch_size=profile.batch_size,
+                                           collate_fn=collate) if b is not None)
+        row.clips_per_s = round(throughput(model, batch["inputs"], bf16=profile.bf16,
+                                           min_seconds=profile.throughput_seconds,
+                                           device=device), 1)
+        single = {k: v[:1] for k, v in batch["inputs"].items()}
+        timing = latency(model, single, runs=profile.latency_runs, bf16=profile.bf16,
+                         device=device)
+        row.clips_per_s_b1 = round(timing["clips_per_s_b1"], 1)
+        row.latency_p50_ms = round(timing["latency_p50_ms"], 2)
+        row.latency_p95_ms = round(timing["latency_p95_ms"], 2)
+        memory.__exit__(None, None, None)
+        row.peak_mem_mb = round(memory.mb, 1)
+        from ..data.protocol import health
+        row.skipped_loads = sum(h.skipped for h in map(health, (train_set, test_set)) if h)
+        del model
+    except Exception as exc:  # one model failing never stops the run
+        row.reason = reason(stage, exc)
+        return [row]
+    row.status = "ok"
+    return [row] + [stream_row(row, name, fields) for name, fields in streams.items()]
+
+
+def _width(width: float) -> str:
+    from .profiles import format_width
+    return format_width(width)
+
+
+def _update(row: BenchRow, fields: Dict[str, Any]) -> None:
+    for key, value in fields.items():
+        setattr(row, key, value)
+
+
+def stream_row(parent: BenchRow, stream: str, fields: Dict[str, Any]) -> BenchRow:
+    """The row of `parent`'s stream `stream` scored alone (its own temporal head)."""
+    row = BenchRow(f"{parent.preset}:{stream}", parent.dataset, parent.profile, kind="stream",
+                   status="ok", of=parent.preset, source=parent.source, budget=parent.budget,
+                   settings=parent.settings, env=parent.env, eval_split=parent.eval_split,
+                   num_classes=parent.num_classes, chance=parent.chance,
+                   group_docs=parent.group_docs, width=parent.width,
+                   input={stream: parent.input[stream]}, steps=parent.steps)
+    _update(row, fields)
+    return row
+
+
+def summary_line(row: BenchRow) -> str:
+    """One line per finished job, from the leaderboard's columns."""
+    from .rows import columns_for
+    where = "" if row.dataset == DATASET else f" on {row.dataset}"
+    if not row.ok:
+        return f"{row.preset}{where}: FAILED ({row.reason})"
+    cells = [f"{c.label} {c.cell(row)}" for c in columns_for([row])
+             if c.markdown and c.key != "note" and c.cell(row)]
+    return f"{row.preset}{where}: " + ", ".join(cells)
+
+
+def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_dir: Path,
+                  cards: Optional[Path] = DEFAULT_CARDS, force: bool = False,
+                  retry_failed: bool = False, progress: bool = True,
+                  roots: Optional[Dict[str, Path]] = None, cost: bool = True,
+                  force_cost: bool = False) -> List[BenchRow]:
+    """Run every preset (or Job) not yet stored for this profile on the built-in dataset and on
+    each dataset of `roots` (name -> root folder), measure the paper-scale cost of each preset
+    not yet measured on this machine (`cost`), then write each dataset's leaderboard (and the
+    model cards unless `cards` is None); returns the profile's rows."""
+    from tqdm.auto import tqdm
+
+    from . import cards as cards_lib
+    from .cost import COST_STORE, measure_costs
+    from .leaderboard import leaderboard_stem, write_leaderboard
+    from .store import ResultStore
+
+    store = ResultStore(results_dir / STORE_NAME)
+    datasets: List[Tuple[str, Optional[Path]]] = [(DATASET, None), *sorted((roots or {}).items())]
+    work = [(p, d, r) for d, r in datasets for p in presets]
+    bar = tqdm(work, desc="bench", unit="job", disable=not progress)
+    settings = dataclasses.asdict(profile)
+    for preset, dataset, root in bar:
+        name = preset.name if isinstance(preset, Job) else preset
+        label = name if dataset == DATASET else f"{name} on {dataset}"
+        stored = store.get(name, dataset, profile.key)
+        current = stored is not None and stored.settings == settings
+        if stored and not current:
+            tqdm.write(f"{label}: stored under other {profile.name} settings, running it again")
+        elif stored and not force and not (retry_failed and not stored.ok):
+            tqdm.write(f"{label}: stored, skipped (--force runs it again)")
+            continue
+        bar.set_postfix_str(label)
+        rows = run_preset(preset, profile, progress=progress, dataset=dataset, root=root)
+        if rows is None:
+            tqdm.write(f"{label}: incompatible, skipped")
+            continue
+        store.replace_job(rows)
+        for row in rows:
+            tqdm.write(summary_line(row))
+    bar.close()
+    cost_store = ResultStore(results_dir / COST_STORE)
+    if cost:
+        names = [p for p in presets if not isinstance(p, Job) or p.config is None]
+        measure_costs([p.name if isinstance(p, Job) else p for p in names], cost_store,
+                      force=force_cost, progress=progress)
+    rows = [r for r in store.rows() if r.profile == profile.key]
+    for dataset, _ in datasets:
+        table = write_leaderboard([r for r in rows if r.dataset == dataset], results_dir,
+                                  leaderboard_stem(dataset), costs=cost_store.rows())
+        print(table)
+    print(f"wrote the leaderboards under {results_dir} (md, csv, html, png)")
+    if cards is not None:
+        cards_lib.write_cards(store, cost_store, cards, profile.key)
+        print(f"wrote {cards}")
+    return rows

@@ -1,0 +1,51 @@
+"""What the benchmark reads of a dataset (`BenchDataset`), so that any registered dataset, the
+built-in one included, gets a leaderboard without the harness knowing its internals."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Union, runtime_checkable
+
+Label = Union[int, Sequence[int]]
+
+
+@runtime_checkable
+class BenchDataset(Protocol):
+    """A dataset of ``{"inputs", "label", "video"}`` samples as the benchmark reads it.
+
+    ``label(i)`` gives clip i's class (a multi-label clip: its classes) without decoding;
+    ``class_groups`` (group -> class indices, or None) and ``group_descriptions`` (group ->
+    a sentence) add a score per group; ``health`` (a DataHealth, or None) counts unreadable
+    clips. Optional: ``reversed_class`` (class -> the class of the same clip played backwards)
+    and ``with_time_order(order)`` ("reversed", "shuffled": the same clips reordered in time)
+    give the arrow-of-time and shuffled-frames measurements."""
+
+    classes: Sequence[str]
+    multi_label: bool
+    class_groups: Optional[Dict[str, List[int]]]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Optional[Dict[str, Any]]: ...
+
+    def label(self, index: int) -> Label: ...
+
+
+def first_label(dataset: BenchDataset, index: int) -> int:
+    """Clip `index`'s class (a multi-label clip's first class)."""
+    label = dataset.label(index)
+    if isinstance(label, (list, tuple)):
+        return int(label[0]) if label else 0
+    return int(label)
+
+
+def group_descriptions(dataset: Any) -> Dict[str, str]:
+    return dict(getattr(dataset, "group_descriptions", None) or {})
+
+
+def reversed_class(dataset: Any) -> Optional[Dict[int, int]]:
+    """The dataset's class -> reversed-clip class map, when it can replay clips backwards."""
+    pairs = getattr(dataset, "reversed_class", None)
+    return pairs if pairs and hasattr(dataset, "with_time_order") else None
+
+
+def health(dataset: Any):
+    return getattr(dataset, "health", None)

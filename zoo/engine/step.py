@@ -1,0 +1,90 @@
+"""One optimisation step and the warm-up + cosine schedule, shared by `zoo train`
+(zoo.engine.train) and the benchmark harness (zoo.bench)."""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Dict, Iterable, Optional
+
+import torch
+from torch import nn
+
+Inputs = Dict[str, torch.Tensor]
+
+
+def autocast(device: torch.device, bf16: bool):
+    """bf16 autocast on `device` when asked, otherwise nothing."""
+    if not bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+def to_device(inputs, device: torch.device):
+    """Move a tensor or a ``{stream: tensor}`` dict to `device`."""
+    if isinstance(inputs, dict):
+        return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+    return inputs.to(device, non_blocking=True)
+
+
+def loss_for(labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """BCE-with-logits for multi-hot float labels, cross-entropy for class indices."""
+    if labels.is_floating_point():
+        return nn.functional.binary_cross_entropy_with_logits(logits, labels)
+    return nn.functional.cross_entropy(logits, labels)
+
+
+def cosine_decay(progress: float) -> float:
+    """0.5 (1 + cos(pi x)) for the share `progress` of the decay done (clamped to [0, 1])."""
+    return 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
+
+def warmup_cosine(progress: float, warmup: float) -> float:
+    """The learning-rate factor at `progress` (0..1) of a run: linear warm-up over its first
+    `warmup` share, then a cosine decay to 0 over the rest."""
+    if progress < warmup:
+        return (progress + 1e-3) / (warmup + 1e-3)
+    return cosine_decay((progress - warmup) / max(1.0 - warmup, 1e-9))
+
+
+class TrainStep:
+    """Forward, loss, backward, gradient clipping and the optimizer step for one batch.
+
+    With `stream_weight` > 0, every stream that scores on its own (a two-stream model's
+    streams) also gets its own loss, weighted by it: each stream is then a classifier by
+    itself, as when the streams are trained separately before fusion (Simonyan 2014)."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
+                 bf16: bool = False, grad_clip: Optional[float] = None,
+                 stream_weight: float = 0.0):
+        self.model, self.optimizer, self.device = model, optimizer, torch.device(device)
+        self.bf16, self.grad_clip, self.stream_weight = bf16, grad_clip, stream_weight
+        self.params: Iterable[nn.Parameter] = [p for group in optimizer.param_groups
+                                               for p in group["params"]]
+
+    def loss(self, inputs: Inputs, labels: torch.Tensor) -> torch.Tensor:
+        """The batch's training loss (with gradients)."""
+        inputs = to_device(inputs, self.device)
+        with autocast(self.device, self.bf16):
+            if self.stream_weight and hasattr(self.model, "forward_with_streams"):
+                logits, streams = self.model.forward_with_streams(inputs)
+            else:
+                logits, streams = self.model(inputs), {}
+        loss = loss_for(labels, logits.float())
+        for stream_logits in streams.values():
+            loss = loss + self.stream_weight * loss_for(labels, stream_logits.float())
+        return loss
+
+    def __call__(self, inputs: Inputs, labels: torch.Tensor, share: float = 1.0) -> torch.Tensor:
+        """One step on a batch; `share` scales the loss (a process's share of a global batch).
+        Returns the detached loss."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss(inputs, labels.to(self.device, non_blocking=True))
+        (loss * share if share != 1 else loss).backward()
+        self.finish()
+        return loss.detach()
+
+    def finish(self) -> None:
+        """Clip the gradients (when asked) and take the optimizer step."""
+        if self.grad_clip:
+            nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        self.optimizer.step()
