@@ -16,6 +16,7 @@ from typing import Dict, Iterable, Optional
 import torch
 from torch import nn
 
+from .errors import IncompatibleError
 from .registry import REGISTRY
 from .specs import CLIP, FRAME, LATE, FeatureSpec, FusionSpec, HeadSpec, InputSpec
 
@@ -68,7 +69,8 @@ def check_backbone_width(name: str, full: nn.Module, input_spec: InputSpec, widt
 def check_backbone(name: str, input_spec: Optional[InputSpec] = None, batch: int = 2,
                    **kwargs) -> FeatureSpec:
     """Build backbone `name`, check its output against `feature_spec`, and its gradients; when its
-    builder takes ``width``, also check a half-width build (`check_backbone_width`)."""
+    builder takes ``width: float = 1.0`` (a channel multiplier), also check a half-width build
+    (`check_backbone_width`)."""
     comp = REGISTRY.get("backbone", name)
     assert comp.info.get("temporal") in (FRAME, CLIP), \
         f"backbone {name!r} must be registered with temporal='frame' or 'clip'"
@@ -78,8 +80,13 @@ def check_backbone(name: str, input_spec: Optional[InputSpec] = None, batch: int
     feature = _run_backbone(name, module, spec, batch)
     assert feature.time == comp.info["temporal"], \
         f"backbone {name!r} registered temporal={comp.info['temporal']!r} but its map is {feature.time!r}"
-    if "width" in inspect.signature(comp.builder).parameters and "width" not in kwargs:
-        check_backbone_width(name, module, spec, batch=batch, **kwargs)
+    width = inspect.signature(comp.builder).parameters.get("width")
+    if width is not None and width.default == 1.0 and isinstance(width.default, float) \
+            and "width" not in kwargs:  # zoo's convention: a channel multiplier, default 1.0
+        try:
+            check_backbone_width(name, module, spec, batch=batch, **kwargs)
+        except IncompatibleError:  # a network that cannot be narrowed says so (timm's ViTs ...)
+            pass
     return feature
 
 

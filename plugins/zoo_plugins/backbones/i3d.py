@@ -159,8 +159,14 @@ def inflate_inception_v1(model: I3D, source: Any) -> None:
 
         state = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True).state_dict()
     else:
+        import timm
+
         from zoo import weights
 
+        if timm.is_model(str(source)):
+            raise ValueError(f"inflate_from={source!r}: I3D is inflated from Inception-v1, which timm "
+                             f"does not have; pass 'googlenet' or a checkpoint of torchvision's "
+                             f"googlenet, or use backbone 'inflated' (model={source!r}) for timm networks.")
         state = weights.read_state_dict(weights.fetch(str(source)))
     own = model.state_dict()
     new = {}
