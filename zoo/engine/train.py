@@ -30,6 +30,7 @@ from . import distributed as dist_utils
 from .checkpoint import load_resumable, load_state, save_checkpoint, set_rng_state, unwrap
 from .config import TrainConfig
 from .metrics import classification_metrics
+from .step import TrainStep, autocast, cosine_decay, loss_for, to_device
 
 logger = logging.getLogger("zoo.engine")
 
@@ -41,13 +42,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def to_device(inputs, device: torch.device):
-    """Move a tensor or a ``{stream: tensor}`` dict to `device`."""
-    if isinstance(inputs, dict):
-        return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
-    return inputs.to(device, non_blocking=True)
 
 
 def collate(samples: List[Optional[Dict[str, Any]]]) -> Dict[str, Any]:
@@ -68,13 +62,6 @@ def _size(batch: Optional[Dict[str, Any]]) -> int:
 
 def _health(batch: Optional[Dict[str, Any]]) -> Optional[DataHealth]:
     return None if batch is None else batch.get("health")
-
-
-def loss_for(labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """BCE-with-logits for multi-hot float labels, cross-entropy for class indices."""
-    if labels.is_floating_point():
-        return nn.functional.binary_cross_entropy_with_logits(logits, labels)
-    return nn.functional.cross_entropy(logits, labels)
 
 
 # -- optimizers and schedules --------------------------------------------------------------
@@ -101,7 +88,7 @@ def lr_factor(step: int, config: TrainConfig, epochs: int, steps_per_epoch: int)
         return (step + 1) / (warmup + 1)
     if config.schedule == "cosine":
         remaining = max(epochs * steps_per_epoch - warmup, 1)
-        return 0.5 * (1 + math.cos(math.pi * min(step - warmup, remaining) / remaining))
+        return cosine_decay((step - warmup) / remaining)
     if config.schedule == "step":
         return config.gamma ** (step // (config.step_epochs * steps_per_epoch))
     return 1.0
@@ -166,10 +153,6 @@ def train_mode(model: nn.Module, frozen: Callable[[str], bool]) -> None:
 
 
 # -- evaluation ----------------------------------------------------------------------------
-def _autocast(device: torch.device, enabled: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
 @torch.no_grad()
 def collect_scores(model: nn.Module, loader: DataLoader, bf16: bool = False,
                    progress: bool = False, health: Optional[DataHealth] = None
@@ -189,7 +172,7 @@ def collect_scores(model: nn.Module, loader: DataLoader, bf16: bool = False,
             local.update(_health(batch))
             if not _size(batch):  # every sample of the batch was unreadable
                 continue
-            with _autocast(device, bf16):
+            with autocast(device, bf16):
                 scores.append(model(to_device(batch["inputs"], device)).float())
             labels.append(batch["label"].to(device))
     finally:
@@ -255,7 +238,7 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
     Every process takes a step on every batch that some process could read, so that their
     gradient reductions stay paired: a process whose batch is empty contributes zero gradients
     (`_stand_in_step`), and each process's loss is weighted by its share of the global batch."""
-    params = [p for group in optimizer.param_groups for p in group["params"]]
+    step = TrainStep(model, optimizer, device, bf16=config.bf16, grad_clip=config.grad_clip)
     totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss sum, sample count
     health = DataHealth()
     stand_in = None
@@ -265,24 +248,17 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
         counts = dist_utils.all_reduce_sum(torch.tensor([size], device=device))
         if not int(counts):  # every sample of every process's batch was unreadable
             continue
-        optimizer.zero_grad(set_to_none=True)
         if size:
             stand_in = batch["inputs"]
-            labels = batch["label"].to(device, non_blocking=True)
-            with _autocast(device, config.bf16):
-                logits = model(to_device(batch["inputs"], device))
-            loss = loss_for(labels, logits.float())
             share = size * dist_utils.world_size() / int(counts)
-            (loss * share if share != 1 else loss).backward()
-        else:
-            _stand_in_step(model, stand_in, device)
-        if config.grad_clip:
-            nn.utils.clip_grad_norm_(params, config.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        if size:
-            totals[0] += loss.detach().double() * size
+            loss = step(batch["inputs"], batch["label"], share)
+            totals[0] += loss.double() * size
             totals[1] += size
+        else:
+            optimizer.zero_grad(set_to_none=True)
+            _stand_in_step(model, stand_in, device)
+            step.finish()
+        scheduler.step()
     totals = dist_utils.all_reduce_sum(totals)
     health = merged_health(health)
     report_health(desc, health)
