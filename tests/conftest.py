@@ -12,7 +12,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# one torch thread per xdist worker: two workers of two threads each on two cores stall
+# OpenMP's spinning threads (steps 10-50x slower); two threads for a single test process
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from zoo.bench.store import ResultStore
 from zoo.data import collate
 from zoo.engine.step import TrainStep, warmup_cosine
 
-TINY = ["--steps", "2", "--train-clips-per-class", "1", "--test-clips-per-class", "1",
+TINY = ["--jobs", "1", "--steps", "2", "--train-clips-per-class", "1", "--test-clips-per-class", "1",
         "--latency-runs", "2", "--quiet", "--no-cards", "--no-cost"]
 
 

@@ -11,7 +11,7 @@ from zoo.bench.run import STORE_NAME
 from zoo.bench.store import ResultStore
 from zoo.data.synthetic import write_videos
 
-TINY = ["--steps", "2", "--train-clips-per-class", "1", "--test-clips-per-class", "1",
+TINY = ["--jobs", "1", "--steps", "2", "--train-clips-per-class", "1", "--test-clips-per-class", "1",
         "--latency-runs", "2", "--precise-bn-batches", "1", "--quiet", "--no-cards", "--no-cost"]
 
 

@@ -42,13 +42,15 @@ def parser() -> argparse.ArgumentParser:
                    help="run only shard I of N (0 <= I < N): every N-th job, deterministically")
     types = {"float": float, "int": int, "str": str}
     for field in dataclasses.fields(Profile):
-        if field.name in ("name", "bf16"):
+        if field.name == "name":
             continue
-        p.add_argument(f"--{field.name.replace('_', '-')}", type=types.get(str(field.type), int),
-                       help=f"override the profile's {field.name.replace('_', ' ')}")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                   help="bf16 autocast on the CPU (default: the profile's setting)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+        flag, what = f"--{field.name.replace('_', '-')}", field.name.replace("_", " ")
+        if str(field.type) == "bool":
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                           help=f"turn the profile's {what} on or off")
+        else:
+            p.add_argument(flag, type=types.get(str(field.type), int),
+                           help=f"override the profile's {what}")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
                    help="folder of the results stores and leaderboard (default: %(default)s)")
     p.add_argument("--cards", type=Path, default=DEFAULT_CARDS,
@@ -96,9 +98,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _error(f"no preset matches {args.presets!r} (zoo list presets shows them)")
         print("\n".join(j.name for j in jobs))
         return 0
-    if args.threads:
-        import torch
-        torch.set_num_threads(args.threads)
     where = ", ".join([DATASET] + [f"{n} ({r})" for n, r in sorted(roots.items())])
     print(f"benchmarking {len(jobs)} jobs on {where}, profile {profile.key}: "
           f"{profile.describe()}")

@@ -41,7 +41,8 @@ def _endless(loader: DataLoader) -> Iterator[dict]:
 
 def train_for_budget(model: nn.Module, loader: DataLoader, steps: int, seconds: float, lr: float,
                      weight_decay: float, warmup: float = 0.1, bf16: bool = False,
-                     stream_weight: float = 0.0, progress: bool = True, device: Any = "cpu",
+                     stream_weight: float = 0.0, channels_last: bool = False,
+                     progress: bool = True, device: Any = "cpu",
                      stats: Optional[Dict[str, float]] = None) -> Tuple[int, float]:
     """Train `model` with AdamW, cycling through `loader`, for `steps` steps, or until `seconds`
     of training have passed when `seconds` > 0, whichever comes first.
@@ -59,7 +60,7 @@ def train_for_budget(model: nn.Module, loader: DataLoader, steps: int, seconds: 
     optimizer = build_optimizer(params, TrainConfig(optimizer="adamw", weight_decay=weight_decay),
                                 lr=lr)
     step = TrainStep(model, optimizer, torch.device(device), bf16=bf16, grad_clip=5.0,
-                     stream_weight=stream_weight)
+                     stream_weight=stream_weight, channels_last=channels_last)
     model.train()
     losses: List[float] = []
     batches = _endless(loader)

@@ -17,8 +17,10 @@ class Profile:
     # channel multiplier passed as zoo.build(..., width=...) to every component that takes it:
     # the papers' topologies with fewer channels, so that they train in seconds on a CPU
     width: float = 0.125
-    steps: int = 300
-    seconds: float = 0.0  # > 0: also stop training after this many seconds (machine-dependent)
+    steps: int = 600
+    # > 0: also stop training after this many seconds, so that the slowest networks keep the
+    # run within its time (their rows show the steps they got)
+    seconds: float = 30.0
     batch_size: int = 16
     lr: float = 3e-3
     weight_decay: float = 0.05
@@ -28,6 +30,8 @@ class Profile:
     train_clips_per_class: int = 64
     test_clips_per_class: int = 50
     bf16: bool = False
+    # channels-last memory for weights and batches (oneDNN's faster 3D convolutions)
+    channels_last: bool = True
     seed: int = 0
     device: str = "cpu"
     latency_runs: int = 5  # batch-1 calls timed for the latency percentiles
@@ -36,6 +40,10 @@ class Profile:
     # the running averages)
     precise_bn_batches: int = 8
     workers: int = 0  # DataLoader worker processes (the built-in dataset needs none)
+    # presets run side by side, each in a process of `threads` torch threads: tiny networks use
+    # a second core poorly (1.1-1.3x), so two one-thread jobs do nearly twice the work
+    jobs: int = 2
+    threads: int = 1
 
     @property
     def key(self) -> str:
@@ -53,20 +61,24 @@ class Profile:
         precision = "bf16 autocast" if self.bf16 else "fp32"
         if self.device != "cpu":
             precision += f" on {self.device}"
-        budget = f"{self.steps} AdamW steps"
+        if self.channels_last:
+            precision += ", channels-last memory"
+        budget = f"{self.steps} AdamW steps of batch {self.batch_size}"
         if self.seconds:
-            budget += f" or {self.seconds:g} s, whichever ends first"
+            budget += f" (or {self.seconds:g} s of training, whichever ends first)"
         bn = (f", batch-norm statistics recomputed over {self.precise_bn_batches} batches"
               if self.precise_bn_batches else "")
         streams = (f"; each stream of a multi-stream model also trained on its own loss "
                    f"(weight {self.stream_loss:g})" if self.stream_loss else "")
+        threads = self.threads or "the default number of"
         return (f"every preset at channel width {format_width(self.width)} of its paper's "
                 f"(the same topology) on {self.frames} frames of {self.size}x{self.size}, "
-                f"trained from scratch for {budget} of batch {self.batch_size} (lr "
-                f"{self.lr:g}, {self.warmup:.0%} warm-up then cosine, weight decay "
-                f"{self.weight_decay:g}){bn}{streams}, {precision}; "
+                f"trained from scratch for {budget}: lr {self.lr:g}, {self.warmup:.0%} warm-up "
+                f"then cosine, weight decay {self.weight_decay:g}{bn}{streams}; {precision}; "
                 f"{self.train_clips_per_class} training and {self.test_clips_per_class} test "
-                f"clips per class, seed {self.seed}")
+                f"clips per class, seed {self.seed}; {self.jobs} preset"
+                f"{'s' if self.jobs > 1 else ''} at a time, {threads} torch thread"
+                f"{'' if self.threads == 1 else 's'} each")
 
 
 def format_width(width: float) -> str:
@@ -78,14 +90,16 @@ def format_width(width: float) -> str:
 
 
 PROFILES = {
-    # the main job: every preset at 1/8 width, 8 frames of 32x32, 300 steps (about 10 minutes
-    # for every first-party preset on 2 cores); a step budget gives the same figures anywhere
+    # the main job: every preset at 1/8 width, 8 frames of 32x32, 600 steps or 30 s each, two
+    # at a time (about 10 minutes for the first-party presets on 2 cores)
     "cpu-small": Profile("cpu-small"),
-    # longer training at a wider scale (about an hour on 2 cores)
-    "cpu-long": Profile("cpu-long", width=0.25, steps=1000),
+    # longer training at a wider scale, the same steps for every preset (hours on 2 cores)
+    "cpu-long": Profile("cpu-long", width=0.25, steps=1000, seconds=0),
     # for a GPU machine (not run on the CPU): the papers' width and the usual 16x112 input
-    "gpu-full": Profile("gpu-full", frames=16, size=112, width=1.0, steps=1000, batch_size=16,
+    "gpu-full": Profile("gpu-full", frames=16, size=112, width=1.0, steps=1000, seconds=0,
+                        batch_size=16,
                         train_clips_per_class=128, test_clips_per_class=64, bf16=True,
-                        device="cuda", lr=1e-3, latency_runs=20, throughput_seconds=2.0),
+                        device="cuda", lr=1e-3, latency_runs=20, throughput_seconds=2.0,
+                        jobs=1, threads=0),
 }
 DEFAULT_PROFILE = "cpu-small"

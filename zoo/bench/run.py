@@ -210,6 +210,7 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
     from ..data.protocol import group_descriptions
     from ..engine.train import seed_everything
     from ..errors import IncompatibleError
+    from ..inference import channels_last_model
     from ..registry import REGISTRY
     from .measure import (PeakMemory, gflops, latency, parameters, recompute_bn_stats,
                           throughput, train_for_budget)
@@ -245,6 +246,8 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
         row.params, row.gflops = parameters(model), round(gflops(model), 6)
         row.num_classes = len(classes)
         model.to(device)
+        if profile.channels_last:
+            channels_last_model(model)
         stage = "data"
         train_set, test_set, row.eval_split = open_splits(dataset, root, model.spec.inputs,
                                                           profile)
@@ -263,7 +266,8 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
         row.steps, loss = train_for_budget(
             model, train_loader, profile.steps, profile.seconds, profile.lr,
             profile.weight_decay, warmup=profile.warmup, bf16=profile.bf16,
-            stream_weight=profile.stream_loss, progress=progress, device=device, stats=stats)
+            stream_weight=profile.stream_loss, channels_last=profile.channels_last,
+            progress=progress, device=device, stats=stats)
         row.final_loss, row.train_s = round(loss, 4), round(time.perf_counter() - start, 1)
         row.train_clips_per_s = round(stats["clips"] / max(stats["seconds"], 1e-9), 1)
         row.data_wait_frac = round(stats["data_wait_s"] / max(stats["seconds"], 1e-9), 4)
@@ -330,6 +334,38 @@ def summary_line(row: BenchRow) -> str:
     return f"{row.preset}{where}: " + ", ".join(cells)
 
 
+def _set_threads(threads: int) -> None:
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+
+
+def _run_all(todo, profile: Profile):
+    """(label, rows) of every ``(label, run_preset arguments)`` of `todo` as each finishes:
+    `profile.jobs` at a time in worker processes, or one after the other. A worker that dies
+    fails its job, not the run."""
+    if profile.jobs <= 1 or len(todo) <= 1:
+        _set_threads(profile.threads)
+        for label, args in todo:
+            yield label, run_preset(*args)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(profile.jobs, mp_context=multiprocessing.get_context(method),
+                             initializer=_set_threads, initargs=(profile.threads,)) as pool:
+        futures = {pool.submit(run_preset, *args): (label, args) for label, args in todo}
+        for future in as_completed(futures):
+            label, (preset, _, _, dataset, _) = futures[future]
+            try:
+                yield label, future.result()
+            except Exception as exc:  # the worker process died (out of memory, a crash)
+                name = preset.name if isinstance(preset, Job) else preset
+                yield label, [BenchRow(name, dataset, profile.key, reason=reason("worker", exc),
+                                       settings=dataclasses.asdict(profile))]
+
+
 def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_dir: Path,
                   cards: Optional[Path] = DEFAULT_CARDS, force: bool = False,
                   retry_failed: bool = False, progress: bool = True,
@@ -348,21 +384,23 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
 
     store = ResultStore(results_dir / STORE_NAME)
     datasets: List[Tuple[str, Optional[Path]]] = [(DATASET, None), *sorted((roots or {}).items())]
-    work = [(p, d, r) for d, r in datasets for p in presets]
-    bar = tqdm(work, desc="bench", unit="job", disable=not progress)
     settings = dataclasses.asdict(profile)
-    for preset, dataset, root in bar:
-        name = preset.name if isinstance(preset, Job) else preset
-        label = name if dataset == DATASET else f"{name} on {dataset}"
-        stored = store.get(name, dataset, profile.key)
-        current = stored is not None and stored.settings == settings
-        if stored and not current:
-            tqdm.write(f"{label}: stored under other {profile.name} settings, running it again")
-        elif stored and not force and not (retry_failed and not stored.ok):
-            tqdm.write(f"{label}: stored, skipped (--force runs it again)")
-            continue
-        bar.set_postfix_str(label)
-        rows = run_preset(preset, profile, progress=progress, dataset=dataset, root=root)
+    todo = []
+    for dataset, root in datasets:
+        for preset in presets:
+            name = preset.name if isinstance(preset, Job) else preset
+            label = name if dataset == DATASET else f"{name} on {dataset}"
+            stored = store.get(name, dataset, profile.key)
+            if stored and stored.settings != settings:
+                tqdm.write(f"{label}: stored under other {profile.name} settings, running it "
+                           f"again")
+            elif stored and not force and not (retry_failed and not stored.ok):
+                tqdm.write(f"{label}: stored, skipped (--force runs it again)")
+                continue
+            todo.append((label, (preset, profile, progress and profile.jobs == 1, dataset, root)))
+    bar = tqdm(total=len(todo), desc="bench", unit="job", disable=not progress)
+    for label, rows in _run_all(todo, profile):
+        bar.update()
         if rows is None:
             tqdm.write(f"{label}: incompatible, skipped")
             continue

@@ -51,19 +51,25 @@ class TrainStep:
 
     With `stream_weight` > 0, every stream that scores on its own (a two-stream model's
     streams) also gets its own loss, weighted by it: each stream is then a classifier by
-    itself, as when the streams are trained separately before fusion (Simonyan 2014)."""
+    itself, as when the streams are trained separately before fusion (Simonyan 2014).
+    With `channels_last`, batches are laid out channels-last (convert the model with
+    zoo.inference.channels_last_model)."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
                  bf16: bool = False, grad_clip: Optional[float] = None,
-                 stream_weight: float = 0.0):
+                 stream_weight: float = 0.0, channels_last: bool = False):
         self.model, self.optimizer, self.device = model, optimizer, torch.device(device)
         self.bf16, self.grad_clip, self.stream_weight = bf16, grad_clip, stream_weight
+        self.channels_last = channels_last
         self.params: Iterable[nn.Parameter] = [p for group in optimizer.param_groups
                                                for p in group["params"]]
 
     def loss(self, inputs: Inputs, labels: torch.Tensor) -> torch.Tensor:
         """The batch's training loss (with gradients)."""
         inputs = to_device(inputs, self.device)
+        if self.channels_last:
+            from ..inference import channels_last_inputs
+            inputs = channels_last_inputs(inputs)
         with autocast(self.device, self.bf16):
             if self.stream_weight and hasattr(self.model, "forward_with_streams"):
                 logits, streams = self.model.forward_with_streams(inputs)
