@@ -91,13 +91,14 @@ class BenchRow:
 
     @property
     def note(self) -> str:
-        """What the figures say plainly about the row: a trained model whose prediction
-        reversal leaves unchanged on nearly every motion clip does not read frame order."""
+        """What the figures say plainly about the row: a model that learned the task (its
+        interval above twice chance) but whose predictions almost never flip when the motion
+        clips play backwards does not read the arrow of time."""
         learned = self.score_ci is not None and self.chance is not None and \
             self.score_ci[0] > 2 * self.chance
-        if learned and self.unchanged_reversed is not None and self.unchanged_reversed >= 0.9:
-            return (f"reads no frame order: the same prediction on {self.unchanged_reversed:.0%} "
-                    f"of the {self.arrow_clips} motion clips played backwards")
+        if learned and self.arrow is not None and self.arrow < 0.05:
+            return (f"reads no arrow of time here: {self.arrow:.0%} of the {self.arrow_clips} "
+                    f"motion clips played backwards flip to the reversed class")
         if self.kind == "stream":
             return f"one stream of `{self.of}`, scored alone"
         return ""
