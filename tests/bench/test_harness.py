@@ -161,3 +161,14 @@ def test_real_presets_smoke(tmp_path):
     assert {"two_stream:rgb", "two_stream:flow"} <= set(rows)
     assert rows["single_frame"].width == PROFILES["cpu-small"].width
     assert rows["single_frame"].env["threads"] == 1  # each job in a one-thread process
+
+
+def test_the_paper_scale_cost_is_measured_once_and_tabulated(toy_presets, tmp_path, capsys):
+    argv = ["--presets", "acme_single", "--results", str(tmp_path), "--no-cards",
+            *[a for a in TINY if a != "--no-cost"]]
+    assert cli.main(argv) == 0
+    assert "acme_single at its paper's scale: " in capsys.readouterr().out
+    board = (tmp_path / "leaderboard.md").read_text()
+    assert "## Cost at the paper's scale" in board and "| `acme_single` | rgb 4x16² |" in board
+    assert cli.main([*argv, "--force"]) == 0  # the preset again; its cost is stored
+    assert "at its paper's scale" not in capsys.readouterr().out

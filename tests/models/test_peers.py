@@ -107,3 +107,19 @@ def test_export_state_dict_for_torchvision(tmp_path):
         assert (model(x) - peer(x)).abs().max() <= 1e-5
     with pytest.raises(zoo.weights.WeightsError, match="no pytorchvideo equivalent"):
         export_state_dict(model, tmp_path / "x.pth", peer="pytorchvideo")
+
+
+def test_zoo_export_state_dict_for_a_peer_from_the_command_line(tmp_path, capsys):
+    from torchvision.models.video import mc3_18
+
+    from zoo.cli import main
+
+    out = tmp_path / "mc3.pth"
+    argv = ["export", "--model", "mc3_18", "--format", "state_dict", "--for", "torchvision",
+            "--out", str(out)]
+    assert main(argv) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    mc3_18().load_state_dict(torch.load(out), strict=True)  # 400 classes, as zoo's default
+    assert main(["export", "--model", "mc3_18", "--for", "torchvision",
+                 "--out", str(tmp_path / "m.onnx")]) != 0
+    assert "--for torchvision goes with --format state_dict" in capsys.readouterr().err

@@ -53,8 +53,10 @@ def _env(r: BenchRow) -> str:
     e = r.env
     if not e:
         return ""
-    return (f"{e.get('processor', '?')}, torch {e.get('torch', '?')}, {e.get('threads', '?')} "
-            f"threads, {e.get('dtype', '?')}, {e.get('device', '?')}")
+    threads = e.get("threads", "?")
+    return (f"{e.get('processor', '?')}, torch {e.get('torch', '?')}, {threads} "
+            f"thread{'' if threads == 1 else 's'} per job, {e.get('dtype', '?')}, "
+            f"{e.get('device', '?')}")
 
 
 def _name(row: BenchRow) -> str:

@@ -17,10 +17,11 @@ class Profile:
     # channel multiplier passed as zoo.build(..., width=...) to every component that takes it:
     # the papers' topologies with fewer channels, so that they train in seconds on a CPU
     width: float = 0.125
-    steps: int = 600
-    # > 0: also stop training after this many seconds, so that the slowest networks keep the
-    # run within its time (their rows show the steps they got)
-    seconds: float = 30.0
+    steps: int = 200
+    # > 0: also stop training after this many seconds, so that the slowest networks (X3D's
+    # depthwise 3D convolutions train slowly on a CPU) keep the run within its time; their rows
+    # show the steps they got, and only they depend on the machine's speed
+    seconds: float = 45.0
     batch_size: int = 16
     lr: float = 3e-3
     weight_decay: float = 0.05
@@ -90,8 +91,8 @@ def format_width(width: float) -> str:
 
 
 PROFILES = {
-    # the main job: every preset at 1/8 width, 8 frames of 32x32, 600 steps or 30 s each, two
-    # at a time (about 10 minutes for the first-party presets on 2 cores)
+    # the main job: every preset at 1/8 width, 8 frames of 32x32, 200 steps (45 s at most), two
+    # at a time (about 9 minutes for the first-party presets on 2 cores)
     "cpu-small": Profile("cpu-small"),
     # longer training at a wider scale, the same steps for every preset (hours on 2 cores)
     "cpu-long": Profile("cpu-long", width=0.25, steps=1000, seconds=0),

@@ -89,6 +89,9 @@ class Subset:
         for name in ("classes", "multi_label", "class_groups", "group_descriptions",
                      "reversed_class", "health"):
             setattr(self, name, getattr(dataset, name, None))
+        if hasattr(dataset, "with_time_order"):  # only what the dataset itself can replay
+            self.with_time_order = lambda order: Subset(dataset.with_time_order(order),
+                                                        self.indices)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -98,9 +101,6 @@ class Subset:
 
     def label(self, index: int):
         return self.dataset.label(self.indices[index])
-
-    def with_time_order(self, order: str) -> "Subset":
-        return Subset(self.dataset.with_time_order(order), self.indices)
 
 
 def open_splits(dataset: str, root: Optional[Path], inputs, profile: Profile):
@@ -378,7 +378,7 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
     from tqdm.auto import tqdm
 
     from . import cards as cards_lib
-    from .cost import COST_STORE, measure_costs
+    from .cost import COST_STORE, CostRow, measure_costs
     from .leaderboard import leaderboard_stem, write_leaderboard
     from .store import ResultStore
 
@@ -408,7 +408,7 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
         for row in rows:
             tqdm.write(summary_line(row))
     bar.close()
-    cost_store = ResultStore(results_dir / COST_STORE)
+    cost_store = ResultStore(results_dir / COST_STORE, CostRow)
     if cost:
         names = [p for p in presets if not isinstance(p, Job) or p.config is None]
         measure_costs([p.name if isinstance(p, Job) else p for p in names], cost_store,

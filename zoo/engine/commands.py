@@ -362,6 +362,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from . import export
 
     model = _load_model(args.model, args.checkpoint, overrides=parse_overrides(args.set))
+    if args.format == "state_dict":
+        print(f"wrote {export.export_state_dict(model, args.out, peer=args.for_peer)}")
+        return 0
+    if args.for_peer:
+        raise ConfigError(f"--for {args.for_peer} goes with --format state_dict, not --format "
+                       f"{args.format}")
     inputs = example_inputs(model, args.batch)
     writers = {"onnx": export.export_onnx, "torchscript": export.export_torchscript,
                "program": export.export_program}
@@ -433,9 +439,14 @@ def add_commands(subparsers) -> None:
                    help="no progress bar")
     p.set_defaults(func=cmd_predict)
 
-    p = subparsers.add_parser("export", help="export a model to ONNX, TorchScript or torch.export")
+    p = subparsers.add_parser("export", help="export a model to ONNX, TorchScript, torch.export "
+                                             "or a state dict (zoo's keys or a peer library's)")
     _model_arguments(p)
-    p.add_argument("--format", choices=("onnx", "torchscript", "program"), default="onnx")
+    p.add_argument("--format", choices=("onnx", "torchscript", "program", "state_dict"),
+                   default="onnx")
+    p.add_argument("--for", dest="for_peer", choices=("torchvision", "pytorchvideo"),
+                   help="with --format state_dict: the keys of the preset's equivalent model in "
+                        "that library, loadable with its load_state_dict")
     p.add_argument("--out", required=True, help="output file")
     p.add_argument("--batch", type=int, default=2, help="batch size of the example inputs")
     p.add_argument("--check", action="store_true", help="compare ONNX Runtime with PyTorch")
