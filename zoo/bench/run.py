@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .jobs import DATASET, Job
-from .profiles import Profile
+from .profiles import Profile, format_width
 from .rows import BenchRow, format_input
 
 DEFAULT_RESULTS = Path("benchmarks") / "results"
@@ -144,11 +144,6 @@ def build_scaled(job: Job, num_classes: int, profile: Profile):
     return zoo.build(source, **sizes), 1.0
 
 
-def _scores(logits, labels, groups) -> Dict[str, Any]:
-    from .measure import score
-    return score(logits, labels, groups)
-
-
 def evaluate_orders(model, test_set, profile: Profile, device: str) -> Dict[str, Dict[str, Any]]:
     """Scores of the model and of each stream scored alone, on the test split played forward,
     with the arrow of time (its motion clips played backwards) and the score with shuffled
@@ -157,14 +152,14 @@ def evaluate_orders(model, test_set, profile: Profile, device: str) -> Dict[str,
 
     from ..data import collate
     from ..data.protocol import first_label, reversed_class
-    from .measure import arrow_of_time, collect, metric_value, shuffle_frames
+    from .measure import arrow_of_time, collect, metric_value, score, shuffle_frames
 
     loader = functools.partial(DataLoader, batch_size=EVAL_BATCH, collate_fn=collate,
                                num_workers=profile.workers)
     run = functools.partial(collect, model, bf16=profile.bf16, device=device)
     groups = getattr(test_set, "class_groups", None)
     scores, labels = run(loader(test_set))
-    out = {name: {**_scores(logits, labels, groups), "test_clips": len(labels)}
+    out = {name: {**score(logits, labels, groups), "test_clips": len(labels)}
            for name, logits in scores.items()}
     pairs = reversed_class(test_set)
     if pairs:
@@ -242,7 +237,7 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
                 return None  # not a valid combination: nothing to record
             raise
         row.input = input_summary(model.spec.inputs)
-        row.scale = f"width {_width(row.width)}, {format_input(row.input)}"
+        row.scale = f"width {format_width(row.width)}, {format_input(row.input)}"
         row.params, row.gflops = parameters(model), round(gflops(model), 6)
         row.num_classes = len(classes)
         model.to(device)
@@ -299,11 +294,6 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
         return [row]
     row.status = "ok"
     return [row] + [stream_row(row, name, fields) for name, fields in streams.items()]
-
-
-def _width(width: float) -> str:
-    from .profiles import format_width
-    return format_width(width)
 
 
 def _update(row: BenchRow, fields: Dict[str, Any]) -> None:
