@@ -29,6 +29,19 @@ def check_width(width: float, pretrained: Any, what: str) -> float:
     return float(width)
 
 
+def he_init(module: nn.Module) -> None:
+    """He (Kaiming) normal initialisation, fan-out, for every convolution of `module`, biases at
+    0, as torchvision initialises VGG and AlexNet: without batch normalisation, torch's default
+    initialisation shrinks the signal at every layer (by 6 in variance through a ReLU), so a deep
+    plain network (VGG-16: 13 layers) trained from scratch starts with an output that hardly
+    depends on its input."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Conv3d)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 def _real_shape(module, input_shape, fn):
     p = next(module.parameters(), None)
     dev = p.device if p is not None else "cpu"

@@ -15,7 +15,7 @@ from torch import nn
 from zoo.registry import register_backbone
 from zoo.specs import CLIP, InputSpec, ModelMeta
 
-from .._util import MapBackbone, SafeMaxPool3d, check_width, scaled
+from .._util import MapBackbone, SafeMaxPool3d, check_width, he_init, scaled
 
 C3D_META = ModelMeta(
     paper="Learning Spatiotemporal Features with 3D Convolutional Networks "
@@ -52,6 +52,7 @@ class C3D(MapBackbone):
         for name, m in layers:
             self.features.add_module(name, m)
         self.out_channels = c
+        he_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

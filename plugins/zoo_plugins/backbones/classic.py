@@ -24,7 +24,7 @@ from torch import nn
 from zoo.registry import register_backbone
 from zoo.specs import FRAME, InputSpec, ModelMeta
 
-from .._util import MapBackbone, SafeMaxPool3d, check_width, scaled
+from .._util import MapBackbone, SafeMaxPool3d, check_width, he_init, scaled
 
 # a layer table: ("convN", channels, kernel, stride, padding, groups) + ReLU, ("poolN", kernel,
 # stride) max pooling, "normN" local response normalisation
@@ -70,6 +70,7 @@ class FrameCNN(MapBackbone):
                 c = out
         self.features = nn.Sequential(OrderedDict(layers))
         self.out_channels = c
+        he_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, t, h, w = x.shape
