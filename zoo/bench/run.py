@@ -207,7 +207,8 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
     from ..errors import IncompatibleError
     from ..inference import channels_last_model
     from ..registry import REGISTRY
-    from .measure import (PeakMemory, gflops, latency, parameters, recompute_bn_stats,
+    from ..tensors import count_parameters
+    from .measure import (PeakMemory, gflops, latency, recompute_bn_stats,
                           throughput, train_for_budget)
 
     job = preset if isinstance(preset, Job) else Job(preset)
@@ -238,7 +239,7 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
             raise
         row.input = input_summary(model.spec.inputs)
         row.scale = f"width {format_width(row.width)}, {format_input(row.input)}"
-        row.params, row.gflops = parameters(model), round(gflops(model), 6)
+        row.params, row.gflops = count_parameters(model), round(gflops(model), 6)
         row.num_classes = len(classes)
         model.to(device)
         if profile.channels_last:

@@ -30,7 +30,8 @@ from . import distributed as dist_utils
 from .checkpoint import load_resumable, load_state, save_checkpoint, set_rng_state, unwrap
 from .config import TrainConfig
 from .metrics import classification_metrics
-from .step import TrainStep, autocast, cosine_decay, loss_for, to_device
+from ..tensors import autocast, example_inputs, to_device
+from .step import TrainStep, cosine_decay, loss_for
 
 logger = logging.getLogger("zoo.engine")
 
@@ -274,7 +275,7 @@ def _stand_in_step(model: nn.Module, inputs, device: torch.device) -> None:
         if spec is None:
             raise ZooError("this process's first batch held no readable clip and the model has "
                            "no .spec to shape a stand-in input; make the dataset readable")
-        inputs = {name: torch.zeros(1, *s.shape) for name, s in spec.inputs.items()}
+        inputs = example_inputs(spec.inputs, 1, fill=torch.zeros)
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:

@@ -21,14 +21,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.model import refuse_padding
 from zoo.registry import register_backbone, register_temporal_head
 from zoo.specs import CLIP, FeatureSpec, HeadSpec, InputSpec, ModelMeta
+from zoo.weights import Pretrained
 
 from .._util import MapBackbone, SafeMaxPool3d, check_width, scaled
+from ..papers import PAPERS
 
 I3D_META = ModelMeta(
-    paper="Quo Vadis, Action Recognition? A New Model and the Kinetics Dataset "
-          "(Carreira & Zisserman)", year=2017, url="https://arxiv.org/abs/1705.07750",
+    **PAPERS["i3d"],
     summary="Two-stream Inflated 3D ConvNet: Inception-v1 with every filter and pool inflated "
             "to 3D.", tags=("3d", "inception", "i3d"))
 
@@ -127,6 +129,7 @@ class I3DLogits(nn.Module):
         self.logits = nn.Conv3d(channels, num_classes, 1)
 
     def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        refuse_padding(lengths, x.shape[2], "temporal head 'i3d_logits' (its pooling mixes time)")
         k = tuple(min(p, n) for p, n in zip(self.pool, x.shape[2:]))
         x = F.avg_pool3d(x, k, stride=1)
         return self.logits(self.dropout(x)).mean(dim=(2, 3, 4))
@@ -188,7 +191,8 @@ def inflate_inception_v1(model: I3D, source: Any) -> None:
     model.load_state_dict(new)
 
 
-@register_backbone("i3d", temporal="clip", default_input=InputSpec(frames=64, size=224), meta=I3D_META)
+@register_backbone("i3d", temporal="clip", default_input=InputSpec(frames=64, size=224), meta=I3D_META,
+                   weights=Pretrained(cache=["i3d/i3d_rgb.pth"]))
 def i3d(in_channels: int = 3, pretrained: Any = False, width: float = 1.0,
         inflate_from: Optional[str] = None, time_padding: str = "zeros") -> I3D:
     """I3D: inflated Inception-v1 up to Mixed_5c (1024 channels at width 1); `inflate_from` a 2D
@@ -196,11 +200,6 @@ def i3d(in_channels: int = 3, pretrained: Any = False, width: float = 1.0,
     model = I3D(in_channels, check_width(width, pretrained or inflate_from, "i3d"), time_padding)
     if inflate_from:
         inflate_inception_v1(model, inflate_from)
-    if pretrained:
-        from zoo import weights
-
-        model.load_report = weights.load_pretrained(model, pretrained, what="i3d",
-                                                    default_file="i3d/i3d_rgb.pth")
     return model
 
 
