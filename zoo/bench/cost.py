@@ -100,7 +100,7 @@ def measure_cost(preset: str) -> CostRow:
         row.config = config_digest(preset)
         model = zoo.build(preset).eval()
         row.input = input_summary(model.spec.inputs)
-        row.params = parameters(model)
+        row.params = count_parameters(model)
         stage = "flops"
         row.gflops = round(gflops(model), 6)
         stage = "timing"

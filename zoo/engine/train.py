@@ -325,7 +325,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
     """Train `model` as `config` says; returns the history, one record per epoch.
 
     Every epoch ends with `evaluate` on `val_loader`, a row in ``out_dir/log.csv`` and an
-    atomic ``out_dir/last.pt`` (plus ``best.pt`` on the best top1, or mAP). With
+    atomic ``out_dir/last.pt`` (plus ``best.pt`` on the best top1, or mAP: ``val_map``). With
     ``config.resume`` the run continues from that checkpoint exactly: weights, optimizer,
     schedule, epoch and RNG states. Under torchrun the model is wrapped in
     DistributedDataParallel; build loaders with `zoo.engine.distributed.make_loader`.
@@ -392,7 +392,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
 
 
 def _primary_metric(record: Record) -> Optional[str]:
-    return next((k for k in ("val_top1", "val_mAP") if k in record), None)
+    return next((k for k in ("val_top1", "val_map") if k in record), None)
 
 
 def _save(out_dir: Optional[Path], model, optimizer, scheduler, epoch: int, stage: str,
