@@ -11,7 +11,7 @@ import inspect
 import os
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .errors import AmbiguousComponentError, ConfigError, suggest
+from .errors import ConfigError, suggest
 from .registry import Component, Registry, current
 from .specs import InputSpec
 
@@ -162,11 +162,9 @@ def prefer_own_components(cfg: Dict[str, Any], source: str, lookup: Lookup) -> N
         slots.append(("fusion", fusion["late"]))
     for kind, comp in slots:
         if ":" not in comp["name"]:
-            try:
-                lookup.get(kind, comp["name"])
-            except AmbiguousComponentError as exc:
-                if source in exc.sources:
-                    comp["name"] = f"{source}:{comp['name']}"
+            sources = lookup.registry.sources(kind, comp["name"])  # declared: nothing imported
+            if len(sources) > 1 and source in sources:
+                comp["name"] = f"{source}:{comp['name']}"
 
 
 def _set_path(cfg: Dict[str, Any], path: str, value: Any) -> None:

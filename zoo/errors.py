@@ -32,7 +32,6 @@ class AmbiguousComponentError(ZooError, KeyError):
 
     def __init__(self, kind: str, name: str, sources: Iterable[str]):
         sources = sorted(sources)
-        self.sources = sources
         alternatives = " or ".join(f"'{s}:{name}'" for s in sources)
         super().__init__(
             f"{kind} {name!r} is registered by {len(sources)} distributions "

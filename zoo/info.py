@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Optional, Tuple, Union
 
 from .specs import CLIP, FRAME, FusionSpec, HeadSpec, InputSpec
-from .weights import Peer, Pretrained, WeightFile, _files
+from .weights import Peer, Pretrained, WeightFile, weight_files
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class PresetInfo:
     peer: Optional[Peer] = None
 
     def __post_init__(self):
-        object.__setattr__(self, "weights", _files(self.weights))
+        object.__setattr__(self, "weights", weight_files(self.weights))
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,8 @@ class WeightFile:
         return cls(**dict(obj))
 
 
-def _files(files: Iterable[Union[WeightFile, Mapping[str, Any], str]]) -> Tuple[WeightFile, ...]:
+def weight_files(files: Iterable[Union[WeightFile, Mapping[str, Any], str]]) -> Tuple[WeightFile, ...]:
+    """Declared files (WeightFile, {url, sha256, ...} mapping or URL) as WeightFiles."""
     return tuple(WeightFile.coerce(f) for f in files)
 
 
@@ -93,7 +94,7 @@ class Pretrained:
     rename: Optional[Callable[[Any], Mapping[str, str]]] = None
 
     def __post_init__(self):
-        object.__setattr__(self, "files", _files(self.files))
+        object.__setattr__(self, "files", weight_files(self.files))
         object.__setattr__(self, "cache", tuple(self.cache))
 
 
@@ -310,11 +311,10 @@ def load_into(module, state: Mapping[str, Any], *, key_map: Optional[Mapping[str
                 report.unexpected.append(k)
             continue
         target = own[k]
-        adapted = _adapted(v, target, adapt_channels)
         if tuple(v.shape) == tuple(target.shape):
             new_state[k] = v
             report.loaded.append(k)
-        elif adapted is not None:
+        elif (adapted := _adapted(v, target, adapt_channels)) is not None:
             new_state[k] = adapted.to(target.dtype)
             report.adapted.append(k)
         elif v.dim() == target.dim() and v.shape[1:] == target.shape[1:]:
@@ -365,7 +365,7 @@ def resolve(pretrained: Union[bool, str, Path, WeightFile, Mapping[str, Any]],
     if pretrained is None or pretrained is False:
         return None
     if pretrained is True:
-        declared = [WeightFile.coerce(w) for w in declared]
+        declared = weight_files(declared)
         if declared:
             return declared[0]
         defaults = _defaults(default_file)
