@@ -266,18 +266,17 @@ def cross_modality(weight, in_channels: int):
     return mean.repeat(*reps).contiguous()
 
 
-def inflate_kernel(weight, target_shape):
-    """A 2D kernel ``[O, I, k, k]`` as the 3D one ``[O, I, kt, k, k]`` of `target_shape`: repeated
-    over time and divided by ``kt`` (I3D's inflation: a clip of one repeated image gives the 2D
-    network's response)."""
-    kt = target_shape[2]
-    return weight.unsqueeze(2).repeat(1, 1, kt, 1, 1) / kt
+def inflate_kernel(weight, time: int):
+    """A 2D kernel ``[O, I, k, k]`` as a 3D one ``[O, I, time, k, k]``: repeated over time and
+    divided by `time` (I3D's inflation: a clip of one repeated image gives the 2D network's
+    response)."""
+    return weight.unsqueeze(2).repeat(1, 1, time, 1, 1) / time
 
 
 def _adapted(v, target, adapt_channels: bool):
     """`v` made to fit `target` by inflation and / or cross-modality initialisation, or None."""
     if v.dim() == 4 and target.dim() == 5 and v.shape[2:] == target.shape[3:]:
-        v = inflate_kernel(v, target.shape)
+        v = inflate_kernel(v, target.shape[2])
     if tuple(v.shape) == tuple(target.shape):
         return v
     if (adapt_channels and v.dim() >= 3 and v.dim() == target.dim() and v.shape[1] == 3

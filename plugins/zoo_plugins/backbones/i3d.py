@@ -24,6 +24,7 @@ from torch import nn
 from zoo.model import refuse_padding
 from zoo.registry import register_backbone, register_temporal_head
 from zoo.specs import CLIP, FeatureSpec, HeadSpec, InputSpec, ModelMeta
+from zoo import weights
 from zoo.weights import Pretrained
 
 from .._util import MapBackbone, SafeMaxPool3d, check_width, scaled
@@ -164,31 +165,18 @@ def inflate_inception_v1(model: I3D, source: Any) -> None:
     else:
         import timm
 
-        from zoo import weights
-
         if timm.is_model(str(source)):
             raise ValueError(f"inflate_from={source!r}: I3D is inflated from Inception-v1, which timm "
                              f"does not have; pass 'googlenet' or a checkpoint of torchvision's "
                              f"googlenet, or use backbone 'inflated' (model={source!r}) for timm networks.")
         state = weights.read_state_dict(weights.fetch(str(source)))
-    own = model.state_dict()
-    new = {}
-    for key, value in state.items():
-        if key.split(".")[0] not in GOOGLENET:
-            continue  # the classifier and auxiliary heads
-        target = own[_i3d_key(key)]
-        if value.dim() == 4 and value.shape[1] != target.shape[1]:  # a flow stream's first layer
-            from zoo.weights import cross_modality
-
-            value = cross_modality(value, target.shape[1])
-        if value.dim() == 4:
-            value = value.unsqueeze(2).repeat(1, 1, target.shape[2], 1, 1) / target.shape[2]
-        new[_i3d_key(key)] = value.to(target.dtype)
-    missing = set(own) - set(new)
-    if missing:
+    # the classifier and auxiliary heads are left out; zoo.weights inflates every kernel (and
+    # initialises a flow stream's first layer across modalities)
+    state = {_i3d_key(k): v for k, v in state.items() if k.split(".")[0] in GOOGLENET}
+    report = weights.load_into(model, state, warn=False, source=str(source))
+    if report.missing or report.mismatched:
         raise ValueError(f"inflate_from={source!r} is not a 2D Inception-v1 with BatchNorm: no "
-                         f"tensor for {sorted(missing)[:3]}")
-    model.load_state_dict(new)
+                         f"tensor for {(report.missing + report.mismatched)[:3]}")
 
 
 @register_backbone("i3d", temporal="clip", default_input=InputSpec(frames=64, size=224), meta=I3D_META,

@@ -24,6 +24,7 @@ from torch.overrides import TorchFunctionMode
 
 from zoo.registry import register_backbone
 from zoo.specs import CLIP, InputSpec, ModelMeta
+from zoo.weights import inflate_kernel
 
 from .._util import MapBackbone, check_width
 from ..papers import PAPERS
@@ -57,7 +58,7 @@ class InflatedConv3d(nn.Conv3d):
         self.time_pad = (time_kernel - 1) // 2, time_kernel // 2
         self.time_padding = time_padding
         with torch.no_grad():
-            self.weight.copy_(conv.weight.unsqueeze(2).repeat(1, 1, time_kernel, 1, 1) / time_kernel)
+            self.weight.copy_(inflate_kernel(conv.weight, time_kernel))
             if conv.bias is not None:
                 self.bias.copy_(conv.bias)
 
