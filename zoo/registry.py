@@ -231,7 +231,7 @@ class Registry:
             ref.error = (f"entry point {ref.name!r} points at {ref.entry_point.value}, which is not "
                          f"decorated with zoo.register_{ref.kind}")
             raise PluginLoadError(self._failure_message(ref))
-        if decl.name != ref.name:
+        if getattr(obj, "__zoo_name__", None) not in (None, ref.name):  # the decorator named it
             self._report(ref.source, f"name mismatch: entry point {ref.name!r} (group "
                                      f"{GROUPS[ref.kind]}) points at {decl.where}, decorated as "
                                      f"{decl.name!r}; zoo uses the entry point's name "
@@ -456,7 +456,7 @@ def register(kind: str, name: Optional[str] = None, *, meta: Optional[ModelMeta]
         source = loading.source if loading else builder.__module__.split(".")[0]
         comp = Component(kind, name or builder.__name__, builder, source, meta or ModelMeta(), record,
                          local=loading is None)
-        builder.__zoo_component__ = comp
+        builder.__zoo_component__, builder.__zoo_name__ = comp, name
         if loading is None:
             current().add(comp)
         else:

@@ -151,6 +151,21 @@ def test_entry_point_names_the_component_and_disagreements_are_reported(fake_dis
         check_plugin("acme-misdeclared")
 
 
+def test_a_decorator_without_a_name_takes_the_entry_points(fake_dist):
+    fake_dist("acme-unnamed", {"zoo.fusions": {"acme_entry_name": "acme_unnamed:fuse"}}, {
+        "acme_unnamed.py": """
+            from zoo import FusionSpec, register_fusion
+
+            @register_fusion(spec=FusionSpec())
+            def fuse(streams, num_classes):
+                raise NotImplementedError
+        """})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert zoo.get("fusion", "acme_entry_name").builder.__name__ == "fuse"
+    assert not zoo.current().problems("acme-unnamed")
+
+
 def test_decorator_fields_are_typed():
     with pytest.raises(TypeError, match="register_backbone: .*temporal, default_input, weights"):
         zoo.register("backbone", "acme_typo", temporal="clip", defualt_input=None)
