@@ -182,11 +182,11 @@ def run_pair(pair: Pair, batches: List[int], compile_: bool, min_seconds: float,
     harness's throughput figure to the bare loop's for zoo's default model per (preset, batch),
     timed in the same rounds."""
     from zoo.bench.measure import throughput
+    from zoo.tensors import count_parameters
 
     zoo_model = zoo.build(pair.preset, num_classes=400, frames=pair.frames, size=pair.size)
     peer = pair.make_peer(zoo_model)
-    zoo_params = sum(p.numel() for p in zoo_model.parameters())
-    peer_params = sum(p.numel() for p in peer.parameters())
+    zoo_params, peer_params = count_parameters(zoo_model), count_parameters(peer)
     variants: List[Tuple[str, Callable[[], Callable]]] = [
         (f"{pair.peer_name} (eager fp32)", lambda: _eager(peer)),
         (DEFAULT_LABEL, lambda: _eager(zoo_model)),

@@ -26,13 +26,22 @@ def shared_data() -> Path:
 
 
 @pytest.fixture
-def fake_dist(tmp_path, monkeypatch):
-    """Install a distribution with entry points by writing its .dist-info on sys.path.
+def registry():
+    """A fresh registry, current for the test (zoo.build, zoo.list, the decorators use it): it
+    reads the entry points installed now, and what the test registers goes away with it."""
+    from zoo.registry import Registry
+
+    with Registry().activate() as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def fake_dist(tmp_path, monkeypatch, registry):
+    """Install a distribution with entry points by writing its .dist-info on sys.path; the
+    test's own `registry` reads it.
 
     ``fake_dist("acme-zoo", {"zoo.backbones": {"tiny": "acme_zoo:tiny"}}, {"acme_zoo.py": src})``
     """
-    from zoo.registry import REGISTRY
-
     monkeypatch.syspath_prepend(str(tmp_path))
 
     def install(name: str, entry_points: dict, files: dict) -> Path:
@@ -48,17 +57,10 @@ def fake_dist(tmp_path, monkeypatch):
             lines.append(f"[{group}]")
             lines += [f"{k} = {v}" for k, v in eps.items()]
         (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
-        REGISTRY.rescan()
+        registry.rescan()
         return tmp_path
 
     yield install
     for mod in [m for m in sys.modules if getattr(sys.modules[m], "__file__", None)
                 and str(tmp_path) in str(sys.modules[m].__file__)]:
         del sys.modules[mod]
-    monkeypatch.undo()
-    REGISTRY.rescan()
-    for kind in REGISTRY._components:
-        for name in list(REGISTRY._components[kind]):
-            for src in list(REGISTRY._components[kind][name]):
-                if src.startswith(("acme", "clash", "broken")):
-                    REGISTRY.remove(kind, name, src)

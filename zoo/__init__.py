@@ -13,8 +13,9 @@ from typing import List, Optional
 
 from .errors import (AmbiguousComponentError, ConfigError, IncompatibleError, PluginLoadError,
                      UnknownComponentError, ZooError)
-from .registry import (REGISTRY, Component, Family, canonical_kind, register, register_backbone,
-                       register_dataset, register_fusion, register_preset, register_temporal_head)
+from .registry import (REGISTRY, Component, Family, Registry, canonical_kind, current, register,
+                       register_backbone, register_dataset, register_fusion, register_preset,
+                       register_temporal_head)
 from .specs import CLIP, FRAME, FeatureSpec, FusionSpec, HeadSpec, InputSpec, ModelMeta, ModelSpec
 
 __version__ = "0.1.0"
@@ -30,17 +31,17 @@ def build(source, num_classes: Optional[int] = None, **overrides):
 def list(kind: str = "preset", pattern: str = "*") -> List[str]:  # noqa: A001 - timm-style API
     """Registered names of `kind` (backbones, temporal_heads, fusions, presets, datasets)
     matching a shell-style pattern, e.g. ``zoo.list("backbones", "resnet*")``."""
-    return REGISTRY.names(kind, pattern)
+    return current().names(kind, pattern)
 
 
 def get(kind: str, name: str) -> Component:
     """The registered component `name` of `kind` (``dist:name`` picks a distribution)."""
-    return REGISTRY.get(kind, name)
+    return current().get(kind, name)
 
 
 def plugins():
     """Every distribution that declares zoo entry points, with each entry's state."""
-    return REGISTRY.plugins()
+    return current().plugins()
 
 
 def describe(name: str) -> str:
@@ -53,7 +54,7 @@ def describe(name: str) -> str:
 __all__ = [
     "build", "list", "get", "plugins", "describe", "register", "register_backbone",
     "register_temporal_head", "register_fusion", "register_preset", "register_dataset",
-    "REGISTRY", "Component", "Family", "canonical_kind", "InputSpec", "FeatureSpec", "HeadSpec",
+    "REGISTRY", "Registry", "current", "Component", "Family", "canonical_kind", "InputSpec", "FeatureSpec", "HeadSpec",
     "FusionSpec", "ModelSpec", "ModelMeta", "FRAME", "CLIP", "ZooError", "UnknownComponentError",
     "AmbiguousComponentError", "PluginLoadError", "IncompatibleError", "ConfigError",
 ]

@@ -6,9 +6,10 @@ import os
 from typing import Any, Dict, Mapping, Optional
 
 from . import config as config_lib
+from .config import Lookup
 from .errors import ConfigError, IncompatibleError, ZooError
-from .registry import REGISTRY, Component
-from .specs import LATE, FeatureSpec, FusionSpec, HeadSpec, InputSpec, ModelSpec
+from .registry import Component
+from .specs import LATE, FeatureSpec, FusionSpec, InputSpec, ModelSpec
 
 DEFAULT_NUM_CLASSES = 400  # Kinetics-400, as timm defaults to ImageNet's 1000
 
@@ -27,8 +28,8 @@ def _call(comp: Component, where: str, *args, **kwargs):
                           f"`zoo describe {comp.name}` lists what it takes.") from exc
 
 
-def _build_backbone(sname: str, stream: Dict[str, Any], spec: InputSpec):
-    comp = REGISTRY.get("backbone", stream["backbone"]["name"])
+def _build_backbone(sname: str, stream: Dict[str, Any], spec: InputSpec, lookup: Lookup):
+    comp = lookup.get("backbone", stream["backbone"]["name"])
     module = _call(comp, f"stream {sname!r}", in_channels=spec.channels, **_kwargs(stream["backbone"]))
     where = (f"stream {sname!r}: backbone {comp.name!r} cannot read input frames={spec.frames}, "
              f"size={spec.size}")
@@ -43,16 +44,16 @@ def _build_backbone(sname: str, stream: Dict[str, Any], spec: InputSpec):
         raise ConfigError(f"{where}: its feature map would be {feature.time_steps} x "
                           f"{feature.spatial[0]} x {feature.spatial[1]}; use a larger size or "
                           f"more frames")
-    if comp.info.get("temporal") not in (None, feature.time):
+    if comp.info.temporal != feature.time:
         raise IncompatibleError(f"backbone {comp.name!r} is registered as temporal="
-                                f"{comp.info['temporal']!r} but reports {feature.time!r} features")
+                                f"{comp.info.temporal!r} but reports {feature.time!r} features")
     return comp, module, feature
 
 
-def _build_head(head_cfg: Dict[str, Any], feature: FeatureSpec, num_classes: int, after: str):
-    comp = REGISTRY.get("temporal_head", head_cfg["name"])
-    spec: HeadSpec = comp.info.get("spec") or HeadSpec()
-    reason = spec.why_not(feature)
+def _build_head(head_cfg: Dict[str, Any], feature: FeatureSpec, num_classes: int, after: str,
+                lookup: Lookup):
+    comp = lookup.get("temporal_head", head_cfg["name"])
+    reason = comp.info.spec.why_not(feature)
     if reason:
         raise IncompatibleError(
             f"temporal head {comp.name!r} cannot follow {after}: {reason}. "
@@ -79,94 +80,117 @@ def _check_weights(value: Any) -> Any:
                       f"got {type(value).__name__}")
 
 
-def _load_weights(model, cfg: Dict[str, Any], value: Any):
+def _load_weights(model, cfg: Dict[str, Any], value: Any, lookup: Lookup):
     """Whole-model weights (the config's checked ``weights``) into the built model; the LoadReport."""
     if value is None or value is False:
         return None
     from . import weights as weights_lib
 
     name = cfg.get("name") if isinstance(cfg.get("name"), str) else None
-    declared = []
-    if value is True and name:
+    preset = None
+    if name:
         try:
-            declared = weights_lib.declared_weights(REGISTRY.get("preset", name).meta)
+            preset = lookup.get("preset", name)
         except ZooError:  # a config's own name, not a preset
             pass
-    return weights_lib.load_model_weights(model, value, name=name, declared=declared)
+    return weights_lib.load_model_weights(model, value, name=name, preset=preset)
 
 
-def build_from_config(cfg: Dict[str, Any]):
-    """Build a normalised config (see zoo.config) into a VideoClassifier, then load its
-    whole-model ``weights`` if the config names any (see `build`)."""
-    from .model import Stream, VideoClassifier  # torch loads here, not at `import zoo`
-
-    num_classes = int(cfg["num_classes"])
-    weights = _check_weights(cfg.get("weights"))  # a bad value fails before anything is built
+def _fusion_component(cfg: Dict[str, Any], lookup: Lookup) -> Optional[Component]:
+    """The config's fusion component (None for a single stream without one)."""
     fusion_cfg = cfg.get("fusion")
-    fusion_comp = REGISTRY.get("fusion", fusion_cfg["name"]) if fusion_cfg else None
-    fusion_spec: FusionSpec = (fusion_comp.info.get("spec") or FusionSpec()) if fusion_comp else FusionSpec()
-    if fusion_comp is None and len(cfg["streams"]) > 1:
+    if fusion_cfg is None and len(cfg["streams"]) > 1:
         raise IncompatibleError(f"the model has {len(cfg['streams'])} streams "
                                 f"({', '.join(cfg['streams'])}) but no fusion; add e.g. `fusion: average`")
+    return lookup.get("fusion", fusion_cfg["name"]) if fusion_cfg else None
 
+
+def build_streams(cfg: Dict[str, Any], fusion_spec: FusionSpec, lookup: Lookup,
+                  fusion_name: Optional[str] = None):
+    """Each stream's InputSpec, `Stream` (backbone, and head when it scores alone) and FeatureSpec."""
+    from .model import Stream
+
+    num_classes = int(cfg["num_classes"])
     inputs, streams, features = {}, {}, {}
     for sname, stream in cfg["streams"].items():
         try:
             spec = InputSpec(**stream["input"])
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"stream {sname!r} input: {exc}") from None
-        bcomp, backbone, feature = _build_backbone(sname, stream, spec)
+        bcomp, backbone, feature = _build_backbone(sname, stream, spec, lookup)
         head = None
         if "temporal_head" in stream:
             head = _build_head(stream["temporal_head"], feature, num_classes,
-                               f"backbone {bcomp.name!r} in stream {sname!r}")
+                               f"backbone {bcomp.name!r} in stream {sname!r}", lookup)
         elif fusion_spec.level == LATE:
-            where = (f"fusion {fusion_comp.name!r} fuses class scores (late), so" if fusion_comp
+            where = (f"fusion {fusion_name!r} fuses class scores (late), so" if fusion_name
                      else "a single-stream model scores with its head, so")
             raise IncompatibleError(f"{where} stream {sname!r} needs a temporal_head after backbone "
                                     f"{bcomp.name!r} (e.g. `temporal_head: avg_pool`), or use a "
                                     f"mid-level fusion that reads feature maps")
         inputs[sname], streams[sname], features[sname] = spec, Stream(backbone, head), feature
+    return inputs, streams, features
 
+
+def build_fusion(cfg: Dict[str, Any], comp: Component, streams, features, lookup: Lookup):
+    """The fusion module; for a mid-level fusion also the head reading the fused map and the late
+    fusion of the fused scores with the streams that keep their own (else None, None)."""
+    fusion_cfg, num_classes = cfg["fusion"], int(cfg["num_classes"])
+    reason = comp.info.spec.why_not(features)
+    if reason:
+        named = ", ".join(f"{s} ({c['backbone']['name']})" for s, c in cfg["streams"].items())
+        raise IncompatibleError(f"fusion {comp.name!r} cannot combine streams {named}: {reason}")
+    if comp.info.spec.level == LATE:
+        return _call(comp, "fusion", list(streams), num_classes, **_kwargs(fusion_cfg)), None, None
+    fusion = _call(comp, "fusion", features, **_kwargs(fusion_cfg))
+    if not fusion_cfg.get("temporal_head"):
+        raise IncompatibleError(f"mid-level fusion {comp.name!r} outputs a feature map; "
+                                f"give it a head: `fusion: {{name: {comp.name}, "
+                                f"temporal_head: avg_pool}}`")
+    fused_head = _build_head(fusion_cfg["temporal_head"], fusion.feature_spec, num_classes,
+                             f"fusion {comp.name!r}", lookup)
+    kept = [n for n, s in streams.items() if s.temporal_head is not None]
+    late_fusion = None
+    if kept:
+        late_cfg = config_lib.component(fusion_cfg.get("late", "average"), "fusion.late")
+        late_fusion = _call(lookup.get("fusion", late_cfg["name"]), "fusion.late",
+                            ["fused", *kept], num_classes, **_kwargs(late_cfg))
+    return fusion, fused_head, late_fusion
+
+
+def build_from_config(cfg: Dict[str, Any], lookup: Optional[Lookup] = None):
+    """Build a normalised config (see zoo.config) into a VideoClassifier, then load its
+    whole-model ``weights`` if the config names any (see `build`)."""
+    from .model import VideoClassifier  # torch loads here, not at `import zoo`
+
+    lookup = lookup or Lookup()
+    weights = _check_weights(cfg.get("weights"))  # a bad value fails before anything is built
+    fusion_comp = _fusion_component(cfg, lookup)
+    fusion_spec = fusion_comp.info.spec if fusion_comp else FusionSpec()
+    inputs, streams, features = build_streams(cfg, fusion_spec, lookup,
+                                              fusion_comp.name if fusion_comp else None)
     fusion = fused_head = late_fusion = None
     if fusion_comp is not None:
-        reason = fusion_spec.why_not(features)
-        if reason:
-            raise IncompatibleError(f"fusion {fusion_comp.name!r} cannot combine streams "
-                                    f"{', '.join(f'{n} ({b})' for n, b in ((s, c['backbone']['name']) for s, c in cfg['streams'].items()))}: {reason}")
-        if fusion_spec.level == LATE:
-            fusion = _call(fusion_comp, "fusion", list(streams), num_classes, **_kwargs(fusion_cfg))
-        else:
-            fusion = _call(fusion_comp, "fusion", features, **_kwargs(fusion_cfg))
-            if not fusion_cfg.get("temporal_head"):
-                raise IncompatibleError(f"mid-level fusion {fusion_comp.name!r} outputs a feature map; "
-                                        f"give it a head: `fusion: {{name: {fusion_comp.name}, "
-                                        f"temporal_head: avg_pool}}`")
-            fused_head = _build_head(fusion_cfg["temporal_head"], fusion.feature_spec, num_classes,
-                                     f"fusion {fusion_comp.name!r}")
-            kept = [n for n, s in streams.items() if s.temporal_head is not None]
-            if kept:
-                late_cfg = config_lib._component(fusion_cfg.get("late", "average"), "fusion.late")
-                late_comp = REGISTRY.get("fusion", late_cfg["name"])
-                late_fusion = _call(late_comp, "fusion.late", ["fused", *kept], num_classes,
-                                    **_kwargs(late_cfg))
-    spec = ModelSpec(inputs=inputs, num_classes=num_classes, fusion_level=fusion_spec.level,
-                     multi_label=bool(cfg.get("multi_label", False)))
+        fusion, fused_head, late_fusion = build_fusion(cfg, fusion_comp, streams, features, lookup)
+    spec = ModelSpec(inputs=inputs, num_classes=int(cfg["num_classes"]),
+                     fusion_level=fusion_spec.level, multi_label=bool(cfg.get("multi_label", False)))
     saved = copy.deepcopy({k: v for k, v in cfg.items() if k != "weights"})
     for sname, s in saved["streams"].items():
         s["input"] = inputs[sname].to_dict()
     model = VideoClassifier(streams, fusion, spec, saved, fused_head=fused_head,
                             late_fusion=late_fusion)
-    model.weights_report = _load_weights(model, cfg, weights)
+    model.weights_report = _load_weights(model, cfg, weights, lookup)
     return model
 
 
-def resolve_config(source: Any, num_classes: Optional[int] = None, **overrides: Any) -> Dict[str, Any]:
+def resolve_config(source: Any, num_classes: Optional[int] = None, *,
+                   lookup: Optional[Lookup] = None, **overrides: Any) -> Dict[str, Any]:
     """The normalised config `zoo.build` would build, with overrides applied."""
-    cfg = config_lib.normalise(config_lib.load(source))
+    lookup = lookup or Lookup()
+    cfg = config_lib.normalise(config_lib.load(source, lookup))
     if num_classes is not None:
         overrides = {"num_classes": num_classes, **overrides}
-    config_lib.apply_overrides(cfg, overrides)
+    config_lib.apply_overrides(cfg, overrides, lookup)
     cfg.setdefault("num_classes", DEFAULT_NUM_CLASSES)
     value = cfg["num_classes"]
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -185,8 +209,8 @@ def build(source: Any, num_classes: Optional[int] = None, **overrides: Any):
 
     Whole-model weights: the config key ``weights`` (or the override
     ``zoo.build("c3d", num_classes=101, weights="k400_c3d.pt")``) is a path, a URL, a mapping
-    ``{url, sha256}``, or True for the file the preset declares in its ModelMeta
-    (``extra={"weights": [...]}``; a preset declaring none is looked for at
+    ``{url, sha256}``, or True for the file the preset declares
+    (``register_preset(..., weights=[...])``; a preset declaring none is looked for at
     ``$ZOO_CACHE/models/<name>.pt|.pth|.safetensors``, and the error says where to put it).
     The file is fetched through zoo.weights (iopath, cache, sha256 check) and mapped by the keys
     of ``model.state_dict()``: a zoo checkpoint (``save_checkpoint``), a ``save_weights``
@@ -201,7 +225,9 @@ def build(source: Any, num_classes: Optional[int] = None, **overrides: Any):
     initialisation rather than implicitly fetching the file again; the trained weights travel in
     checkpoints.
     """
-    return build_from_config(resolve_config(source, num_classes, **overrides))
+    lookup = Lookup()
+    return build_from_config(resolve_config(source, num_classes, lookup=lookup, **overrides),
+                             lookup)
 
 
 __all__ = ["build", "build_from_config", "resolve_config"]

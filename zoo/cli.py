@@ -4,16 +4,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from typing import List, Optional
 
 from .errors import ZooError
-from .registry import KINDS, REGISTRY
+from .registry import KINDS, current
 
 
 def cmd_list(args) -> int:
     kinds = [args.kind] if args.kind else [k + "s" for k in KINDS]
     for kind in kinds:
-        names = REGISTRY.names(kind, args.pattern)
+        names = current().names(kind, args.pattern)
         if len(kinds) > 1:
             print(f"{kind} ({len(names)}):")
             shown = names if len(names) <= 40 or args.all else names[:40] + [
@@ -34,16 +35,23 @@ def cmd_describe(args) -> int:
 
 def cmd_plugins(args) -> int:
     """Import every entry point, then list each distribution's with its state: a broken one
-    shows its error, a name that several distributions declare says so; exit 1 if one failed."""
-    REGISTRY.load_all()
-    reports = REGISTRY.plugins()
+    shows its error, a name that several distributions declare says so, and a decorator that
+    disagrees with the entry points (another name, no entry point) is a problem line; exit 1 if
+    one failed or disagrees."""
+    registry = current()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # every problem is printed below
+        registry.load_all()
+    reports = registry.plugins()
     for rep in reports:
         print(f"{rep.source} {rep.version}".rstrip())
         for kind, name, state, error in rep.entries:
             print(f"  {kind:13s} {name:28s} {state}" + (f": {error}" if error else ""))
+        for problem in rep.problems:
+            print(f"  problem: {problem}")
     if not reports:
         print("no distribution declares zoo entry points; is zoo installed (pip install -e .)?")
-    return 1 if any(rep.failed for rep in reports) else 0
+    return 1 if any(rep.failed or rep.problems for rep in reports) else 0
 
 
 def cmd_build(args) -> int:
@@ -51,9 +59,10 @@ def cmd_build(args) -> int:
 
     from .builder import build
     from .engine.commands import parse_overrides
+    from .tensors import count_parameters
 
     model = build(args.model, num_classes=args.num_classes, **parse_overrides(args.set))
-    params = sum(p.numel() for p in model.parameters())
+    params = count_parameters(model)
     print(model.spec)
     print(f"parameters: {params:,}")
     if args.dump:

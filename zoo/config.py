@@ -9,19 +9,32 @@ from __future__ import annotations
 import copy
 import inspect
 import os
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .errors import ConfigError, suggest
-from .registry import REGISTRY
+from .registry import Component, Registry, current
 from .specs import InputSpec
 
-COMPONENT_KEYS = {"backbone": "backbone", "temporal_head": "temporal_head", "fusion": "fusion"}
 INPUT_FIELDS = tuple(InputSpec.__dataclass_fields__)
 TOP_LEVEL_KEYS = ("name", "num_classes", "multi_label", "streams", "fusion", "input", "backbone",
                   "temporal_head", "weights")
 
 
-def load(source: Any) -> Dict[str, Any]:
+class Lookup:
+    """The components of one `zoo.build`, each looked up once in the registry."""
+
+    def __init__(self, registry: Optional[Registry] = None):
+        self.registry = registry or current()
+        self._found: Dict[Tuple[str, str], Component] = {}
+
+    def get(self, kind: str, name: str) -> Component:
+        key = (kind, name)
+        if key not in self._found:
+            self._found[key] = self.registry.get(kind, name)
+        return self._found[key]
+
+
+def load(source: Any, lookup: Lookup) -> Dict[str, Any]:
     """A raw config from a preset name, a YAML path, or a dict (copied)."""
     if isinstance(source, Mapping):
         return copy.deepcopy(dict(source))
@@ -41,7 +54,7 @@ def load(source: Any) -> Dict[str, Any]:
         if not isinstance(cfg, dict):
             raise ConfigError(f"{text}: a model config is a YAML mapping with 'streams' or 'backbone'")
         return cfg
-    preset = REGISTRY.get("preset", text)
+    preset = lookup.get("preset", text)
     cfg = preset()
     if not isinstance(cfg, Mapping):
         shown = repr(cfg)
@@ -50,11 +63,12 @@ def load(source: Any) -> Dict[str, Any]:
                           f", not a config dict; fix the preset in {preset.source!r} (see "
                           f"docs/architecture.md, Model config)")
     cfg = normalise({"name": preset.name, **copy.deepcopy(dict(cfg))})
-    prefer_own_components(cfg, preset.source)
+    prefer_own_components(cfg, preset.source, lookup)
     return cfg
 
 
-def _component(value: Any, where: str) -> Dict[str, Any]:
+def component(value: Any, where: str) -> Dict[str, Any]:
+    """A component entry as ``{"name": ..., **kwargs}`` (a bare name is the shorthand)."""
     if isinstance(value, str):
         return {"name": value}
     if isinstance(value, Mapping) and isinstance(value.get("name"), str):
@@ -96,28 +110,27 @@ def normalise(raw: Mapping[str, Any]) -> Dict[str, Any]:
             raise ConfigError(f"stream {sname!r} input: unknown field {key!r}.{suggest(key, INPUT_FIELDS)}")
         if "backbone" not in stream:
             raise ConfigError(f"stream {sname!r} names no backbone")
-        stream["backbone"] = _component(stream["backbone"], f"stream {sname!r} backbone")
+        stream["backbone"] = component(stream["backbone"], f"stream {sname!r} backbone")
         if stream.get("temporal_head") is not None:
-            stream["temporal_head"] = _component(stream["temporal_head"], f"stream {sname!r} temporal_head")
+            stream["temporal_head"] = component(stream["temporal_head"], f"stream {sname!r} temporal_head")
         else:
             stream.pop("temporal_head", None)
         streams[sname] = stream
     cfg["streams"] = dict(sorted(streams.items()))  # canonical order: YAML dumps sort keys
     fusion = cfg.get("fusion")
     if fusion is not None:
-        fusion = _component(fusion, "fusion")
+        fusion = component(fusion, "fusion")
         if fusion.get("temporal_head") is not None:
-            fusion["temporal_head"] = _component(fusion["temporal_head"], "fusion temporal_head")
+            fusion["temporal_head"] = component(fusion["temporal_head"], "fusion temporal_head")
     cfg["fusion"] = fusion
     return cfg
 
 
-def _parameters(kind: str, name: str) -> Tuple[List[str], bool]:
-    """The keyword parameters a component's builder takes, and whether it takes **kwargs."""
-    sig = inspect.signature(REGISTRY.get(kind, name).builder)
-    names = [p.name for p in sig.parameters.values()
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    return names, any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+def _parameters(comp: Component) -> List[str]:
+    """The keyword parameters a component's builder takes."""
+    sig = inspect.signature(comp.builder)
+    return [p.name for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 # Parameters zoo itself passes to builders; they are set through the config, not overrides.
@@ -138,18 +151,18 @@ def _component_slots(cfg: Dict[str, Any]) -> List[Tuple[str, str, Dict[str, Any]
     return slots
 
 
-def prefer_own_components(cfg: Dict[str, Any], source: str) -> None:
+def prefer_own_components(cfg: Dict[str, Any], source: str, lookup: Lookup) -> None:
     """In a preset's normalised config, write ``source:name`` for each component name that
     several distributions provide, `source` (the preset's own) among them: a preset's names
     resolve inside its own distribution first, so a plugin's clashing name cannot break it."""
     fusion = cfg["fusion"]
     slots = [(kind, comp) for kind, _, comp in _component_slots(cfg)]
     if fusion is not None and fusion.get("late") is not None:
-        fusion["late"] = _component(fusion["late"], "fusion.late")
+        fusion["late"] = component(fusion["late"], "fusion.late")
         slots.append(("fusion", fusion["late"]))
     for kind, comp in slots:
         if ":" not in comp["name"]:
-            sources = REGISTRY.sources(kind, comp["name"])
+            sources = lookup.registry.sources(kind, comp["name"])  # declared: nothing imported
             if len(sources) > 1 and source in sources:
                 comp["name"] = f"{source}:{comp['name']}"
 
@@ -168,7 +181,7 @@ def _set_path(cfg: Dict[str, Any], path: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def apply_overrides(cfg: Dict[str, Any], overrides: Mapping[str, Any]) -> Dict[str, Any]:
+def apply_overrides(cfg: Dict[str, Any], overrides: Mapping[str, Any], lookup: Lookup) -> Dict[str, Any]:
     """Apply ``zoo.build(..., **overrides)`` to a normalised config, in place.
 
     Keys: ``num_classes``, ``multi_label``, ``weights`` (whole-model weights, see zoo.build);
@@ -190,16 +203,16 @@ def apply_overrides(cfg: Dict[str, Any], overrides: Mapping[str, Any]) -> Dict[s
         elif key in ("backbone", "temporal_head"):
             for stream in cfg["streams"].values():
                 if key == "backbone" or key in stream:
-                    stream[key] = {"name": value} if isinstance(value, str) else _component(value, key)
+                    stream[key] = {"name": value} if isinstance(value, str) else component(value, key)
         elif key == "fusion":
-            cfg["fusion"] = None if value is None else _component(value, "fusion")
+            cfg["fusion"] = None if value is None else component(value, "fusion")
         else:
             hits = []
             valid = set(INPUT_FIELDS) | {"num_classes", "multi_label", "weights", "backbone",
                                          "temporal_head", "fusion"}
             for kind, where, comp in _component_slots(cfg):
-                params, _ = _parameters(kind, comp["name"])
-                params = [p for p in params if p not in _RESERVED]
+                params = [p for p in _parameters(lookup.get(kind, comp["name"]))
+                          if p not in _RESERVED]
                 valid.update(params)
                 if key in params:
                     comp[key] = value

@@ -6,12 +6,13 @@ the compiled graph. `benchmarks/bench_peers.py` measures each step against the p
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Union
 
 import torch
 from torch import nn
+
+from .tensors import autocast
 
 Inputs = Union[torch.Tensor, Mapping[str, torch.Tensor]]
 
@@ -81,15 +82,10 @@ def optimize_for_inference(model: nn.Module, path: FastPath = FastPath()) -> Cal
         inductor_config.freezing = True
         runner = torch.compile(model)
 
-    def autocast():
-        if not path.bf16:
-            return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-
     def predict(x: Inputs) -> torch.Tensor:
         if path.channels_last:
             x = channels_last_inputs(x)
-        with torch.inference_mode(), autocast():
+        with torch.inference_mode(), autocast(device, path.bf16):
             return runner(x).float()
 
     return predict

@@ -4,20 +4,21 @@ from __future__ import annotations
 import inspect
 
 from .errors import UnknownComponentError
-from .registry import KINDS, REGISTRY, Component
+from .info import items
+from .registry import KINDS, Component, current
 
 
 def find(name: str) -> Component:
     """The component called `name` in the first kind that has it (presets first)."""
     if "/" in name:
         kind, name = name.split("/", 1)
-        return REGISTRY.get(kind, name)
+        return current().get(kind, name)
     for kind in ("preset", "backbone", "temporal_head", "fusion", "dataset"):
         try:
-            return REGISTRY.get(kind, name)
+            return current().get(kind, name)
         except UnknownComponentError:
             continue
-    known = [n for k in KINDS for n in REGISTRY.names(k, families=False)]
+    known = [n for k in KINDS for n in current().names(k, families=False)]
     raise UnknownComponentError("component", name, known,
                                 hint="Use KIND/NAME (e.g. backbone/resnet18) for a family member.")
 
@@ -34,17 +35,18 @@ def describe(name: str) -> str:
         lines.append(f"summary:  {meta.summary}")
     if comp.doc:
         lines += ["", comp.doc]
-    for key, value in comp.info.items():
+    for key, value in items(comp.info):
         if value is not None:
             lines.append(f"{key}: {value}")
     if comp.kind == "preset":
         import yaml
 
         from .builder import build_from_config, resolve_config
+        from .tensors import count_parameters
 
         cfg = resolve_config(comp.name)
         model = build_from_config(cfg)
-        params = sum(p.numel() for p in model.parameters())
+        params = count_parameters(model)
         lines += ["", f"parameters: {params / 1e6:.2f} M at {cfg['num_classes']} classes", "inputs:"]
         for stream, spec in model.spec.inputs.items():
             lines.append(f"  {stream}: {spec.modality} [C={spec.channels}, T={spec.frames}, "

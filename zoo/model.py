@@ -12,8 +12,26 @@ from .specs import LATE, MID, ModelSpec
 Inputs = Union[torch.Tensor, Mapping[str, torch.Tensor]]
 
 
-def _accepts_lengths(module: nn.Module) -> bool:
-    return "lengths" in inspect.signature(module.forward).parameters
+def _accepts_lengths(module: Optional[nn.Module]) -> bool:
+    return module is not None and "lengths" in inspect.signature(module.forward).parameters
+
+
+def refuse_padding(lengths: Optional[torch.Tensor], steps: int, what: str) -> None:
+    """Raise when `lengths` (valid frames per clip) leaves any of a map's `steps` time steps as
+    padding: what a head that cannot leave padding out calls instead of scoring it silently."""
+    if lengths is not None and bool((torch.as_tensor(lengths) < steps).any()):
+        raise ValueError(
+            f"{what} cannot leave out padded frames, but this batch pads (lengths "
+            f"{torch.as_tensor(lengths).tolist()} of {steps} time steps): batch clips of equal "
+            f"length, or use a head that reads lengths (avg_pool, lstm, tsn, fc with per_frame)")
+
+
+def _score(head: nn.Module, takes_lengths: bool, feature_map: torch.Tensor,
+           lengths: Optional[torch.Tensor]) -> torch.Tensor:
+    if takes_lengths:
+        return head(feature_map, lengths=lengths)
+    refuse_padding(lengths, feature_map.shape[2], f"temporal head {type(head).__name__}")
+    return head(feature_map)
 
 
 class Stream(nn.Module):
@@ -23,12 +41,10 @@ class Stream(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.temporal_head = temporal_head
-        self._head_takes_lengths = temporal_head is not None and _accepts_lengths(temporal_head)
+        self._head_takes_lengths = _accepts_lengths(temporal_head)
 
     def score(self, feature_map: torch.Tensor, lengths: Optional[torch.Tensor]) -> torch.Tensor:
-        if self._head_takes_lengths:
-            return self.temporal_head(feature_map, lengths=lengths)
-        return self.temporal_head(feature_map)
+        return _score(self.temporal_head, self._head_takes_lengths, feature_map, lengths)
 
 
 class VideoClassifier(nn.Module):
@@ -46,6 +62,7 @@ class VideoClassifier(nn.Module):
         self.fusion = fusion
         self.fused_head = fused_head
         self.late_fusion = late_fusion  # mid-level models: fused scores + streams kept late
+        self._fused_takes_lengths = _accepts_lengths(fused_head)
         self.spec = spec
         self.config = config
 
@@ -73,7 +90,7 @@ class VideoClassifier(nn.Module):
         scores = {n: s.score(maps[n], lengths) for n, s in self.streams.items()
                   if s.temporal_head is not None}
         if self.spec.fusion_level == MID:
-            fused = self.fused_head(self.fusion(maps))
+            fused = _score(self.fused_head, self._fused_takes_lengths, self.fusion(maps), lengths)
             return (self.late_fusion({"fused": fused, **scores}) if scores else fused), scores
         if self.fusion is None:
             return next(iter(scores.values())), {}
@@ -83,4 +100,4 @@ class VideoClassifier(nn.Module):
         return f"name={self.config.get('name', '?')}, num_classes={self.spec.num_classes}"
 
 
-__all__ = ["VideoClassifier", "Stream", "LATE", "MID"]
+__all__ = ["VideoClassifier", "Stream", "refuse_padding", "LATE", "MID"]

@@ -6,18 +6,30 @@ one entry point per component in the group of its kind (``zoo.backbones``, ``zoo
 ``register_<kind>``. Entry points are read from package metadata without importing anything; a
 plugin module is imported only when one of its components is asked for. A distribution that
 offers many names at once (every timm 2D network) declares a `Family` in ``zoo.families``.
+
+The entry point is the one source of truth for a component's name and existence; the decorator
+attaches typed metadata (`zoo.info`) to the builder. Where the two disagree -- a decorated name
+that is not the entry point's, a decorated builder that no entry point of its distribution
+declares, an entry point to an undecorated builder -- loading records it, `zoo plugins` and
+`zoo.testing.check_plugin` report it naming both. A decorator run outside any entry point (a
+script, a test) registers a local component in the active registry.
+
+`REGISTRY` is the process's registry; `current()` is the one in use, which `Registry.activate()`
+swaps for a block (tests use fresh instances).
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import fnmatch
 import importlib.metadata
 import traceback
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from .errors import AmbiguousComponentError, PluginLoadError, UnknownComponentError
+from .info import INFO, Info
 from .specs import ModelMeta
 
 KINDS = ("backbone", "temporal_head", "fusion", "preset", "dataset")
@@ -26,9 +38,18 @@ FAMILY_GROUP = "zoo.families"
 _ALIASES = {"head": "temporal_head", "heads": "temporal_head", "temporal_heads": "temporal_head",
             "models": "preset", "model": "preset"}
 
-# The distribution whose entry point is being loaded; decorators record it as the source.
-_loading_source: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
-    "zoo_loading_source", default=None)
+
+
+@dataclass
+class _Loading:
+    """The distribution whose entry point is being imported, and what its decorators declared."""
+
+    source: str
+    decorated: List["Component"] = field(default_factory=list)
+
+
+_loading: contextvars.ContextVar[Optional[_Loading]] = contextvars.ContextVar(
+    "zoo_loading", default=None)
 
 
 def canonical_kind(kind: str) -> str:
@@ -50,8 +71,8 @@ class Component:
     name: str
     builder: Callable[..., Any]
     source: str
-    meta: ModelMeta = field(default_factory=ModelMeta)
-    info: Dict[str, Any] = field(default_factory=dict)
+    meta: ModelMeta
+    info: Info  # the kind's typed record (zoo.info)
     local: bool = False  # registered by a decorator outside any entry point (a script, a test)
 
     @property
@@ -62,8 +83,27 @@ class Component:
     def doc(self) -> str:
         return (self.builder.__doc__ or "").strip()
 
+    @property
+    def where(self) -> str:
+        """``module:function`` of the builder."""
+        return f"{self.builder.__module__}:{self.builder.__qualname__}"
+
     def __call__(self, *args, **kwargs):
-        return self.builder(*args, **kwargs)
+        """Build: the builder's result, and for a backbone that declares its weights and is
+        asked for ``pretrained``, those weights loaded into it (``module.load_report``)."""
+        built = self.builder(*args, **kwargs)
+        declared = getattr(self.info, "weights", None) if self.kind == "backbone" else None
+        if declared is not None:
+            import inspect
+
+            from . import weights
+
+            call = inspect.signature(self.builder).bind(*args, **kwargs)
+            call.apply_defaults()
+            pretrained = call.arguments.get("pretrained")
+            built.load_report = weights.load_declared(built, pretrained, declared, call.arguments,
+                                                      what=self.name) if pretrained else None
+        return built
 
 
 @dataclass
@@ -97,6 +137,7 @@ class PluginReport:
     source: str
     version: str
     entries: List[Tuple[str, str, str, str]]  # (kind, name, state, error)
+    problems: List[str] = field(default_factory=list)  # declarations that disagree
 
     @property
     def failed(self) -> List[Tuple[str, str, str, str]]:
@@ -106,22 +147,30 @@ class PluginReport:
 class Registry:
     """Components by kind and name; entry points are scanned once and loaded on demand."""
 
-    def __init__(self, scan_entry_points: bool = True):
-        self._scan_entry_points = scan_entry_points
+    def __init__(self):
         self._scanned = False
         self._refs: Dict[str, Dict[str, List[_EntryRef]]] = {k: {} for k in KINDS}
         self._family_refs: List[_EntryRef] = []
         self._families: List[Family] = []
         self._components: Dict[str, Dict[str, Dict[str, Component]]] = {k: {} for k in KINDS}
         self._versions: Dict[str, str] = {}
+        self._problems: Dict[str, Dict[str, None]] = {}  # source -> messages, in order
+
+    @contextlib.contextmanager
+    def activate(self) -> Iterator["Registry"]:
+        """Make this registry `current()` inside the block (zoo.build, the decorators, the
+        conformance kit ... use it), then restore the previous one."""
+        token = _active.set(self)
+        try:
+            yield self
+        finally:
+            _active.reset(token)
 
     # -- discovery ------------------------------------------------------------------------
     def _scan(self) -> None:
         if self._scanned:
             return
         self._scanned = True
-        if not self._scan_entry_points:
-            return
         eps = importlib.metadata.entry_points()
         seen = set()
         for kind, group in list(GROUPS.items()) + [("family", FAMILY_GROUP)]:
@@ -150,6 +199,7 @@ class Registry:
                             for k, comps in local.items()}
         self._refs = {k: {} for k in KINDS}
         self._family_refs, self._families = [], []
+        self._problems = {}
         self._scan()
 
     def _load(self, ref: _EntryRef) -> None:
@@ -157,7 +207,8 @@ class Registry:
             return
         if ref.state == "failed":
             raise PluginLoadError(self._failure_message(ref))
-        token = _loading_source.set(ref.source)
+        loading = _Loading(ref.source)
+        token = _loading.set(loading)
         try:
             obj = ref.entry_point.load()
         except Exception as exc:  # a broken plugin is reported, never fatal for zoo
@@ -165,23 +216,47 @@ class Registry:
             ref.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             raise PluginLoadError(self._failure_message(ref)) from exc
         finally:
-            _loading_source.reset(token)
+            _loading.reset(token)
         ref.state = "loaded"
+        self._check_declared(ref.source, loading.decorated)
         if ref.kind == "family":
             if not isinstance(obj, Family):
                 ref.state, ref.error = "failed", f"{ref.entry_point.value} is not a zoo.registry.Family"
                 raise PluginLoadError(self._failure_message(ref))
             self._families.append(obj)
             return
-        comp = getattr(obj, "__zoo_component__", None)
-        if comp is None or comp.kind != ref.kind:
+        decl = getattr(obj, "__zoo_component__", None)
+        if decl is None or decl.kind != ref.kind:
             ref.state = "failed"
-            ref.error = (f"{ref.entry_point.value} is not decorated with "
-                         f"zoo.register_{ref.kind}")
+            ref.error = (f"entry point {ref.name!r} points at {ref.entry_point.value}, which is not "
+                         f"decorated with zoo.register_{ref.kind}")
             raise PluginLoadError(self._failure_message(ref))
-        if comp.name != ref.name or comp.source != ref.source:
-            comp = Component(comp.kind, ref.name, comp.builder, ref.source, comp.meta, comp.info)
-        self.add(comp)
+        if getattr(obj, "__zoo_name__", None) not in (None, ref.name):  # the decorator named it
+            self._report(ref.source, f"name mismatch: entry point {ref.name!r} (group "
+                                     f"{GROUPS[ref.kind]}) points at {decl.where}, decorated as "
+                                     f"{decl.name!r}; zoo uses the entry point's name "
+                                     f"{ref.name!r}: make the two agree")
+        self.add(Component(decl.kind, ref.name, decl.builder, ref.source, decl.meta, decl.info))
+
+    def _report(self, source: str, problem: str) -> None:
+        self._problems.setdefault(source, {})[problem] = None
+        warnings.warn(f"plugin {source!r}: {problem}", RuntimeWarning, stacklevel=4)
+
+    def _check_declared(self, source: str, decorated: List[Component]) -> None:
+        """Report the builders decorated while `source` loaded that none of its entry points
+        names (in modules of its own packages): zoo cannot see them."""
+        refs = [r for by_name in self._refs.values() for rs in by_name.values() for r in rs
+                if r.source == source]
+        packages = {r.entry_point.module.split(".")[0] for r in refs}
+        declared = {(r.kind, r.entry_point.module, r.entry_point.attr) for r in refs}
+        for comp in decorated:
+            module = comp.builder.__module__
+            if module.split(".")[0] in packages and \
+                    (comp.kind, module, comp.builder.__qualname__) not in declared:
+                self._report(source, f"{comp.where} is decorated with zoo.register_{comp.kind}"
+                                     f"({comp.name!r}) but no entry point declares it, so zoo cannot "
+                                     f"see it: add `{comp.name} = {comp.where}` to the group "
+                                     f"{GROUPS[comp.kind]} of {source!r}")
 
     @staticmethod
     def _failure_message(ref: _EntryRef) -> str:
@@ -206,18 +281,6 @@ class Registry:
         """Register `comp`; the same source registering a name again replaces its entry."""
         self._components[comp.kind].setdefault(comp.name, {})[comp.source] = comp
         return comp
-
-    def add_family(self, family: Family) -> Family:
-        self._families.append(family)
-        return family
-
-    def remove(self, kind: str, name: str, source: Optional[str] = None) -> None:
-        kind = canonical_kind(kind)
-        by_source = self._components[kind].get(name, {})
-        for src in [source] if source else list(by_source):
-            by_source.pop(src, None)
-        if not by_source:
-            self._components[kind].pop(name, None)
 
     # -- lookup ----------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> Component:
@@ -322,8 +385,13 @@ class Registry:
                     by_source.setdefault(r.source, []).append((kind, r.name, r.state, error))
         for r in self._family_refs:
             by_source.setdefault(r.source, []).append(("family", r.name, r.state, r.error))
-        return [PluginReport(s, self._versions.get(s, ""), sorted(e))
+        return [PluginReport(s, self._versions.get(s, ""), sorted(e), self.problems(s))
                 for s, e in sorted(by_source.items())]
+
+    def problems(self, source: str) -> List[str]:
+        """Where distribution `source`'s entry points and decorators disagree, as far as the
+        entry points loaded so far show."""
+        return list(self._problems.get(source, ()))
 
     def load_all(self, kind: Optional[str] = None) -> List[str]:
         """Import every entry point (of `kind`); returns the failure messages."""
@@ -360,58 +428,80 @@ class Registry:
 
 
 REGISTRY = Registry()
+_active: contextvars.ContextVar[Registry] = contextvars.ContextVar("zoo_registry", default=REGISTRY)
+
+
+def current() -> Registry:
+    """The registry in use: `REGISTRY`, or the one a `Registry.activate()` block made current."""
+    return _active.get()
 
 
 def register(kind: str, name: Optional[str] = None, *, meta: Optional[ModelMeta] = None,
              **info: Any) -> Callable[[Callable], Callable]:
-    """Decorator: register a builder as a component of `kind` (see `register_backbone` & co)."""
+    """Decorator: attach a component's metadata to its builder (see `register_backbone` & co).
+
+    `info` are the fields of the kind's record (`zoo.info`). In a module an entry point imports,
+    the entry point names the component (`name` should agree; a mismatch is reported); run
+    anywhere else (a script, a test) the decorator registers a local component under `name` (or
+    the builder's name) in the `current()` registry."""
     kind = canonical_kind(kind)
+    try:
+        record = INFO[kind](**info)
+    except TypeError as exc:
+        raise TypeError(f"register_{kind}: {exc}; its fields are "
+                        f"{', '.join(INFO[kind].__dataclass_fields__)}") from None
 
     def decorator(builder: Callable) -> Callable:
-        loading = _loading_source.get()
-        source = loading or builder.__module__.split(".")[0]
-        comp = Component(kind, name or builder.__name__, builder, source, meta or ModelMeta(), info,
+        loading = _loading.get()
+        source = loading.source if loading else builder.__module__.split(".")[0]
+        comp = Component(kind, name or builder.__name__, builder, source, meta or ModelMeta(), record,
                          local=loading is None)
-        REGISTRY.add(comp)
-        builder.__zoo_component__ = comp
+        builder.__zoo_component__, builder.__zoo_name__ = comp, name
+        if loading is None:
+            current().add(comp)
+        else:
+            loading.decorated.append(comp)
         return builder
 
     return decorator
 
 
 def register_backbone(name: Optional[str] = None, *, temporal: str, default_input=None,
-                      meta: Optional[ModelMeta] = None, **info: Any):
+                      weights=None, meta: Optional[ModelMeta] = None):
     """Register a backbone builder ``f(in_channels=3, pretrained=False, **kw) -> nn.Module``.
 
     `temporal` is ``"frame"`` for 2D networks applied to each frame, ``"clip"`` for 3D ones. The
     module it builds reads ``[B, C, T, H, W]`` and returns a map ``[B, D, t, h, w]``; it has a
-    ``feature_spec(input_spec) -> FeatureSpec`` method.
+    ``feature_spec(input_spec) -> FeatureSpec`` method. `weights` (a `zoo.weights.Pretrained`)
+    declares what ``pretrained=True`` loads; zoo then loads it after the builder.
     """
     return register("backbone", name, meta=meta, temporal=temporal, default_input=default_input,
-                    **info)
+                    weights=weights)
 
 
-def register_temporal_head(name: Optional[str] = None, *, spec, meta=None, **info: Any):
+def register_temporal_head(name: Optional[str] = None, *, spec, meta=None):
     """Register a head builder ``f(feature: FeatureSpec, num_classes: int, **kw) -> nn.Module``
-    mapping a feature map ``[B, D, t, h, w]`` to logits ``[B, num_classes]``; `spec` is a HeadSpec."""
-    return register("temporal_head", name, meta=meta, spec=spec, **info)
+    mapping a feature map ``[B, D, t, h, w]`` to logits ``[B, num_classes]``; `spec` is a HeadSpec.
+    A head that cannot leave out padded frames refuses a batch with ``lengths`` that pads
+    (`zoo.model.refuse_padding`)."""
+    return register("temporal_head", name, meta=meta, spec=spec)
 
 
-def register_fusion(name: Optional[str] = None, *, spec, meta=None, **info: Any):
+def register_fusion(name: Optional[str] = None, *, spec, meta=None):
     """Register a fusion builder. Late (``spec.level == "late"``):
     ``f(streams: list[str], num_classes, **kw)`` fusing ``{stream: logits}`` into logits.
     Mid: ``f(features: dict[str, FeatureSpec], **kw)`` fusing ``{stream: map}`` into one map,
     with a ``feature_spec`` attribute describing that map."""
-    return register("fusion", name, meta=meta, spec=spec, **info)
+    return register("fusion", name, meta=meta, spec=spec)
 
 
-def register_preset(name: Optional[str] = None, *, meta=None, **info: Any):
-    """Register a named complete model: a function returning its config dict."""
-    return register("preset", name, meta=meta, **info)
+def register_preset(name: Optional[str] = None, *, meta=None, weights=(), peer=None):
+    """Register a named complete model: a function returning its config dict; `weights` are the
+    whole-model files ``zoo.build(name, weights=True)`` loads, `peer` a `zoo.weights.Peer`."""
+    return register("preset", name, meta=meta, weights=weights, peer=peer)
 
 
 def register_dataset(name: Optional[str] = None, *, meta=None, needs_root: bool = True,
-                     multi_label: bool = False, **info: Any):
+                     multi_label: bool = False):
     """Register a dataset factory ``f(root=None, split="train", inputs=None, **kw) -> Dataset``."""
-    return register("dataset", name, meta=meta, needs_root=needs_root, multi_label=multi_label,
-                    **info)
+    return register("dataset", name, meta=meta, needs_root=needs_root, multi_label=multi_label)

@@ -13,13 +13,44 @@ from typing import Any, Dict, Optional, Tuple
 
 from .errors import ConfigError
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-FLOW_MEAN = (0.5,)  # flow is quantised to [0, 1] around 0.5 = no motion
-FLOW_STD = (0.226,)
 
 MODALITIES = ("rgb", "flow", "rgb_diff")
 SAMPLINGS = ("uniform", "dense", "segments")
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """Per-channel mean and std of an input convention (on 0-1 pixels), and where they come from."""
+
+    mean: Tuple[float, ...]
+    std: Tuple[float, ...]
+    source: str
+
+    def as_config(self) -> Dict[str, Any]:
+        """``{"mean": [...], "std": [...]}``, for an ``input`` entry of a config."""
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+
+# Every normalisation zoo and its first-party components use, each once. Two conventions both
+# called "Kinetics" are different numbers: torchvision's and PyTorchVideo's.
+NORMALISATION = {
+    "imagenet": Normalisation((0.485, 0.456, 0.406), (0.229, 0.224, 0.225),
+                              "ImageNet training-set statistics (torchvision, timm)"),
+    "flow": Normalisation((0.5,), (0.226,),
+                          "zoo: optical flow quantised to [0, 1] around 0.5 (no motion)"),
+    "kinetics_torchvision": Normalisation(
+        (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989),
+        "torchvision's video ResNets (r3d_18, mc3_18, r2plus1d_18): Kinetics-400 statistics"),
+    "kinetics_pytorchvideo": Normalisation(
+        (0.45, 0.45, 0.45), (0.225, 0.225, 0.225),
+        "PyTorchVideo's model zoo (X3D, Slow, SlowFast, CSN, MViT): rounded Kinetics statistics"),
+    "c3d_sports1m": Normalisation(
+        (101.4083 / 255, 97.6570 / 255, 90.2516 / 255), (1 / 255,) * 3,
+        "the C3D release: per-channel means of its Sports-1M mean clip (sport1m_train16_128_mean, "
+        "BGR 90.25, 97.66, 101.41 on 0-255 pixels) subtracted, no scaling"),
+}
+IMAGENET_MEAN, IMAGENET_STD = NORMALISATION["imagenet"].mean, NORMALISATION["imagenet"].std
+FLOW_MEAN, FLOW_STD = NORMALISATION["flow"].mean, NORMALISATION["flow"].std
 
 
 @dataclass(frozen=True)
@@ -76,9 +107,6 @@ class InputSpec:
         d = dataclasses.asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
         return d
-
-    def replace(self, **changes) -> "InputSpec":
-        return dataclasses.replace(self, **changes)
 
 
 def _positive_int(name: str, value: Any) -> int:
@@ -177,10 +205,6 @@ class ModelSpec:
     num_classes: int
     fusion_level: str = LATE
     multi_label: bool = False
-
-    @property
-    def modalities(self) -> Tuple[str, ...]:
-        return tuple(s.modality for s in self.inputs.values())
 
 
 @dataclass

@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from .errors import IncompatibleError
-from .registry import REGISTRY
-from .specs import CLIP, FRAME, LATE, FeatureSpec, FusionSpec, HeadSpec, InputSpec
+from .registry import current
+from .specs import CLIP, FRAME, LATE, FeatureSpec, InputSpec
+from .tensors import count_parameters, example_inputs
 
 
 def _check_gradients(module: nn.Module, what: str, allow_unused: Iterable[str] = ()) -> None:
@@ -27,11 +28,6 @@ def _check_gradients(module: nn.Module, what: str, allow_unused: Iterable[str] =
                if p.requires_grad and (p.grad is None or not torch.isfinite(p.grad).all())
                and not n.startswith(allow)]
     assert not missing, f"{what}: no finite gradient reaches {len(missing)} parameter(s): {missing[:5]}"
-
-
-def random_inputs(spec_inputs: Dict[str, InputSpec], batch: int = 2) -> Dict[str, torch.Tensor]:
-    """A random batch shaped as a model's ``spec.inputs`` asks."""
-    return {name: torch.randn(batch, *s.shape) for name, s in spec_inputs.items()}
 
 
 def _run_backbone(name: str, module: nn.Module, spec: InputSpec, batch: int) -> FeatureSpec:
@@ -48,19 +44,15 @@ def _run_backbone(name: str, module: nn.Module, spec: InputSpec, batch: int) -> 
     return feature
 
 
-def _count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 def check_backbone_width(name: str, full: nn.Module, input_spec: InputSpec, width: float = 0.5,
                          batch: int = 2, **kwargs) -> FeatureSpec:
     """Backbone `name` built with `width` (< 1) runs forward and backward, its output matches its
     feature_spec, and it has clearly fewer parameters than `full`, the same backbone at width 1
     (at most ``(width + 1) / 2`` times as many: a convolution's count scales with width squared)."""
-    comp = REGISTRY.get("backbone", name)
+    comp = current().get("backbone", name)
     narrow = comp(in_channels=input_spec.channels, width=width, **kwargs)
     feature = _run_backbone(name, narrow, input_spec, batch)
-    n, n_full = _count(narrow), _count(full)
+    n, n_full = count_parameters(narrow), count_parameters(full)
     assert n <= n_full * (width + 1) / 2, \
         f"backbone {name!r}: width={width} has {n} parameters, width=1 has {n_full}: width scales nothing"
     return feature
@@ -71,15 +63,13 @@ def check_backbone(name: str, input_spec: Optional[InputSpec] = None, batch: int
     """Build backbone `name`, check its output against `feature_spec`, and its gradients; when its
     builder takes ``width: float = 1.0`` (a channel multiplier), also check a half-width build
     (`check_backbone_width`)."""
-    comp = REGISTRY.get("backbone", name)
-    assert comp.info.get("temporal") in (FRAME, CLIP), \
-        f"backbone {name!r} must be registered with temporal='frame' or 'clip'"
-    spec = input_spec or comp.info.get("default_input") or InputSpec(frames=4, size=32)
+    comp = current().get("backbone", name)
+    spec = input_spec or comp.info.default_input or InputSpec(frames=4, size=32)
     module = comp(in_channels=spec.channels, **kwargs)
     assert isinstance(module, nn.Module), f"backbone {name!r} must build an nn.Module"
     feature = _run_backbone(name, module, spec, batch)
-    assert feature.time == comp.info["temporal"], \
-        f"backbone {name!r} registered temporal={comp.info['temporal']!r} but its map is {feature.time!r}"
+    assert feature.time == comp.info.temporal, \
+        f"backbone {name!r} registered temporal={comp.info.temporal!r} but its map is {feature.time!r}"
     width = inspect.signature(comp.builder).parameters.get("width")
     if width is not None and width.default == 1.0 and isinstance(width.default, float) \
             and "width" not in kwargs:  # zoo's convention: a channel multiplier, default 1.0
@@ -93,9 +83,8 @@ def check_backbone(name: str, input_spec: Optional[InputSpec] = None, batch: int
 def check_temporal_head(name: str, feature: FeatureSpec = FeatureSpec(16, FRAME, 4, (3, 3)),
                         num_classes: int = 5, batch: int = 2, **kwargs) -> None:
     """Build head `name` on `feature` and check logits shape and gradients."""
-    comp = REGISTRY.get("temporal_head", name)
-    spec = comp.info.get("spec")
-    assert isinstance(spec, HeadSpec), f"temporal head {name!r} must be registered with spec=HeadSpec(...)"
+    comp = current().get("temporal_head", name)
+    spec = comp.info.spec
     assert spec.why_not(feature) is None, f"{name!r} does not accept {feature}: {spec.why_not(feature)}"
     head = comp(feature, num_classes, **kwargs)
     head.train()
@@ -110,9 +99,8 @@ def check_temporal_head(name: str, feature: FeatureSpec = FeatureSpec(16, FRAME,
 def check_fusion(name: str, streams: Optional[Dict[str, FeatureSpec]] = None, num_classes: int = 5,
                  batch: int = 2, **kwargs) -> None:
     """Build fusion `name` for two streams and check its output and gradients."""
-    comp = REGISTRY.get("fusion", name)
-    spec = comp.info.get("spec")
-    assert isinstance(spec, FusionSpec), f"fusion {name!r} must be registered with spec=FusionSpec(...)"
+    comp = current().get("fusion", name)
+    spec = comp.info.spec
     streams = streams or {"rgb": FeatureSpec(16, FRAME, 4, (3, 3)), "flow": FeatureSpec(16, FRAME, 4, (3, 3))}
     assert spec.why_not(streams) is None, f"{name!r} cannot fuse {streams}: {spec.why_not(streams)}"
     if spec.level == LATE:
@@ -149,7 +137,7 @@ def check_preset(name: str, num_classes: int = 5, batch: int = 2, **overrides) -
     model = build(name, num_classes=num_classes, **overrides)
     assert model.spec.num_classes == num_classes
     model.train()
-    out = model(random_inputs(model.spec.inputs, batch))
+    out = model(example_inputs(model.spec.inputs, batch))
     assert tuple(out.shape) == (batch, num_classes), f"preset {name!r}: logits {tuple(out.shape)}"
     assert torch.isfinite(out).all(), f"preset {name!r}: non-finite logits"
     out.sum().backward()
@@ -162,16 +150,23 @@ def check_preset(name: str, num_classes: int = 5, batch: int = 2, **overrides) -
 def check_plugin(source: str, **preset_overrides) -> Dict[str, str]:
     """Run the matching check on every component that distribution `source` registers,
     importing that distribution's entry points only (another, broken plugin does not matter).
+    First, its entry points and decorators must agree (`zoo plugins` shows the same problems).
 
     Returns {"kind/name": "ok" | "skipped: why"}; raises AssertionError on the first failure.
     """
+    registry = current()
+    kinds = ("backbone", "temporal_head", "fusion", "preset")
+    loaded = {kind: registry.load_source(source, kind) for kind in kinds}
+    problems = registry.problems(source)
+    assert not problems, (f"distribution {source!r}: its entry points and decorators disagree:\n  "
+                          + "\n  ".join(problems))
     results = {}
-    for kind in ("backbone", "temporal_head", "fusion", "preset"):
-        for comp in REGISTRY.load_source(source, kind):
+    for kind in kinds:
+        for comp in loaded[kind]:
             if kind == "backbone":
                 check_backbone(comp.qualified_name)
             elif kind == "temporal_head":
-                spec = comp.info["spec"]
+                spec = comp.info.spec
                 time = FRAME if FRAME in spec.consumes else CLIP
                 check_temporal_head(comp.qualified_name, FeatureSpec(16, time, 4, (3, 3)))
             elif kind == "fusion":

@@ -1,10 +1,13 @@
 """Pretrained weights: fetch (iopath), verify (sha256), map onto a model with a report.
 
-A component or preset declares its weight files in its metadata,
-``ModelMeta(extra={"weights": [WeightFile(...) or {"url": ..., "sha256": ...}, ...]})``; a builder
-called with ``pretrained=True`` loads the first one, ``pretrained="<path or URL>"`` loads that file.
-A whole model takes weights through ``zoo.build(..., weights=True | "<path or URL>" | {url, sha256})``
-(`load_model_weights`): a preset's declared files, keys as in the built model's ``state_dict()``.
+This module is the one place weights are loaded. A backbone declares its files when it registers,
+``register_backbone(..., weights=Pretrained(files=[WeightFile(url, sha256, ...)], cache=[...]))``,
+and the registry's component loads them after building it (`load_declared`): a backbone called
+with ``pretrained=True`` loads the first declared file (or the first of its cache file names
+present), ``pretrained="<path or URL>"`` that file. A preset declares whole-model files the same
+way (``register_preset(..., weights=[...], peer=Peer(...))``) and
+``zoo.build(..., weights=True | "<path or URL>" | {url, sha256})`` loads them (`load_model_weights`),
+keys as in the built model's ``state_dict()``.
 
 * URLs (``http(s)://``, ``ftp://``) go through an iopath ``PathManager`` with an ``HTTPURLHandler``;
   files are cached under ``$ZOO_CACHE`` (default ``~/.cache/zoo``), at
@@ -13,8 +16,10 @@ A whole model takes weights through ``zoo.build(..., weights=True | "<path or UR
 * A declared ``sha256`` is checked (`ChecksumError` on mismatch).
 * `load_into` copies every tensor whose name and shape match, adapts RGB first convolutions to
   other channel counts (cross-modality initialisation, Wang et al. 2016: the kernel averaged over
-  the colour channels and replicated), re-initialises classifiers trained for another number of
-  classes (with a warning) and returns a `LoadReport` of missing / unexpected keys.
+  the colour channels and replicated), inflates 2D kernels into 3D convolutions (repeated over
+  time and divided by the temporal size, Carreira & Zisserman 2017), re-initialises classifiers
+  trained for another number of classes (with a warning) and returns a `LoadReport` of missing /
+  unexpected keys.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlparse
 
 from .errors import ZooError
@@ -64,6 +69,44 @@ class WeightFile:
         if isinstance(obj, str):
             return cls(url=obj)
         return cls(**dict(obj))
+
+
+def weight_files(files: Iterable[Union[WeightFile, Mapping[str, Any], str]]) -> Tuple[WeightFile, ...]:
+    """Declared files (WeightFile, {url, sha256, ...} mapping or URL) as WeightFiles."""
+    return tuple(WeightFile.coerce(f) for f in files)
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """What a backbone's ``pretrained=True`` means, declared once when it registers.
+
+    * ``files``: downloadable files (URL, sha256, classes, key map); the first is loaded;
+    * ``cache``: otherwise, file names under the cache folder, the first present is loaded;
+      each is formatted with the builder's arguments (``"timm/{model}.pth"``);
+    * ``into``: the submodule (dotted path) whose ``state_dict()`` keys the files use;
+    * ``rename``: for a submodule whose layers wrap the checkpoint's (temporal shift, inflation),
+      a function of it giving the key map (checkpoint prefix -> its prefix).
+    """
+
+    files: Tuple[WeightFile, ...] = ()
+    cache: Tuple[str, ...] = ()
+    into: str = ""
+    rename: Optional[Callable[[Any], Mapping[str, str]]] = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "files", weight_files(self.files))
+        object.__setattr__(self, "cache", tuple(self.cache))
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The same network in another library (torchvision's ``r3d_18`` ...): its checkpoints are
+    read, and ``to_peer_state_dict`` writes them, through ``key_map`` (the peer's key prefixes ->
+    zoo's, first match wins)."""
+
+    library: str
+    model: str
+    key_map: Mapping[str, str] = field(default_factory=dict)
 
 
 def cache_dir() -> Path:
@@ -223,6 +266,25 @@ def cross_modality(weight, in_channels: int):
     return mean.repeat(*reps).contiguous()
 
 
+def inflate_kernel(weight, time: int):
+    """A 2D kernel ``[O, I, k, k]`` as a 3D one ``[O, I, time, k, k]``: repeated over time and
+    divided by `time` (I3D's inflation: a clip of one repeated image gives the 2D network's
+    response)."""
+    return weight.unsqueeze(2).repeat(1, 1, time, 1, 1) / time
+
+
+def _adapted(v, target, adapt_channels: bool):
+    """`v` made to fit `target` by inflation and / or cross-modality initialisation, or None."""
+    if v.dim() == 4 and target.dim() == 5 and v.shape[2:] == target.shape[3:]:
+        v = inflate_kernel(v, target.shape[2])
+    if tuple(v.shape) == tuple(target.shape):
+        return v
+    if (adapt_channels and v.dim() >= 3 and v.dim() == target.dim() and v.shape[1] == 3
+            and v.shape[0] == target.shape[0] and v.shape[2:] == target.shape[2:]):
+        return cross_modality(v.to(target.dtype), target.shape[1])
+    return None
+
+
 def load_into(module, state: Mapping[str, Any], *, key_map: Optional[Mapping[str, str]] = None,
               adapt_channels: bool = True, warn: bool = True, source: str = "",
               ignore_unexpected: Sequence[str] = ()) -> LoadReport:
@@ -231,6 +293,7 @@ def load_into(module, state: Mapping[str, Any], *, key_map: Optional[Mapping[str
     * same name, same shape: copied;
     * only dimension 0 differs (a classifier of another number of classes): left as initialised,
       with a warning that names it;
+    * a 2D kernel for a 3D convolution: inflated (`inflate_kernel`);
     * a kernel ``[O, 3, ...]`` for a layer reading other channels: cross-modality initialised;
     * anything else: skipped and reported.
     """
@@ -250,9 +313,8 @@ def load_into(module, state: Mapping[str, Any], *, key_map: Optional[Mapping[str
         if tuple(v.shape) == tuple(target.shape):
             new_state[k] = v
             report.loaded.append(k)
-        elif (adapt_channels and v.dim() >= 3 and v.dim() == target.dim() and v.shape[1] == 3
-              and v.shape[0] == target.shape[0] and v.shape[2:] == target.shape[2:]):
-            new_state[k] = cross_modality(v.to(target.dtype), target.shape[1])
+        elif (adapted := _adapted(v, target, adapt_channels)) is not None:
+            new_state[k] = adapted.to(target.dtype)
             report.adapted.append(k)
         elif v.dim() == target.dim() and v.shape[1:] == target.shape[1:]:
             report.reinitialised.append(k)
@@ -273,17 +335,11 @@ def load_into(module, state: Mapping[str, Any], *, key_map: Optional[Mapping[str
         if warn:
             warnings.warn(msg, UserWarning, stacklevel=2)
     if report.adapted:
-        logger.info("zoo.weights: cross-modality initialisation of %s", ", ".join(report.adapted))
+        logger.info("zoo.weights: inflated or cross-modality initialised: %s", ", ".join(report.adapted))
     if report.mismatched:
         logger.warning("zoo.weights: skipped tensors of another shape: %s", ", ".join(report.mismatched))
     logger.info("%s", report)
     return report
-
-
-def declared_weights(meta) -> List[WeightFile]:
-    """The weight files a component's or preset's metadata declares."""
-    extra = getattr(meta, "extra", None) or {}
-    return [WeightFile.coerce(w) for w in extra.get("weights", [])]
 
 
 DefaultFile = Optional[Union[str, Path, Sequence[Union[str, Path]]]]
@@ -308,7 +364,7 @@ def resolve(pretrained: Union[bool, str, Path, WeightFile, Mapping[str, Any]],
     if pretrained is None or pretrained is False:
         return None
     if pretrained is True:
-        declared = [WeightFile.coerce(w) for w in declared]
+        declared = weight_files(declared)
         if declared:
             return declared[0]
         defaults = _defaults(default_file)
@@ -355,6 +411,24 @@ def load_pretrained(module, pretrained, *, declared=(), what: str = "this model"
     return load_into(module, state, key_map=dict(wf.key_map) or None, source=str(path), **kw)
 
 
+def _submodule(module, path: str):
+    return module.get_submodule(path) if path else module
+
+
+def load_declared(module, pretrained, declared: Pretrained, arguments: Mapping[str, Any],
+                  what: str) -> Optional[LoadReport]:
+    """Load what a backbone's ``pretrained`` argument means into the `module` it built, by what
+    the backbone declared (`Pretrained`); `arguments` are the builder's (they fill the cache
+    names). The registry's component calls this after the builder; nothing else loads a
+    component's weights."""
+    cache = [name.format(**arguments) for name in declared.cache]
+    target = _submodule(module, declared.into)
+    key_map = declared.rename(target) if declared.rename else {}
+    return load_pretrained(target, pretrained, declared=declared.files, what=what,
+                           default_file=cache or None,
+                           transform=lambda state: rename_keys(state, key_map))
+
+
 # -- whole models (zoo.build(..., weights=...)) ----------------------------------------------------
 MODEL_WEIGHTS_DIR = "models"
 
@@ -366,25 +440,27 @@ def model_default_files(name: str) -> List[str]:
 
 
 def load_model_weights(model, weights: Any, *, name: Optional[str] = None,
-                       declared: Iterable[Union[WeightFile, Mapping[str, Any], str]] = ()
-                       ) -> Optional[LoadReport]:
+                       preset=None) -> Optional[LoadReport]:
     """Load whole-model weights into a built `VideoClassifier` (what ``zoo.build(..., weights=)``
     does): `weights` is a path, URL, ``{url, sha256, ...}`` mapping / `WeightFile`, or True for the
-    preset's first declared file (else ``<cache>/models/<name>.pt|.pth|.safetensors``).
+    first file `preset` (the registered preset `name`, when the model is one) declares (else
+    ``<cache>/models/<name>.pt|.pth|.safetensors``).
 
     Keys are the built model's ``state_dict()`` names (``streams.rgb.backbone...``); a zoo
     checkpoint or safetensors weights file reads as its model state. A checkpoint of the preset's
-    peer (``ModelMeta.extra["peer"]``: torchvision's ``r3d_18``, pytorchvideo's ``x3d_m`` ...)
-    is read through the key map the preset declares. A classifier trained for
+    `Peer` (torchvision's ``r3d_18``, pytorchvideo's ``x3d_m`` ...) is read through the key map
+    the preset declares. A classifier trained for
     another number of classes is re-initialised (warned and logged); missing / unexpected keys are
     in the returned report. A file none of whose tensors fit the model raises `WeightsError`.
     """
     if weights is None or weights is False:
         return None
     what = f"preset {name!r}" if name else "this model"
-    report = load_pretrained(model, weights, declared=declared, what=what,
+    info = preset.info if preset is not None else None
+    report = load_pretrained(model, weights, declared=info.weights if info else (), what=what,
                              default_file=model_default_files(name) if name else None,
-                             transform=_from_peer(model, preset_peer(name)), param="weights")
+                             transform=_from_peer(model, info.peer if info else None),
+                             param="weights")
     if report is not None and not report.loaded and not report.adapted:
         keys = report.unexpected[:3] or report.mismatched[:3]
         raise WeightsError(
@@ -398,45 +474,40 @@ def load_model_weights(model, weights: Any, *, name: Optional[str] = None,
 
 
 # -- peers: the same network in torchvision / pytorchvideo -------------------------------------------
-def preset_peer(name: Optional[str]) -> Optional[Dict[str, Any]]:
-    """What preset `name` declares as its peer: ``{"library", "model", "key_map"}`` (the peer's
-    key prefixes -> zoo's, first match wins), or None."""
-    from .registry import REGISTRY
-
-    if not name:
-        return None
-    try:
-        meta = REGISTRY.get("preset", name).meta
-    except ZooError:
-        return None
-    return (getattr(meta, "extra", None) or {}).get("peer")
-
-
-def _from_peer(model, peer: Optional[Mapping[str, Any]]) -> Callable[[Dict[str, Any]], Dict[str, Any]]:
+def _from_peer(model, peer: Optional[Peer]) -> Callable[[Dict[str, Any]], Dict[str, Any]]:
     """A `load_pretrained` transform: a state dict whose keys are mostly not the model's is read
     with the peer's key map."""
     def transform(state: Dict[str, Any]) -> Dict[str, Any]:
         own = model.state_dict()
         if peer is None or 2 * sum(k in own for k in state) > len(state):
             return state
-        logger.info("zoo.weights: reading a %s %s checkpoint", peer["library"], peer["model"])
-        return rename_keys(state, peer["key_map"])
+        logger.info("zoo.weights: reading a %s %s checkpoint", peer.library, peer.model)
+        return rename_keys(state, peer.key_map)
     return transform
+
+
+def _peer_of(name: Optional[str]) -> Optional[Peer]:
+    from .registry import current
+
+    try:
+        return current().get("preset", name).info.peer if name else None
+    except ZooError:
+        return None
 
 
 def to_peer_state_dict(model, library: Optional[str] = None) -> Dict[str, Any]:
     """`model`'s state dict under the keys of its preset's peer, so that e.g.
     ``torchvision.models.video.r3d_18().load_state_dict(to_peer_state_dict(model))`` works;
     `library` ("torchvision", "pytorchvideo") checks which peer is meant."""
-    from .registry import REGISTRY
+    from .registry import current
 
     name = model.config.get("name") if isinstance(getattr(model, "config", None), dict) else None
-    peer = preset_peer(name)
-    if peer is None or (library and peer["library"] != library):
-        have = [n for n in REGISTRY.names("preset", families=False)
-                if (preset_peer(n) or {}).get("library", None) in ((library,) if library else
-                                                                   ("torchvision", "pytorchvideo"))]
+    peer = _peer_of(name)
+    if peer is None or (library and peer.library != library):
+        wanted = (library,) if library else ("torchvision", "pytorchvideo")
+        have = [c.name for c in current().components("preset")
+                if c.info.peer is not None and c.info.peer.library in wanted]
         raise WeightsError(f"preset {name!r} has no {library or 'peer'} equivalent; presets with "
                            f"one: {', '.join(have)}")
-    inverse = {new: old for old, new in sorted(peer["key_map"].items(), key=lambda kv: -len(kv[1]))}
+    inverse = {new: old for old, new in sorted(peer.key_map.items(), key=lambda kv: -len(kv[1]))}
     return rename_keys(model.state_dict(), inverse)

@@ -8,31 +8,30 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from zoo.registry import register_preset
-from zoo.specs import ModelMeta
+from zoo.specs import NORMALISATION, ModelMeta
+from zoo.weights import Peer
 
-KINETICS = dict(mean=[0.45, 0.45, 0.45], std=[0.225, 0.225, 0.225])
-# torchvision's video ResNets (Kinetics-400 statistics)
-TORCHVISION = dict(mean=[0.43216, 0.394666, 0.37645], std=[0.22803, 0.22145, 0.216989])
-# the C3D release: the per-channel means of its Sports-1M mean clip (sport1m_train16_128_mean,
-# BGR 90.25, 97.66, 101.41 on 0-255), subtracted from 0-255 pixels with no scaling (std 1/255)
-C3D_NORM = dict(mean=[101.4083 / 255, 97.6570 / 255, 90.2516 / 255], std=[1 / 255] * 3)
+from .papers import PAPERS
+
+KINETICS = NORMALISATION["kinetics_pytorchvideo"].as_config()
+TORCHVISION = NORMALISATION["kinetics_torchvision"].as_config()
+C3D_NORM = NORMALISATION["c3d_sports1m"].as_config()
 
 # how each preset reads its peer's checkpoints (zoo.weights): key prefixes, first match wins
 ZOO_HEAD, ZOO_BACKBONE = "streams.rgb.temporal_head.", "streams.rgb.backbone."
 
 
 def _peer(library: str, model: str, head: str, trunk: str = "", zoo_head: str = "fc.",
-          zoo_trunk: str = "") -> Dict[str, Any]:
-    return {"peer": {"library": library, "model": model,
-                     "key_map": {head: ZOO_HEAD + zoo_head, trunk: ZOO_BACKBONE + zoo_trunk}}}
+          zoo_trunk: str = "") -> Peer:
+    return Peer(library, model, {head: ZOO_HEAD + zoo_head, trunk: ZOO_BACKBONE + zoo_trunk})
 
 
-def _torchvision(model: str) -> Dict[str, Any]:
+def _torchvision(model: str) -> Peer:
     return _peer("torchvision", model, "fc.")
 
 
 def _pytorchvideo(model: str, head: str, zoo_head: str = "fc.", trunk: str = "blocks.",
-                  zoo_trunk: Optional[str] = None) -> Dict[str, Any]:
+                  zoo_trunk: Optional[str] = None) -> Peer:
     return _peer("pytorchvideo", model, head, trunk, zoo_head, trunk if zoo_trunk is None else zoo_trunk)
 
 
@@ -51,8 +50,7 @@ def _single(backbone, head, input_, **extra) -> Dict[str, Any]:
 
 # -- foundations ---------------------------------------------------------------------------------
 @register_preset("single_frame", meta=ModelMeta(
-    paper="Large-scale Video Classification with Convolutional Neural Networks (Karpathy et al.)",
-    year=2014, url="https://cs.stanford.edu/people/karpathy/deepvideo/",
+    **PAPERS["single_frame"],
     summary="The control: a 2D CNN on every frame, class scores averaged over frames. Departs from "
             "the paper: ResNet-18 instead of its AlexNet-style network (a stronger, standard 2D "
             "control).",
@@ -62,8 +60,7 @@ def single_frame() -> Dict[str, Any]:
 
 
 @register_preset("cnn_lstm", meta=ModelMeta(
-    paper="Long-term Recurrent Convolutional Networks for Visual Recognition and Description "
-          "(Donahue et al.)", year=2015, url="https://arxiv.org/abs/1411.4389",
+    **PAPERS["lrcn"],
     summary="LRCN: CaffeNet per frame, its fc6 (4096) into an LSTM of 256 units, per-step "
             "predictions averaged; 16-frame clips of 227x227. Pass 'lengths' in the input dict for "
             "clips of different lengths. Departs from the paper: torch's LSTM has two bias vectors "
@@ -77,8 +74,7 @@ def cnn_lstm() -> Dict[str, Any]:
 
 
 @register_preset("cnn_lstm_r18", meta=ModelMeta(
-    paper="Long-term Recurrent Convolutional Networks for Visual Recognition and Description "
-          "(Donahue et al.)", year=2015, url="https://arxiv.org/abs/1411.4389",
+    **PAPERS["lrcn"],
     summary="LRCN with a ResNet-18 per frame instead of the paper's CaffeNet (a variant: the "
             "spatially averaged 512-channel map into an LSTM of 256).", tags=("2d", "rnn", "lrcn")))
 def cnn_lstm_r18() -> Dict[str, Any]:
@@ -88,8 +84,7 @@ def cnn_lstm_r18() -> Dict[str, Any]:
 
 
 @register_preset("c3d", meta=ModelMeta(
-    paper="Learning Spatiotemporal Features with 3D Convolutional Networks (Tran et al.)", year=2015,
-    url="https://arxiv.org/abs/1412.0767",
+    **PAPERS["c3d"],
     summary="C3D: eight 3x3x3 convolutions, five max-poolings, fc6/fc7 (4096, dropout); "
             "3x16x112x112 clips, normalised as the C3D release: the per-channel means of its "
             "Sports-1M mean clip subtracted from 0-255 pixels (the release subtracts the whole "
@@ -97,10 +92,6 @@ def cnn_lstm_r18() -> Dict[str, Any]:
 def c3d() -> Dict[str, Any]:
     return _single({"name": "c3d"}, {"name": "c3d_fc", "hidden": 4096, "dropout": 0.5},
                    _rgb(16, 112, **C3D_NORM))
-
-
-TWO_STREAM = dict(paper="Two-Stream Convolutional Networks for Action Recognition in Videos "
-                        "(Simonyan & Zisserman)", year=2014, url="https://arxiv.org/abs/1406.2199")
 
 
 CNN_M = ({"name": "cnn_m_2048"}, {"name": "fc", "hidden": [4096, 2048], "dropout": 0.9, "per_frame": True})
@@ -119,7 +110,7 @@ def _two_stream(net, fusion: str) -> Dict[str, Any]:
 
 
 @register_preset("two_stream", meta=ModelMeta(
-    **TWO_STREAM, summary=TWO_STREAM_CARD + "; both CNN-M-2048 (fc6 4096, fc7 2048, dropout 0.9, "
+    **PAPERS["two_stream"], summary=TWO_STREAM_CARD + "; both CNN-M-2048 (fc6 4096, fc7 2048, dropout 0.9, "
     "the paper's setting for training from scratch; the temporal net without conv2's LRN), softmax "
     "scores averaged. Departs from the paper: ImageNet mean/std normalisation.",
     tags=("2d", "two-stream", "flow")))
@@ -128,7 +119,7 @@ def two_stream() -> Dict[str, Any]:
 
 
 @register_preset("two_stream_svm", meta=ModelMeta(
-    **TWO_STREAM, summary=TWO_STREAM_CARD + "; both CNN-M-2048; the paper's learned linear (SVM) "
+    **PAPERS["two_stream"], summary=TWO_STREAM_CARD + "; both CNN-M-2048; the paper's learned linear (SVM) "
     "fusion of the L2-normalised softmax scores (a linear layer trained with the cross-entropy "
     "loss instead of an SVM's hinge loss); train the streams, then the fusion alone (parameters "
     "fusion.*).", tags=("2d", "two-stream", "flow", "svm")))
@@ -137,25 +128,21 @@ def two_stream_svm() -> Dict[str, Any]:
 
 
 @register_preset("two_stream_r18", meta=ModelMeta(
-    **TWO_STREAM, summary="Two-stream with ResNet-18 streams instead of the paper's CNN-M-2048 (a "
+    **PAPERS["two_stream"], summary="Two-stream with ResNet-18 streams instead of the paper's CNN-M-2048 (a "
     "variant), softmax scores averaged.", tags=("2d", "two-stream", "flow")))
 def two_stream_r18() -> Dict[str, Any]:
     return _two_stream(R18, "average")
 
 
 @register_preset("two_stream_svm_r18", meta=ModelMeta(
-    **TWO_STREAM, summary="Two-stream SVM fusion with ResNet-18 streams instead of the paper's "
+    **PAPERS["two_stream"], summary="Two-stream SVM fusion with ResNet-18 streams instead of the paper's "
     "CNN-M-2048 (a variant).", tags=("2d", "two-stream", "flow", "svm")))
 def two_stream_svm_r18() -> Dict[str, Any]:
     return _two_stream(R18, "linear")
 
 
-FUSION_2016 = dict(paper="Convolutional Two-Stream Network Fusion for Video Action Recognition "
-                         "(Feichtenhofer, Pinz, Zisserman)", year=2016, url="https://arxiv.org/abs/1604.06573")
-
-
 @register_preset("fused_two_stream", meta=ModelMeta(
-    **FUSION_2016,
+    **PAPERS["fusion_2016"],
     summary="Two VGG-16 streams (5 RGB frames; 5 stacks of 10 flow fields) fused after conv5_3's "
             "ReLU: maps concatenated per time step, a 3x3x3 convolution (1024 -> 512, no "
             "BatchNorm), 3D max pooling (2x2 in space, all 5 steps in time, in place of pool5), "
@@ -174,7 +161,7 @@ def fused_two_stream() -> Dict[str, Any]:
 
 
 @register_preset("fused_two_stream_r18", meta=ModelMeta(
-    **FUSION_2016,
+    **PAPERS["fusion_2016"],
     summary="3D-fused two-stream with ResNet-18 streams instead of the paper's VGG-16 (a variant): "
             "maps stacked, a 3x3x3 convolution with BatchNorm and ReLU, 3D pooling, global average "
             "pooling and a linear layer; the temporal stream's own scores averaged in.",
@@ -187,11 +174,7 @@ def fused_two_stream_r18() -> Dict[str, Any]:
         "fusion": {"name": "conv3d_fusion", "temporal_head": {"name": "avg_pool"}, "late": "average"}}
 
 
-I3D = dict(paper="Quo Vadis, Action Recognition? A New Model and the Kinetics Dataset "
-                 "(Carreira & Zisserman)", year=2017, url="https://arxiv.org/abs/1705.07750")
-
-
-@register_preset("i3d", meta=ModelMeta(**I3D, summary="RGB I3D: Inception-v1 (with BatchNorm) "
+@register_preset("i3d", meta=ModelMeta(**PAPERS["i3d"], summary="RGB I3D: Inception-v1 (with BatchNorm) "
                                         "inflated to 3D; 64x224x224 clips; option inflate_from= "
                                         "bootstraps it from a 2D Inception-v1.", tags=("3d", "i3d")))
 def i3d() -> Dict[str, Any]:
@@ -199,7 +182,7 @@ def i3d() -> Dict[str, Any]:
 
 
 @register_preset("two_stream_3d", meta=ModelMeta(
-    **I3D, summary="Two-stream I3D: RGB and optical-flow (2-channel, flow_stack=1) I3D networks, "
+    **PAPERS["i3d"], summary="Two-stream I3D: RGB and optical-flow (2-channel, flow_stack=1) I3D networks, "
     "logits added (the reference kinetics-i3d evaluate_sample.py). The reference's flow keeps the "
     "mean displacement: use FlowOptions(subtract_mean=False) for its data.",
     tags=("3d", "i3d", "two-stream", "flow")))
@@ -212,7 +195,7 @@ def two_stream_3d() -> Dict[str, Any]:
 
 
 @register_preset("i3d_resnet50", meta=ModelMeta(
-    **{**I3D, "summary": "timm ResNet-50 (and its ImageNet weights, pretrained=True) inflated to "
+    **{**PAPERS["i3d"], "summary": "timm ResNet-50 (and its ImageNet weights, pretrained=True) inflated to "
        "3D: 3x3 kernels become 3x3x3, 7x7 become 7x7x7."}, tags=("3d", "inflated")))
 def i3d_resnet50() -> Dict[str, Any]:
     return _single({"name": "inflated", "model": "resnet50", "time_kernel": "same"},
@@ -220,40 +203,30 @@ def i3d_resnet50() -> Dict[str, Any]:
 
 
 # -- modern families -----------------------------------------------------------------------------
-R21D = dict(paper="A Closer Look at Spatiotemporal Convolutions for Action Recognition (Tran et al.)",
-            year=2018, url="https://arxiv.org/abs/1711.11248")
-
-
 def _video_resnet(name: str) -> Dict[str, Any]:
     return _single({"name": name}, {"name": "avg_pool", "dropout": 0.0}, _rgb(16, 112, **TORCHVISION))
 
 
-@register_preset("r3d_18", meta=ModelMeta(**R21D, summary="R3D-18: 3D ResNet-18 (torchvision's "
-                                           "r3d_18; reads and writes its checkpoints).",
-                                           tags=("3d", "resnet"), extra=_torchvision("r3d_18")))
+@register_preset("r3d_18", peer=_torchvision("r3d_18"), meta=ModelMeta(
+    **PAPERS["r2plus1d"], summary="R3D-18: 3D ResNet-18 (torchvision's r3d_18; reads and writes its "
+    "checkpoints).", tags=("3d", "resnet")))
 def r3d_18() -> Dict[str, Any]:
     return _video_resnet("r3d_18")
 
 
-@register_preset("mc3_18", meta=ModelMeta(**R21D, summary="MC3-18: 3D convolutions in the stem and "
-                                           "res2 only, 2D (1x3x3) above (torchvision's mc3_18; reads "
-                                           "and writes its checkpoints).", tags=("3d", "resnet"),
-                                           extra=_torchvision("mc3_18")))
+@register_preset("mc3_18", peer=_torchvision("mc3_18"), meta=ModelMeta(
+    **PAPERS["r2plus1d"], summary="MC3-18: 3D convolutions in the stem and res2 only, 2D (1x3x3) "
+    "above (torchvision's mc3_18; reads and writes its checkpoints).", tags=("3d", "resnet")))
 def mc3_18() -> Dict[str, Any]:
     return _video_resnet("mc3_18")
 
 
-@register_preset("r2plus1d_18", meta=ModelMeta(**R21D, summary="R(2+1)D-18: spatial and temporal "
-                                                "convolutions factorised (torchvision's r2plus1d_18; "
-                                                "reads and writes its checkpoints).",
-                                                tags=("3d", "resnet", "factorised"),
-                                                extra=_torchvision("r2plus1d_18")))
+@register_preset("r2plus1d_18", peer=_torchvision("r2plus1d_18"), meta=ModelMeta(
+    **PAPERS["r2plus1d"], summary="R(2+1)D-18: spatial and temporal convolutions factorised "
+    "(torchvision's r2plus1d_18; reads and writes its checkpoints).",
+    tags=("3d", "resnet", "factorised")))
 def r2plus1d_18() -> Dict[str, Any]:
     return _video_resnet("r2plus1d_18")
-
-
-X3D = dict(paper="X3D: Expanding Architectures for Efficient Video Recognition (Feichtenhofer)",
-           year=2020, url="https://arxiv.org/abs/2004.04730")
 
 
 def _x3d(v: str, frames: int, size: int, stride: int) -> Dict[str, Any]:
@@ -261,78 +234,69 @@ def _x3d(v: str, frames: int, size: int, stride: int) -> Dict[str, Any]:
                    _rgb(frames, size, frame_stride=stride, **KINETICS))
 
 
-def _x3d_meta(v: str, shape: str) -> ModelMeta:
-    return ModelMeta(**X3D, summary=f"X3D-{v.upper()} ({shape}; reads and writes pytorchvideo's "
-                     f"x3d_{v} checkpoints).", tags=("3d", "x3d"),
-                     extra=_pytorchvideo(f"x3d_{v}", "blocks.5.", "head."))
+def register_x3d(v: str, shape: str):
+    """The decorator of preset ``x3d_<v>``: its card and its pytorchvideo peer."""
+    return register_preset(f"x3d_{v}", peer=_pytorchvideo(f"x3d_{v}", "blocks.5.", "head."),
+                           meta=ModelMeta(**PAPERS["x3d"], summary=f"X3D-{v.upper()} ({shape}; reads "
+                                          f"and writes pytorchvideo's x3d_{v} checkpoints).",
+                                          tags=("3d", "x3d")))
 
 
-@register_preset("x3d_xs", meta=_x3d_meta("xs", "4x160^2"))
+@register_x3d("xs", "4x160^2")
 def x3d_xs() -> Dict[str, Any]:
     return _x3d("xs", 4, 160, 12)
 
 
-@register_preset("x3d_s", meta=_x3d_meta("s", "13x160^2"))
+@register_x3d("s", "13x160^2")
 def x3d_s() -> Dict[str, Any]:
     return _x3d("s", 13, 160, 6)
 
 
-@register_preset("x3d_m", meta=_x3d_meta("m", "16x224^2"))
+@register_x3d("m", "16x224^2")
 def x3d_m() -> Dict[str, Any]:
     return _x3d("m", 16, 224, 5)
 
 
-@register_preset("x3d_l", meta=_x3d_meta("l", "16x312^2"))
+@register_x3d("l", "16x312^2")
 def x3d_l() -> Dict[str, Any]:
     return _x3d("l", 16, 312, 5)
 
 
-SLOWFAST = dict(paper="SlowFast Networks for Video Recognition (Feichtenhofer, Fan, Malik, He)",
-                year=2019, url="https://arxiv.org/abs/1812.03982")
-
-
-@register_preset("slow_r50", meta=ModelMeta(**SLOWFAST, summary="Slow-only ResNet-50, 8x8 (reads and "
-                                             "writes pytorchvideo's slow_r50 checkpoints).",
-                                             tags=("3d", "slowfast"),
-                                             extra=_pytorchvideo("slow_r50", "blocks.5.proj.")))
+@register_preset("slow_r50", peer=_pytorchvideo("slow_r50", "blocks.5.proj."), meta=ModelMeta(
+    **PAPERS["slowfast"], summary="Slow-only ResNet-50, 8x8 (reads and writes pytorchvideo's "
+    "slow_r50 checkpoints).", tags=("3d", "slowfast")))
 def slow_r50() -> Dict[str, Any]:
     return _single({"name": "slow_r50"}, {"name": "avg_pool", "dropout": 0.5},
                    _rgb(8, 224, frame_stride=8, **KINETICS))
 
 
-@register_preset("slowfast_r50", meta=ModelMeta(**SLOWFAST, summary="SlowFast ResNet-50, 8x8 "
-                                                 "(32 fast frames, alpha 4; reads and writes "
-                                                 "pytorchvideo's slowfast_r50 checkpoints).",
-                                                 tags=("3d", "slowfast"),
-                                                 extra=_pytorchvideo("slowfast_r50", "blocks.6.proj.")))
+@register_preset("slowfast_r50", peer=_pytorchvideo("slowfast_r50", "blocks.6.proj."), meta=ModelMeta(
+    **PAPERS["slowfast"], summary="SlowFast ResNet-50, 8x8 (32 fast frames, alpha 4; reads and "
+    "writes pytorchvideo's slowfast_r50 checkpoints).", tags=("3d", "slowfast")))
 def slowfast_r50() -> Dict[str, Any]:
     return _single({"name": "slowfast_r50", "alpha": 4}, {"name": "avg_pool", "dropout": 0.5},
                    _rgb(32, 224, frame_stride=2, **KINETICS))
 
 
-@register_preset("csn_r101", meta=ModelMeta(
-    paper="Video Classification with Channel-Separated Convolutional Networks (Tran et al.)",
-    year=2019, url="https://arxiv.org/abs/1904.02811", summary="ir-CSN-101, 32x2 (reads and writes "
-    "pytorchvideo's csn_r101 checkpoints).", tags=("3d", "csn"),
-    extra=_pytorchvideo("csn_r101", "blocks.5.proj.")))
+@register_preset("csn_r101", peer=_pytorchvideo("csn_r101", "blocks.5.proj."), meta=ModelMeta(
+    **PAPERS["csn"], summary="ir-CSN-101, 32x2 (reads and writes "
+    "pytorchvideo's csn_r101 checkpoints).", tags=("3d", "csn")))
 def csn_r101() -> Dict[str, Any]:
     return _single({"name": "csn_r101"}, {"name": "avg_pool", "dropout": 0.0},
                    _rgb(32, 224, frame_stride=2, **KINETICS))
 
 
-@register_preset("mvit_b", meta=ModelMeta(
-    paper="Multiscale Vision Transformers (Fan et al.)", year=2021, url="https://arxiv.org/abs/2104.11227",
-    summary="MViT-B 16x4, classified from its class token (reads and writes pytorchvideo's "
-    "mvit_base_16x4 checkpoints).", tags=("transformer", "mvit"),
-    extra=_pytorchvideo("mvit_base_16x4", "head.proj.", trunk="", zoo_trunk="net.")))
+@register_preset("mvit_b", peer=_pytorchvideo("mvit_base_16x4", "head.proj.", trunk="", zoo_trunk="net."),
+                 meta=ModelMeta(**PAPERS["mvit"], summary="MViT-B 16x4, classified from its class "
+                                "token (reads and writes pytorchvideo's mvit_base_16x4 checkpoints).",
+                                tags=("transformer", "mvit")))
 def mvit_b() -> Dict[str, Any]:
     return _single({"name": "mvit_b", "readout": "cls"}, {"name": "avg_pool", "dropout": 0.5},
                    _rgb(16, 224, frame_stride=4, **KINETICS))
 
 
 @register_preset("tsn", meta=ModelMeta(
-    paper="Temporal Segment Networks: Towards Good Practices for Deep Action Recognition "
-          "(Wang et al.)", year=2016, url="https://arxiv.org/abs/1608.00859",
+    **PAPERS["tsn"],
     summary="TSN: one snippet per segment (3 segments), a ResNet-50 per snippet, average consensus. "
             "Departs from the paper: ResNet-50 instead of BN-Inception (timm has no BN-Inception).",
     tags=("2d", "tsn")))
@@ -342,8 +306,7 @@ def tsn() -> Dict[str, Any]:
 
 
 @register_preset("tsm", meta=ModelMeta(
-    paper="TSM: Temporal Shift Module for Efficient Video Understanding (Lin, Gan, Han)", year=2019,
-    url="https://arxiv.org/abs/1811.08383",
+    **PAPERS["tsm"],
     summary="TSM ResNet-50: 1/8 of the channels shifted each way in time in every residual block; "
             "8 segments, average consensus.", tags=("2d", "tsm")))
 def tsm() -> Dict[str, Any]:

@@ -9,7 +9,6 @@ import pytest
 
 from toys import install
 from zoo.bench import cards, cli, leaderboard
-from zoo.bench.jobs import DATASET
 from zoo.bench.profiles import PROFILES, Profile
 from zoo.bench.rows import BenchRow
 from zoo.bench.run import STORE_NAME

@@ -19,7 +19,7 @@ SMALL = {"rgb": InputSpec(frames=8, size=32)}
 
 def test_registered_without_root():
     component = zoo.get("dataset", "moving_shapes")
-    assert component.info["needs_root"] is False
+    assert component.info.needs_root is False
     dataset = component(split="val", inputs=SMALL, clips_per_class=1)
     assert dataset.classes == CLASSES and dataset.multi_label is False
     assert sorted(i for group in dataset.class_groups.values() for i in group) == list(range(len(CLASSES)))

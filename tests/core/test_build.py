@@ -89,6 +89,26 @@ def test_mid_fusion_with_a_stream_kept_late(acme, fake_dist):
     assert out.shape == (2, 4)
 
 
+def test_a_head_without_lengths_refuses_a_padded_batch(acme):
+    model = zoo.build("acme_single", num_classes=3)
+    x = torch.randn(2, 3, 4, 16, 16)
+    assert model({"rgb": x, "lengths": torch.tensor([4, 4])}).shape == (2, 3)
+    with pytest.raises(ValueError, match="temporal head Pool cannot leave out padded frames"):
+        model({"rgb": x, "lengths": torch.tensor([4, 1])})
+
+
+def test_build_looks_each_component_up_once(monkeypatch):
+    from zoo.registry import Registry
+
+    calls = []
+    get = Registry.get
+    monkeypatch.setattr(Registry, "get", lambda self, kind, name: calls.append((kind, name))
+                        or get(self, kind, name))
+    zoo.build("two_stream_3d", num_classes=3, frames=4, size=32, dropout=0.2)
+    assert sorted(calls) == sorted(set(calls))
+    assert ("backbone", "i3d") in calls
+
+
 def test_config_round_trips_through_yaml_file(acme, tmp_path):
     model = zoo.build("acme_two_stream", num_classes=5, frames=3)
     path = tmp_path / "model.yaml"

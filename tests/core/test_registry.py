@@ -109,16 +109,68 @@ def test_core_never_imports_first_party_plugins():
     assert offenders == []
 
 
-def test_registry_module_state_after_rescan_keeps_local_components():
+def test_registry_module_state_after_rescan_keeps_local_components(registry):
     @zoo.register_fusion("local_only_fusion", spec=zoo.FusionSpec())
     def local_only_fusion(streams, num_classes):
         raise NotImplementedError
 
-    try:
-        REGISTRY.rescan()
-        assert zoo.get("fusion", "local_only_fusion").local
-    finally:
-        REGISTRY.remove("fusion", "local_only_fusion")
+    registry.rescan()
+    assert zoo.get("fusion", "local_only_fusion").local
+    assert "local_only_fusion" not in REGISTRY.names("fusion")  # the test's registry only
+
+
+MISDECLARED = {"zoo.temporal_heads": {"acme_named": "acme_misdeclared:pool"}}, {
+    "acme_misdeclared.py": """
+        from torch import nn
+        from zoo import HeadSpec, register_temporal_head
+
+        @register_temporal_head("acme_other_name", spec=HeadSpec())
+        def pool(feature, num_classes):
+            return nn.Sequential(nn.AdaptiveAvgPool3d(1), nn.Flatten(),
+                                 nn.Linear(feature.channels, num_classes))
+
+        @register_temporal_head("acme_undeclared", spec=HeadSpec())
+        def undeclared(feature, num_classes):
+            raise AssertionError("no entry point declares it")
+    """}
+
+
+def test_entry_point_names_the_component_and_disagreements_are_reported(fake_dist, capsys):
+    fake_dist("acme-misdeclared", *MISDECLARED)
+    with pytest.warns(RuntimeWarning) as warned:
+        assert zoo.get("temporal_head", "acme_named").name == "acme_named"
+    assert sorted(str(w.message).split(": ")[1][:13] for w in warned) == ["acme_misdecla", "name mismatch"]
+    assert zoo.list("heads", "acme_*") == ["acme_named"]  # a decorator alone declares nothing
+    assert main(["plugins"]) == 1
+    out = capsys.readouterr().out
+    assert ("problem: name mismatch: entry point 'acme_named' (group zoo.temporal_heads) points "
+            "at acme_misdeclared:pool, decorated as 'acme_other_name'") in out
+    assert ("problem: acme_misdeclared:undeclared is decorated with zoo.register_temporal_head("
+            "'acme_undeclared') but no entry point declares it") in out
+    with pytest.raises(AssertionError, match="decorated as 'acme_other_name'"):
+        check_plugin("acme-misdeclared")
+
+
+def test_a_decorator_without_a_name_takes_the_entry_points(fake_dist):
+    fake_dist("acme-unnamed", {"zoo.fusions": {"acme_entry_name": "acme_unnamed:fuse"}}, {
+        "acme_unnamed.py": """
+            from zoo import FusionSpec, register_fusion
+
+            @register_fusion(spec=FusionSpec())
+            def fuse(streams, num_classes):
+                raise NotImplementedError
+        """})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert zoo.get("fusion", "acme_entry_name").builder.__name__ == "fuse"
+    assert not zoo.current().problems("acme-unnamed")
+
+
+def test_decorator_fields_are_typed():
+    with pytest.raises(TypeError, match="register_backbone: .*temporal, default_input, weights"):
+        zoo.register("backbone", "acme_typo", temporal="clip", defualt_input=None)
+    with pytest.raises(ValueError, match="temporal='frame'"):
+        zoo.register_backbone("acme_bad", temporal="3d")
 
 
 BROKEN = {"zoo.backbones": {"broken_net": "broken_zoo:net"}}, {

@@ -43,8 +43,8 @@ def test_every_adapter_is_registered_with_its_info():
     expected = {"kinetics400", "kinetics600", "kinetics700", "sthv2", "charades", "ucf101",
                 "hmdb51", "activitynet", "youtube8m", "video_folder", "video_csv"}
     assert expected <= names
-    assert registry.REGISTRY.get("dataset", "charades").info["multi_label"] is True
-    assert registry.REGISTRY.get("dataset", "ucf101").info["needs_root"] is True
+    assert registry.REGISTRY.get("dataset", "charades").info.multi_label is True
+    assert registry.REGISTRY.get("dataset", "ucf101").info.needs_root is True
 
 
 @pytest.fixture

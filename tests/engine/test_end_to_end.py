@@ -167,7 +167,7 @@ def test_multi_label_dataset_builds_a_multi_label_model(tmp_path, capsys):
     assert zoo_cli("train", "--model", "single_frame", "--dataset", "engine_test_multi_shapes",
                    *SMALL, *QUIET, "--out", out) == 0
     last = printed_json(capsys)
-    assert math.isfinite(last["val_mAP"])
+    assert math.isfinite(last["val_map"])
     state = torch.load(out / "last.pt", weights_only=True)
     assert state["config"]["multi_label"] is True
     assert state["config"]["num_classes"] == len(MULTI_CLASSES)

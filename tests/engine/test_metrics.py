@@ -136,4 +136,4 @@ def test_classification_metrics_summary():
     assert summary["top5"] == pytest.approx(1.0)
     assert summary["mean_class_acc"] == pytest.approx((0.5 + 1 + 1) / 3)
     multi = metrics.classification_metrics(scores, np.eye(6)[[0, 1, 2, 3]], multi_label=True)
-    assert multi["mAP"] == pytest.approx(1.0) and multi["GAP@20"] == pytest.approx(1.0)
+    assert multi["map"] == pytest.approx(1.0) and multi["GAP@20"] == pytest.approx(1.0)

@@ -120,8 +120,8 @@ def test_multi_label_trains_with_bce_and_reports_map(tmp_path):
     val = DataLoader(TinyVideos(12, seed=3, multi_label=True), batch_size=8, collate_fn=collate)
     history = fit(model, train, val, TrainConfig(epochs=2, lr=0.1, progress=False, device="cpu",
                                                  out_dir=str(tmp_path)))
-    assert set(history[-1]) >= {"val_mAP", "val_GAP@20", "val_loss"}
-    assert 0 < history[-1]["val_mAP"] <= 1
+    assert set(history[-1]) >= {"val_map", "val_GAP@20", "val_loss"}
+    assert 0 < history[-1]["val_map"] <= 1
     # metrics are python floats: the checkpoint loads with weights_only (a numpy scalar did not)
     assert all(type(v) is float for k, v in history[-1].items()
                if k.startswith("val_") and k != "val_skipped_clips")

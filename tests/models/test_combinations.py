@@ -77,7 +77,7 @@ def test_backbone_head(bname, head, backbone_runs):
     head reads the backbone's map and gives [B, classes]."""
     cfg, inp = BACKBONES[bname]
     feature, fmap = backbone_runs[bname]
-    spec: HeadSpec = zoo.get("temporal_head", head).info["spec"]
+    spec: HeadSpec = zoo.get("temporal_head", head).info.spec
     reason = spec.why_not(feature)
     if reason is not None:
         with pytest.raises(IncompatibleError):
@@ -144,7 +144,7 @@ def test_late_fusions(fusion, backbones):
 @pytest.mark.parametrize("head", ["avg_pool", "conv3d", "c3d_fc", "i3d_logits"])
 def test_mid_fusions(fusion, head):
     cfg = _two({"name": fusion, "temporal_head": _head(head)}, flow_head=True, size=64)
-    spec = zoo.get("temporal_head", head).info["spec"]
+    spec = zoo.get("temporal_head", head).info.spec
     fused_time = FRAME if fusion == "concat_maps" else CLIP
     if fused_time not in spec.consumes:
         with pytest.raises(IncompatibleError):

@@ -107,6 +107,25 @@ def test_cnn_lstm_batch_of_different_lengths():
             torch.testing.assert_close(out[i:i + 1], model(c), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("head,kw", [("conv3d", {}), ("fc", {}), ("c3d_fc", {}), ("i3d_logits", {}),
+                                     ("x3d_head", {})])
+def test_heads_that_cannot_leave_out_padding_refuse_a_padded_batch(head, kw):
+    feature = FeatureSpec(8, CLIP, 4, (3, 3))
+    module = zoo.get("temporal_head", head)(feature, 5, **kw).eval()
+    x = torch.randn(2, 8, 4, 3, 3)
+    assert module(x, lengths=torch.tensor([4, 6])).shape == (2, 5)  # nothing padded
+    with pytest.raises(ValueError, match="cannot leave out padded frames.*lengths \\[4, 2\\]"):
+        module(x, lengths=torch.tensor([4, 2]))
+
+
+def test_per_frame_fc_head_leaves_out_padding():
+    feature = FeatureSpec(8, FRAME, 4, (1, 1))
+    head = zoo.get("temporal_head", "fc")(feature, 5, hidden=[6], per_frame=True).eval()
+    x = torch.randn(1, 8, 4, 1, 1)
+    padded = torch.cat([x[:, :, :2], torch.randn(1, 8, 2, 1, 1)], dim=2)
+    torch.testing.assert_close(head(padded, lengths=torch.tensor([2])), head(x[:, :, :2]))
+
+
 def test_cnn_lstm_options_and_any_length():
     model = zoo.build("cnn_lstm", num_classes=3, frames=4, size=32, hidden_size=7, num_layers=2,
                       bidirectional=True, readout="last", backbone="test_resnet").eval()
@@ -319,14 +338,14 @@ def test_mvit_adapts_to_the_input_size():
 # -- registration ----------------------------------------------------------------------------------
 def test_timm_family_and_metadata():
     comp = zoo.get("backbone", "resnet18")
-    assert comp.source == "timm" and comp.info["temporal"] == "frame"
-    assert comp.info["default_input"].size == 224
+    assert comp.source == "timm" and comp.info.temporal == "frame"
+    assert comp.info.default_input.size == 224
     for kind in ("backbone", "temporal_head", "fusion"):
         for c in zoo.REGISTRY.components(kind):
             if c.source == "zoo-video":
                 assert c.meta.summary, f"{kind} {c.name} has no summary"
                 if kind == "backbone":
-                    assert c.meta.paper and c.meta.year and c.info["default_input"] is not None
+                    assert c.meta.paper and c.meta.year and c.info.default_input is not None
 
 
 def test_import_does_not_load_timm_or_pytorchvideo():

@@ -15,7 +15,7 @@ FUSIONS = ["average", "weighted", "linear", "concat", "logit_sum", "logit_averag
 def test_head_conformance(name):
     import zoo
 
-    spec = zoo.get("temporal_head", name).info["spec"]
+    spec = zoo.get("temporal_head", name).info.spec
     time = FRAME if FRAME in spec.consumes else CLIP
     check_temporal_head(name, FeatureSpec(16, time, 4, (3, 3)))
 

@@ -121,9 +121,8 @@ def test_url_served_from_cache_and_unreachable_url(cache):
     assert report.loaded == ["weight", "bias"] and (lin.weight == 1).all()
 
 
-def test_declared_weights_in_metadata():
-    comp = zoo.get("backbone", "x3d_xs")
-    declared = weights.declared_weights(comp.meta)
+def test_backbone_declares_its_weight_files():
+    declared = zoo.get("backbone", "x3d_xs").info.weights.files
     assert declared and declared[0].url.endswith("X3D_XS.pyth") and declared[0].num_classes == 400
 
 
@@ -213,7 +212,7 @@ def test_missing_weight_file_says_where_to_put_it(tmp_path, cache, k400, monkeyp
 
 
 def test_weights_true_without_declared_file_says_where_to_put_it(cache, k400):
-    assert not weights.declared_weights(zoo.get("preset", "single_frame").meta)
+    assert not zoo.get("preset", "single_frame").info.weights
     with pytest.raises(weights.WeightsNotFoundError) as err:
         zoo.build("single_frame", weights=True, **TINY)
     assert str(cache / "models" / "single_frame.pt") in str(err.value)
@@ -229,23 +228,20 @@ def test_weights_true_without_declared_file_says_where_to_put_it(cache, k400):
 
 
 @pytest.fixture
-def declared_preset(k400):
-    """A preset declaring its weight file in its ModelMeta (sha256 included)."""
-    from zoo.registry import REGISTRY, register_preset
-    from zoo.specs import ModelMeta
+def declared_preset(k400, registry):
+    """A preset declaring its weight file (sha256 included), in the test's own registry."""
+    from zoo.registry import register_preset
 
     url = "http://127.0.0.1:9/zoo/models/tiny_k400.pt"  # nothing listens on port 9
-    meta = ModelMeta(summary="test", extra={"weights": [
-        {"url": url, "sha256": _sha(k400["pt"]), "num_classes": 400, "dataset": "kinetics400"}]})
 
+    @register_preset("tiny_k400", weights=[{"url": url, "sha256": _sha(k400["pt"]),
+                                            "num_classes": 400, "dataset": "kinetics400"}])
     def tiny_k400():
         return {"streams": {"rgb": {"input": {"frames": 2, "size": 32},
                                     "backbone": {"name": "test_resnet"},
                                     "temporal_head": {"name": "tsn", "consensus": "avg"}}}}
 
-    register_preset("tiny_k400", meta=meta)(tiny_k400)
-    yield url
-    REGISTRY.remove("preset", "tiny_k400")
+    return url
 
 
 def test_weights_true_loads_the_presets_declared_file(declared_preset, k400):

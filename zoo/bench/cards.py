@@ -66,14 +66,14 @@ def render_cards(rows: Sequence[BenchRow], costs: Sequence[CostRow] = (),
                  profile: str = DEFAULT_PROFILE) -> str:
     """The text of MODEL_CARDS.md for the stored `rows` and `costs` and the installed
     presets."""
-    from ..registry import REGISTRY
+    from ..registry import current
 
     board = [r for r in rows if r.dataset == DATASET and r.profile == profile]
     ok, _ = ranked(board)
     ranks = {r.preset: rank for rank, _, r in ok}
     presets = {r.preset: r for r in board if r.kind == "preset"}  # combinations get no card
     cost = {c.preset: c for c in costs if c.status == "ok"}
-    installed = {name: _live(name) for name in REGISTRY.names("preset")}
+    installed = {name: _live(name) for name in current().names("preset")}
     first_party = {name for name, info in installed.items()
                    if info and info["source"] == FIRST_PARTY}
     lines = ["# Model cards", "",

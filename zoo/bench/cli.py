@@ -81,9 +81,9 @@ def _error(message: object) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
     from ..errors import ZooError
-    from ..registry import REGISTRY
+    from ..registry import current
 
-    presets = select_presets(REGISTRY.names("preset"), args.presets, args.exclude)
+    presets = select_presets(current().names("preset"), args.presets, args.exclude)
     jobs: List[Job] = [Job(p) for p in presets]
     try:
         if args.max_combos > 0:

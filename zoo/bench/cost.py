@@ -73,9 +73,9 @@ def config_digest(preset: str) -> str:
 
 def _clips_per_s(model, batch: int, calls: int) -> float:
     import torch
-    from .measure import example_inputs
+    from ..tensors import example_inputs
 
-    inputs = example_inputs(model, batch)
+    inputs = example_inputs(model.spec.inputs, batch)
     best = float("inf")
     with torch.inference_mode():
         for _ in range(calls):
@@ -90,7 +90,8 @@ def measure_cost(preset: str) -> CostRow:
     import torch
 
     import zoo
-    from .measure import gflops, parameters
+    from ..tensors import count_parameters
+    from .measure import gflops
     from .run import input_summary, processor, reason
 
     row = CostRow(preset, processor(), torch.__version__, torch.get_num_threads())
@@ -99,7 +100,7 @@ def measure_cost(preset: str) -> CostRow:
         row.config = config_digest(preset)
         model = zoo.build(preset).eval()
         row.input = input_summary(model.spec.inputs)
-        row.params = parameters(model)
+        row.params = count_parameters(model)
         stage = "flops"
         row.gflops = round(gflops(model), 6)
         stage = "timing"

@@ -59,12 +59,12 @@ def combination_jobs(text: str = "", limit: Optional[int] = None) -> List[Job]:
     """The backbone x temporal head (one RGB stream) and backbone x temporal head x fusion (RGB +
     flow streams, both with that backbone and head) combinations matching the filter `text`, in
     a fixed order, at most `limit` of them. Compatibility is decided when the job is built."""
-    from ..registry import REGISTRY
+    from ..registry import current
 
     wanted = parse_combo_filter(text)
-    backbones = _pick(REGISTRY.names("backbone", families=False), wanted["backbone"])
-    heads = _pick(REGISTRY.names("temporal_head", families=False), wanted["head"])
-    fusions = _pick(REGISTRY.names("fusion", families=False), wanted["fusion"])
+    backbones = _pick(current().names("backbone", families=False), wanted["backbone"])
+    heads = _pick(current().names("temporal_head", families=False), wanted["head"])
+    fusions = _pick(current().names("fusion", families=False), wanted["fusion"])
     streams = [n for n in ("1", "2") if any(fnmatch.fnmatch(n, p) for p in wanted["streams"])]
     jobs: List[Job] = []
     if "1" in streams:
@@ -73,7 +73,7 @@ def combination_jobs(text: str = "", limit: Optional[int] = None) -> List[Job]:
     if "2" in streams:
         for f in fusions:
             try:
-                spec = REGISTRY.get("fusion", f).info.get("spec")
+                spec = current().get("fusion", f).info.spec
             except Exception:
                 continue
             mid = getattr(spec, "level", "late") == "mid"
@@ -116,9 +116,9 @@ def dataset_roots(specs: Sequence[str] = (), environ: Optional[Dict[str, str]] =
     """The real datasets to benchmark and their root folders: ``ZOO_DATA_<NAME>=FOLDER``
     environment variables, then ``NAME=FOLDER`` entries of `specs` (which win)."""
     from ..errors import suggest
-    from ..registry import REGISTRY
+    from ..registry import current
 
-    names = REGISTRY.names("dataset")
+    names = current().names("dataset")
     roots: Dict[str, Path] = {}
     for key, value in sorted((os.environ if environ is None else environ).items()):
         if not key.startswith(DATA_ENV_PREFIX) or not value:
@@ -134,12 +134,12 @@ def dataset_roots(specs: Sequence[str] = (), environ: Optional[Dict[str, str]] =
         name, sep, root = spec.partition("=")
         if not sep or not root:
             raise ValueError(f"--data wants NAME=FOLDER, got {spec!r}")
-        REGISTRY.get("dataset", name)  # an unknown name fails with close matches
+        current().get("dataset", name)  # an unknown name fails with close matches
         roots[name] = Path(root).expanduser()
     for name, root in roots.items():
         if not root.is_dir():
             raise ValueError(f"dataset {name!r}: root {root} is not a folder (set it with --data "
                              f"{name}=FOLDER or {DATA_ENV_PREFIX}{name.upper()})")
-        if not REGISTRY.get("dataset", name).info.get("needs_root", True):
+        if not current().get("dataset", name).info.needs_root:
             raise ValueError(f"dataset {name!r} is built in and takes no root folder")
     return roots

@@ -13,7 +13,7 @@ import csv
 import html
 import io
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .cost import COST_COLUMNS, CostRow
 from .jobs import DATASET

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader
 
 from ..engine.config import TrainConfig
 from ..engine.metrics import mean_average_precision, topk_accuracy
-from ..engine.step import TrainStep, autocast, to_device, warmup_cosine
+from ..engine.step import TrainStep, warmup_cosine
+from ..tensors import autocast, example_inputs, to_device
 from ..engine.train import build_optimizer
 
 Inputs = Dict[str, torch.Tensor]
@@ -299,22 +300,13 @@ class PeakMemory:
             self.mb = max(0.0, peak_rss_mb() - self._start)
 
 
-def parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def example_inputs(model: nn.Module, batch_size: int = 1) -> Inputs:
-    """Random inputs of the shape every stream of `model` reads."""
-    return {name: torch.randn(batch_size, *spec.shape) for name, spec in model.spec.inputs.items()}
-
-
 @torch.inference_mode()
 def gflops(model: nn.Module, inputs: Optional[Inputs] = None) -> float:
     """GFLOPs of one clip, counted by fvcore (one multiply-add counts as one FLOP)."""
     from fvcore.nn import FlopCountAnalysis
 
     model.eval()
-    inputs = inputs or example_inputs(model)
+    inputs = inputs or example_inputs(model.spec.inputs)
     logging.getLogger("fvcore").setLevel(logging.ERROR)  # unsupported-op notices
     analysis = FlopCountAnalysis(model, (inputs,))
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)

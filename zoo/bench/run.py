@@ -49,10 +49,10 @@ def preset_info(preset: str) -> Dict[str, Any]:
     """What the registry says about `preset`: source, paper, year, url, summary and the input
     of each stream as configured by default (read from its config, nothing is built)."""
     from ..builder import resolve_config
-    from ..registry import REGISTRY
+    from ..registry import current
     from ..specs import InputSpec
 
-    component = REGISTRY.get("preset", preset)
+    component = current().get("preset", preset)
     streams = resolve_config(preset)["streams"]
     meta = component.meta
     return {"source": component.source, "paper": meta.paper, "year": meta.year, "url": meta.url,
@@ -108,9 +108,9 @@ def open_splits(dataset: str, root: Optional[Path], inputs, profile: Profile):
     built-in dataset generates the profile's clip counts; a real one is read from `root`, its
     "test" split (else "val") held out, both capped at the profile's clips per class."""
     from ..errors import ZooError
-    from ..registry import REGISTRY
+    from ..registry import current
 
-    factory = REGISTRY.get("dataset", dataset)
+    factory = current().get("dataset", dataset)
     if root is None:
         return (factory(split="train", inputs=inputs, seed=profile.seed,
                         clips_per_class=profile.train_clips_per_class),
@@ -206,8 +206,9 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
     from ..engine.train import seed_everything
     from ..errors import IncompatibleError
     from ..inference import channels_last_model
-    from ..registry import REGISTRY
-    from .measure import (PeakMemory, gflops, latency, parameters, recompute_bn_stats,
+    from ..registry import current
+    from ..tensors import count_parameters
+    from .measure import (PeakMemory, gflops, latency, recompute_bn_stats,
                           throughput, train_for_budget)
 
     job = preset if isinstance(preset, Job) else Job(preset)
@@ -225,7 +226,7 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
         else:
             row.source, row.config = "combination", job.config
         stage = "classes"
-        factory = REGISTRY.get("dataset", dataset)
+        factory = current().get("dataset", dataset)
         classes = (factory() if root is None else factory(root=root, split="train")).classes
         stage = "build"
         seed_everything(profile.seed)
@@ -238,7 +239,7 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
             raise
         row.input = input_summary(model.spec.inputs)
         row.scale = f"width {format_width(row.width)}, {format_input(row.input)}"
-        row.params, row.gflops = parameters(model), round(gflops(model), 6)
+        row.params, row.gflops = count_parameters(model), round(gflops(model), 6)
         row.num_classes = len(classes)
         model.to(device)
         if profile.channels_last:

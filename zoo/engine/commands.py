@@ -105,9 +105,9 @@ def _dataset_settings(run: Dict[str, Any], args: argparse.Namespace) -> Dict[str
 
 def _make_dataset(settings: Dict[str, Any], split: str, model):
     """The dataset's `split` for `model`'s inputs, checked to hold a readable clip."""
-    from ..registry import REGISTRY
+    from ..registry import current
 
-    factory = REGISTRY.get("dataset", settings["name"])
+    factory = current().get("dataset", settings["name"])
     dataset = factory(root=settings.get("root"), split=split, inputs=model.spec.inputs,
                       **settings["options"])
     root = f" at {settings['root']}" if settings.get("root") else ""
@@ -351,14 +351,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 # -- export -------------------------------------------------------------------------------
-def example_inputs(model, batch: int = 2) -> Dict[str, Any]:
-    """Random inputs ``{stream: [batch, C, T, H, W]}`` shaped by ``model.spec.inputs``."""
-    import torch
-
-    return {name: torch.randn(batch, *spec.shape) for name, spec in model.spec.inputs.items()}
-
-
 def cmd_export(args: argparse.Namespace) -> int:
+    from ..tensors import example_inputs
     from . import export
 
     model = _load_model(args.model, args.checkpoint, overrides=parse_overrides(args.set))
@@ -368,7 +362,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.for_peer:
         raise ConfigError(f"--for {args.for_peer} goes with --format state_dict, not --format "
                        f"{args.format}")
-    inputs = example_inputs(model, args.batch)
+    inputs = example_inputs(model.spec.inputs, args.batch)
     writers = {"onnx": export.export_onnx, "torchscript": export.export_torchscript,
                "program": export.export_program}
     options = {}
@@ -377,7 +371,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     path = writers[args.format](model, args.out, inputs, **options)
     print(f"wrote {path}")
     if args.format == "onnx" and args.check:
-        diff = export.onnx_max_abs_diff(model, path, example_inputs(model, args.batch + 1))
+        diff = export.onnx_max_abs_diff(model, path, example_inputs(model.spec.inputs, args.batch + 1))
         print(f"ONNX Runtime vs PyTorch: max abs difference {diff:.3g}")
     return 0
 

@@ -182,10 +182,11 @@ def plot_confusion_matrix(cm: np.ndarray, path: Union[str, Path],
 
 def classification_metrics(scores: ArrayLike, labels: ArrayLike,
                            multi_label: bool = False) -> Dict[str, float]:
-    """The summary `evaluate` reports: top-1/top-5/mean class accuracy, or mAP and GAP@20."""
+    """The summary `evaluate` reports: top-1/top-5/mean class accuracy (``top1``, ``top5``,
+    ``mean_class_acc``), or mAP and GAP@20 (``map``, ``GAP@20``); the benchmark's keys are the same."""
     scores = _numpy(scores)
     if multi_label:
-        return {"mAP": mean_average_precision(scores, labels),
+        return {"map": mean_average_precision(scores, labels),
                 "GAP@20": global_average_precision(scores, labels, k=20)}
     labels = _numpy(labels)
     return {"top1": topk_accuracy(scores, labels, 1), "top5": topk_accuracy(scores, labels, 5),

@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..specs import InputSpec
+from ..tensors import to_device
 
 Views = Union[int, Tuple[int, int]]
 Ranked = List[Tuple[str, float]]
@@ -75,7 +76,7 @@ def _rank(model: nn.Module, inputs: Dict[str, torch.Tensor], topk: int,
     from ..data import average_view_scores
 
     device = next(model.parameters()).device
-    batch = {name: clip.unsqueeze(0).to(device) for name, clip in inputs.items()}
+    batch = to_device({name: clip.unsqueeze(0) for name, clip in inputs.items()}, device)
     multi_label = bool(getattr(getattr(model, "spec", None), "multi_label", False))
     scores = average_view_scores(model, batch, multi_label=multi_label)[0].float()
     classes = classes or getattr(model, "classes", None)

@@ -2,28 +2,15 @@
 (zoo.engine.train) and the benchmark harness (zoo.bench)."""
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Dict, Iterable, Optional
 
 import torch
 from torch import nn
 
+from ..tensors import autocast, to_device
+
 Inputs = Dict[str, torch.Tensor]
-
-
-def autocast(device: torch.device, bf16: bool):
-    """bf16 autocast on `device` when asked, otherwise nothing."""
-    if not bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
-
-
-def to_device(inputs, device: torch.device):
-    """Move a tensor or a ``{stream: tensor}`` dict to `device`."""
-    if isinstance(inputs, dict):
-        return {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
-    return inputs.to(device, non_blocking=True)
 
 
 def loss_for(labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

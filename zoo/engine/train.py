@@ -30,7 +30,8 @@ from . import distributed as dist_utils
 from .checkpoint import load_resumable, load_state, save_checkpoint, set_rng_state, unwrap
 from .config import TrainConfig
 from .metrics import classification_metrics
-from .step import TrainStep, autocast, cosine_decay, loss_for, to_device
+from ..tensors import autocast, example_inputs, to_device
+from .step import TrainStep, cosine_decay, loss_for
 
 logger = logging.getLogger("zoo.engine")
 
@@ -274,7 +275,7 @@ def _stand_in_step(model: nn.Module, inputs, device: torch.device) -> None:
         if spec is None:
             raise ZooError("this process's first batch held no readable clip and the model has "
                            "no .spec to shape a stand-in input; make the dataset readable")
-        inputs = {name: torch.zeros(1, *s.shape) for name, s in spec.inputs.items()}
+        inputs = example_inputs(spec.inputs, 1, fill=torch.zeros)
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
@@ -324,7 +325,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
     """Train `model` as `config` says; returns the history, one record per epoch.
 
     Every epoch ends with `evaluate` on `val_loader`, a row in ``out_dir/log.csv`` and an
-    atomic ``out_dir/last.pt`` (plus ``best.pt`` on the best top1, or mAP). With
+    atomic ``out_dir/last.pt`` (plus ``best.pt`` on the best top1, or mAP: ``val_map``). With
     ``config.resume`` the run continues from that checkpoint exactly: weights, optimizer,
     schedule, epoch and RNG states. Under torchrun the model is wrapped in
     DistributedDataParallel; build loaders with `zoo.engine.distributed.make_loader`.
@@ -391,7 +392,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
 
 
 def _primary_metric(record: Record) -> Optional[str]:
-    return next((k for k in ("val_top1", "val_mAP") if k in record), None)
+    return next((k for k in ("val_top1", "val_map") if k in record), None)
 
 
 def _save(out_dir: Optional[Path], model, optimizer, scheduler, epoch: int, stage: str,

@@ -13,13 +13,14 @@ import torch
 from torch import nn
 
 from zoo.registry import register_backbone
-from zoo.specs import CLIP, InputSpec, ModelMeta
+from zoo.specs import CLIP, NORMALISATION, InputSpec, ModelMeta
+from zoo.weights import Pretrained
 
 from .._util import MapBackbone, SafeMaxPool3d, check_width, he_init, scaled
+from ..papers import PAPERS
 
 C3D_META = ModelMeta(
-    paper="Learning Spatiotemporal Features with 3D Convolutional Networks "
-          "(Tran, Bourdev, Fergus, Torresani, Paluri)", year=2015, url="https://arxiv.org/abs/1412.0767",
+    **PAPERS["c3d"],
     summary="Eight 3x3x3 convolutions (64-128-256-256-512-512-512-512), five max-poolings "
             "(1x2x2 then 2x2x2); generic spatiotemporal features.",
     tags=("3d", "c3d"))
@@ -58,20 +59,12 @@ class C3D(MapBackbone):
         return self.features(x)
 
 
-# the C3D release's normalisation: per-channel means of its Sports-1M mean clip (BGR 90.25, 97.66,
-# 101.41 on 0-255 pixels) subtracted, no scaling (std 1/255 on zoo's 0-1 pixels)
-C3D_INPUT = InputSpec(frames=16, size=112, mean=(101.4083 / 255, 97.6570 / 255, 90.2516 / 255),
-                      std=(1 / 255,) * 3)
+C3D_INPUT = InputSpec(frames=16, size=112, **NORMALISATION["c3d_sports1m"].as_config())
 
 
-@register_backbone("c3d", temporal="clip", default_input=C3D_INPUT, meta=C3D_META)
+@register_backbone("c3d", temporal="clip", default_input=C3D_INPUT, meta=C3D_META,
+                   weights=Pretrained(cache=["c3d/c3d.pth"]))
 def c3d(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> C3D:
     """C3D convolutions up to pool5 (use the ``c3d_fc`` head for fc6-fc8); `width` scales every
     layer's channels."""
-    model = C3D(in_channels, check_width(width, pretrained, "c3d"))
-    if pretrained:
-        from zoo import weights
-
-        model.load_report = weights.load_pretrained(model, pretrained, what="c3d",
-                                                    default_file="c3d/c3d.pth")
-    return model
+    return C3D(in_channels, check_width(width, pretrained, "c3d"))

@@ -22,9 +22,11 @@ import torch
 from torch import nn
 
 from zoo.registry import register_backbone
-from zoo.specs import FRAME, InputSpec, ModelMeta
+from zoo.specs import FRAME, NORMALISATION, InputSpec, ModelMeta
+from zoo.weights import Pretrained
 
 from .._util import MapBackbone, SafeMaxPool3d, check_width, he_init, scaled
+from ..papers import PAPERS
 
 # a layer table: ("convN", channels, kernel, stride, padding, groups) + ReLU, ("poolN", kernel,
 # stride) max pooling, "normN" local response normalisation
@@ -45,7 +47,7 @@ def _vgg(blocks):
 
 
 VGG16 = _vgg([(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)])
-IMAGENET = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+IMAGENET = NORMALISATION["imagenet"].as_config()
 
 
 class FrameCNN(MapBackbone):
@@ -79,20 +81,16 @@ class FrameCNN(MapBackbone):
 
 
 def _build(table, name: str, in_channels: int, pretrained: Any, width: float, divisor: int = 1):
-    model = FrameCNN(table, in_channels, check_width(width, pretrained, name), divisor)
-    model.load_report = None
-    if pretrained:
-        from zoo import weights
+    return FrameCNN(table, in_channels, check_width(width, pretrained, name), divisor)
 
-        model.load_report = weights.load_pretrained(model, pretrained, what=name,
-                                                    default_file=f"classic/{name}.pth")
-    return model
+
+def _weights(name: str) -> Pretrained:
+    return Pretrained(cache=[f"classic/{name}.pth"])
 
 
 @register_backbone("cnn_m_2048", temporal="frame", default_input=InputSpec(frames=1, size=224, **IMAGENET),
-                   meta=ModelMeta(paper="Return of the Devil in the Details: Delving Deep into "
-                                  "Convolutional Nets (Chatfield, Simonyan, Vedaldi, Zisserman)",
-                                  year=2014, url="https://arxiv.org/abs/1405.3531",
+                   weights=_weights("cnn_m_2048"),
+                   meta=ModelMeta(**PAPERS["cnn_m"],
                                   summary="CNN-M-2048 convolutions (96-256-512-512-512) up to pool5; "
                                   "the two-stream networks' ConvNet.", tags=("2d", "classic")))
 def cnn_m_2048(in_channels: int = 3, pretrained: Any = False, width: float = 1.0,
@@ -105,9 +103,8 @@ def cnn_m_2048(in_channels: int = 3, pretrained: Any = False, width: float = 1.0
 
 
 @register_backbone("caffenet", temporal="frame", default_input=InputSpec(frames=16, size=227, **IMAGENET),
-                   meta=ModelMeta(paper="Caffe: Convolutional Architecture for Fast Feature "
-                                  "Embedding (Jia et al.); AlexNet (Krizhevsky et al. 2012)",
-                                  year=2014, url="https://arxiv.org/abs/1408.5093",
+                   weights=_weights("caffenet"),
+                   meta=ModelMeta(**PAPERS["caffenet"],
                                   summary="CaffeNet convolutions (96-256-384-384-256, grouped "
                                   "conv2/4/5) up to pool5; LRCN's visual network.",
                                   tags=("2d", "classic")))
@@ -117,9 +114,8 @@ def caffenet(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) 
 
 
 @register_backbone("vgg16", temporal="frame", default_input=InputSpec(frames=1, size=224, **IMAGENET),
-                   meta=ModelMeta(paper="Very Deep Convolutional Networks for Large-Scale Image "
-                                  "Recognition (Simonyan & Zisserman)", year=2015,
-                                  url="https://arxiv.org/abs/1409.1556",
+                   weights=_weights("vgg16"),
+                   meta=ModelMeta(**PAPERS["vgg"],
                                   summary="VGG-16's 13 convolutions up to conv5_3's ReLU.",
                                   tags=("2d", "classic")))
 def vgg16(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> FrameCNN:

@@ -21,14 +21,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.model import refuse_padding
 from zoo.registry import register_backbone, register_temporal_head
 from zoo.specs import CLIP, FeatureSpec, HeadSpec, InputSpec, ModelMeta
+from zoo import weights
+from zoo.weights import Pretrained
 
 from .._util import MapBackbone, SafeMaxPool3d, check_width, scaled
+from ..papers import PAPERS
 
 I3D_META = ModelMeta(
-    paper="Quo Vadis, Action Recognition? A New Model and the Kinetics Dataset "
-          "(Carreira & Zisserman)", year=2017, url="https://arxiv.org/abs/1705.07750",
+    **PAPERS["i3d"],
     summary="Two-stream Inflated 3D ConvNet: Inception-v1 with every filter and pool inflated "
             "to 3D.", tags=("3d", "inception", "i3d"))
 
@@ -127,6 +130,7 @@ class I3DLogits(nn.Module):
         self.logits = nn.Conv3d(channels, num_classes, 1)
 
     def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        refuse_padding(lengths, x.shape[2], "temporal head 'i3d_logits' (its pooling mixes time)")
         k = tuple(min(p, n) for p, n in zip(self.pool, x.shape[2:]))
         x = F.avg_pool3d(x, k, stride=1)
         return self.logits(self.dropout(x)).mean(dim=(2, 3, 4))
@@ -161,34 +165,22 @@ def inflate_inception_v1(model: I3D, source: Any) -> None:
     else:
         import timm
 
-        from zoo import weights
-
         if timm.is_model(str(source)):
             raise ValueError(f"inflate_from={source!r}: I3D is inflated from Inception-v1, which timm "
                              f"does not have; pass 'googlenet' or a checkpoint of torchvision's "
                              f"googlenet, or use backbone 'inflated' (model={source!r}) for timm networks.")
         state = weights.read_state_dict(weights.fetch(str(source)))
-    own = model.state_dict()
-    new = {}
-    for key, value in state.items():
-        if key.split(".")[0] not in GOOGLENET:
-            continue  # the classifier and auxiliary heads
-        target = own[_i3d_key(key)]
-        if value.dim() == 4 and value.shape[1] != target.shape[1]:  # a flow stream's first layer
-            from zoo.weights import cross_modality
-
-            value = cross_modality(value, target.shape[1])
-        if value.dim() == 4:
-            value = value.unsqueeze(2).repeat(1, 1, target.shape[2], 1, 1) / target.shape[2]
-        new[_i3d_key(key)] = value.to(target.dtype)
-    missing = set(own) - set(new)
-    if missing:
+    # the classifier and auxiliary heads are left out; zoo.weights inflates every kernel (and
+    # initialises a flow stream's first layer across modalities)
+    state = {_i3d_key(k): v for k, v in state.items() if k.split(".")[0] in GOOGLENET}
+    report = weights.load_into(model, state, warn=False, source=str(source))
+    if report.missing or report.mismatched:
         raise ValueError(f"inflate_from={source!r} is not a 2D Inception-v1 with BatchNorm: no "
-                         f"tensor for {sorted(missing)[:3]}")
-    model.load_state_dict(new)
+                         f"tensor for {(report.missing + report.mismatched)[:3]}")
 
 
-@register_backbone("i3d", temporal="clip", default_input=InputSpec(frames=64, size=224), meta=I3D_META)
+@register_backbone("i3d", temporal="clip", default_input=InputSpec(frames=64, size=224), meta=I3D_META,
+                   weights=Pretrained(cache=["i3d/i3d_rgb.pth"]))
 def i3d(in_channels: int = 3, pretrained: Any = False, width: float = 1.0,
         inflate_from: Optional[str] = None, time_padding: str = "zeros") -> I3D:
     """I3D: inflated Inception-v1 up to Mixed_5c (1024 channels at width 1); `inflate_from` a 2D
@@ -196,11 +188,6 @@ def i3d(in_channels: int = 3, pretrained: Any = False, width: float = 1.0,
     model = I3D(in_channels, check_width(width, pretrained or inflate_from, "i3d"), time_padding)
     if inflate_from:
         inflate_inception_v1(model, inflate_from)
-    if pretrained:
-        from zoo import weights
-
-        model.load_report = weights.load_pretrained(model, pretrained, what="i3d",
-                                                    default_file="i3d/i3d_rgb.pth")
     return model
 
 

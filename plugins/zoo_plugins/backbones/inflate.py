@@ -9,13 +9,13 @@ inputs. With ``time_padding="replicate"`` (default) a "boring" clip -- one image
 gives exactly the 2D network's output on that image, which is how inflated ImageNet weights
 bootstrap a 3D network. Tested on timm's ResNet and Inception (v3, v4) families.
 
-The ``inflated`` backbone wraps it: ``model`` names the timm network, ``pretrained`` loads its 2D
-weights before inflating.
+The ``inflated`` backbone wraps it: ``model`` names the timm network; ``pretrained`` loads its 2D
+weights into the inflated network (zoo.weights inflates each 2D kernel as `inflate` does).
 """
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Union
+from typing import Any, Callable, Dict, Union
 
 import torch
 import torch.nn.functional as F
@@ -24,12 +24,14 @@ from torch.overrides import TorchFunctionMode
 
 from zoo.registry import register_backbone
 from zoo.specs import CLIP, InputSpec, ModelMeta
+from zoo.weights import inflate_kernel
 
 from .._util import MapBackbone, check_width
-from .i3d import I3D_META
+from ..papers import PAPERS
+from .timm2d import create_timm_model, timm_weights
 
 INFLATE_META = ModelMeta(
-    paper=I3D_META.paper, year=2017, url=I3D_META.url,
+    **PAPERS["i3d"],
     summary="A timm 2D CNN (ResNet, Inception, ...) and its ImageNet weights inflated to 3D: "
             "kernels repeated over time and divided by their temporal size.",
     tags=("3d", "inflated", "timm"))
@@ -56,7 +58,7 @@ class InflatedConv3d(nn.Conv3d):
         self.time_pad = (time_kernel - 1) // 2, time_kernel // 2
         self.time_padding = time_padding
         with torch.no_grad():
-            self.weight.copy_(conv.weight.unsqueeze(2).repeat(1, 1, time_kernel, 1, 1) / time_kernel)
+            self.weight.copy_(inflate_kernel(conv.weight, time_kernel))
             if conv.bias is not None:
                 self.bias.copy_(conv.bias)
 
@@ -145,6 +147,11 @@ _POOLS = {"avg_pool2d": _avg_pool, "max_pool2d": _max_pool, "_max_pool2d": _max_
           "adaptive_max_pool2d": _adaptive(F.adaptive_max_pool3d)}
 
 
+def folded_keys(model: nn.Module) -> Dict[str, str]:
+    """Key prefixes of the 2D checkpoint -> the inflated `model`'s, for the layers `FoldTime` wraps."""
+    return {f"{n}.": f"{n}.module." for n, m in model.named_modules() if isinstance(m, FoldTime)}
+
+
 class Pool3d(nn.Module):
     """A 2D max / average pool inflated to 1 x k x k (kernel, stride and padding in space)."""
 
@@ -224,23 +231,11 @@ def inflate(model2d: nn.Module, time_kernel: Union[str, int, Callable] = "same",
 class InflatedBackbone(MapBackbone):
     time_kind = CLIP
 
-    def __init__(self, model: str = "resnet50", in_channels: int = 3, pretrained: Any = False,
+    def __init__(self, model: str = "resnet50", in_channels: int = 3,
                  time_kernel: Union[str, int] = "same", time_padding: str = "replicate",
                  time_stride: int = 1, width: float = 1.0, **timm_kwargs):
         super().__init__()
-        from zoo import weights
-
-        from .timm2d import create_timm_model
-
-        width = check_width(width, pretrained, f"inflated {model!r}")
         net = create_timm_model(model, in_channels, width, **timm_kwargs)
-        self.load_report = None
-        if pretrained:
-            base = model.split(".")[0]
-            cands = [f"timm/{base}{e}" for e in (".safetensors", ".pth", ".bin")]
-            default = next((c for c in cands if (weights.cache_dir() / c).is_file()), cands[0])
-            self.load_report = weights.load_pretrained(net, pretrained, what=f"timm model {model!r}",
-                                                       default_file=default, warn=False)
         self.inflated = Inflated(net, time_kernel, time_padding, copy_model=False)
         if time_stride != 1:  # temporal stride in the first convolution (I3D uses 2)
             first = next(m for m in self.inflated.modules() if isinstance(m, InflatedConv3d))
@@ -252,12 +247,13 @@ class InflatedBackbone(MapBackbone):
 
 
 @register_backbone("inflated", temporal="clip", default_input=InputSpec(frames=16, size=224),
-                   meta=INFLATE_META)
+                   meta=INFLATE_META,
+                   weights=timm_weights("{model}", into="inflated.net", rename=folded_keys))
 def inflated(in_channels: int = 3, pretrained: Any = False, model: str = "resnet50",
              time_kernel: Union[str, int] = "same", time_padding: str = "replicate",
              time_stride: int = 1, width: float = 1.0, **kw) -> InflatedBackbone:
     """A timm 2D network (`model`) inflated to 3D (`time_kernel`: "same" = N x N -> N x N x N, or
     an int); `pretrained` loads its 2D weights first, then inflates them; `width` narrows it
     (timm ResNets)."""
-    return InflatedBackbone(model, in_channels, pretrained, time_kernel, time_padding, time_stride,
-                            width, **kw)
+    width = check_width(width, pretrained, f"inflated {model!r}")
+    return InflatedBackbone(model, in_channels, time_kernel, time_padding, time_stride, width, **kw)

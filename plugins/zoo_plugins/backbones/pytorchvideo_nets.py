@@ -18,43 +18,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.model import refuse_padding
 from zoo.registry import register_backbone, register_temporal_head
-from zoo.specs import CLIP, FeatureSpec, HeadSpec, InputSpec, ModelMeta
+from zoo.specs import CLIP, NORMALISATION, FeatureSpec, HeadSpec, InputSpec, ModelMeta
+from zoo.weights import Pretrained, WeightFile, load_into
 
 from .._util import MapBackbone, check_width, scaled
+from ..papers import PAPERS
 
 ZOO = "https://dl.fbaipublicfiles.com/pytorchvideo/model_zoo/kinetics"
-KINETICS_MEAN, KINETICS_STD = (0.45, 0.45, 0.45), (0.225, 0.225, 0.225)
+KINETICS = NORMALISATION["kinetics_pytorchvideo"].as_config()
 
 
-def _weights(file: str):
-    return [{"url": f"{ZOO}/{file}", "num_classes": 400, "dataset": "kinetics400"}]
-
-
-X3D_PAPER = dict(paper="X3D: Expanding Architectures for Efficient Video Recognition "
-                       "(Feichtenhofer)", year=2020, url="https://arxiv.org/abs/2004.04730")
-SLOWFAST_PAPER = dict(paper="SlowFast Networks for Video Recognition (Feichtenhofer, Fan, Malik, He)",
-                      year=2019, url="https://arxiv.org/abs/1812.03982")
-CSN_PAPER = dict(paper="Video Classification with Channel-Separated Convolutional Networks "
-                       "(Tran, Wang, Feiszli, Torresani)", year=2019, url="https://arxiv.org/abs/1904.02811")
-MVIT_PAPER = dict(paper="Multiscale Vision Transformers (Fan et al.)", year=2021,
-                  url="https://arxiv.org/abs/2104.11227")
+def _weights(file: str, into: str = "") -> Pretrained:
+    """PyTorchVideo's Kinetics-400 checkpoint `file`, loaded into the submodule `into`."""
+    return Pretrained(files=[WeightFile(f"{ZOO}/{file}", num_classes=400, dataset="kinetics400")],
+                      into=into)
 
 
 def _hub(name: str, **kw) -> nn.Module:
     from pytorchvideo.models import hub
 
     return getattr(hub, name)(pretrained=False, **kw)
-
-
-def _load(model, pretrained, declared, name):
-    model.load_report = None
-    if pretrained:
-        from zoo import weights
-
-        model.load_report = weights.load_pretrained(model, pretrained, declared=declared, what=name,
-                                                    warn=False)
-    return model
 
 
 class Trunk(MapBackbone):
@@ -78,47 +63,50 @@ def _stem_in(kw, in_channels):
 
 
 # -- X3D ------------------------------------------------------------------------------------------
-def _x3d(variant: str, in_channels: int, pretrained, file: str, width: float) -> Trunk:
+def _x3d(variant: str, in_channels: int, pretrained, width: float) -> Trunk:
     """An X3D trunk; `width` multiplies X3D's own width factor (2.0), channels rounded to 8."""
     from pytorchvideo.layers.utils import round_width
 
     factor = 2.0 * check_width(width, pretrained, variant)
     net = _hub(variant, **_stem_in({"width_factor": factor}, in_channels))
-    return _load(Trunk(net, round_width(96, factor)), pretrained, _weights(file), variant)
+    return Trunk(net, round_width(96, factor))
 
 
 def _x3d_meta(v, size, frames):
-    return ModelMeta(**X3D_PAPER, summary=f"X3D-{v}: a 2D ResNet expanded along time, space, width "
-                     f"and depth; {frames}x{size}^2 input.", tags=("3d", "x3d", "efficient"),
-                     extra={"weights": _weights(f"X3D_{v}.pyth")})
+    return ModelMeta(**PAPERS["x3d"], summary=f"X3D-{v}: a 2D ResNet expanded along time, space, "
+                     f"width and depth; {frames}x{size}^2 input.", tags=("3d", "x3d", "efficient"))
 
 
 @register_backbone("x3d_xs", temporal="clip", meta=_x3d_meta("XS", 160, 4),
-                   default_input=InputSpec(frames=4, size=160, mean=KINETICS_MEAN, std=KINETICS_STD))
+                   weights=_weights("X3D_XS.pyth"),
+                   default_input=InputSpec(frames=4, size=160, **KINETICS))
 def x3d_xs(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> Trunk:
     """X3D-XS trunk (192-channel map); pair with the ``x3d_head`` head."""
-    return _x3d("x3d_xs", in_channels, pretrained, "X3D_XS.pyth", width)
+    return _x3d("x3d_xs", in_channels, pretrained, width)
 
 
 @register_backbone("x3d_s", temporal="clip", meta=_x3d_meta("S", 160, 13),
-                   default_input=InputSpec(frames=13, size=160, mean=KINETICS_MEAN, std=KINETICS_STD))
+                   weights=_weights("X3D_S.pyth"),
+                   default_input=InputSpec(frames=13, size=160, **KINETICS))
 def x3d_s(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> Trunk:
     """X3D-S trunk (192-channel map); pair with the ``x3d_head`` head."""
-    return _x3d("x3d_s", in_channels, pretrained, "X3D_S.pyth", width)
+    return _x3d("x3d_s", in_channels, pretrained, width)
 
 
 @register_backbone("x3d_m", temporal="clip", meta=_x3d_meta("M", 224, 16),
-                   default_input=InputSpec(frames=16, size=224, mean=KINETICS_MEAN, std=KINETICS_STD))
+                   weights=_weights("X3D_M.pyth"),
+                   default_input=InputSpec(frames=16, size=224, **KINETICS))
 def x3d_m(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> Trunk:
     """X3D-M trunk (192-channel map); pair with the ``x3d_head`` head."""
-    return _x3d("x3d_m", in_channels, pretrained, "X3D_M.pyth", width)
+    return _x3d("x3d_m", in_channels, pretrained, width)
 
 
 @register_backbone("x3d_l", temporal="clip", meta=_x3d_meta("L", 312, 16),
-                   default_input=InputSpec(frames=16, size=312, mean=KINETICS_MEAN, std=KINETICS_STD))
+                   weights=_weights("X3D_L.pyth"),
+                   default_input=InputSpec(frames=16, size=312, **KINETICS))
 def x3d_l(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> Trunk:
     """X3D-L trunk (192-channel map; X3D-M deepened 5x); pair with the ``x3d_head`` head."""
-    return _x3d("x3d_l", in_channels, pretrained, "X3D_L.pyth", width)
+    return _x3d("x3d_l", in_channels, pretrained, width)
 
 
 class X3DHead(nn.Module):
@@ -127,11 +115,12 @@ class X3DHead(nn.Module):
         self.head = head
 
     def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        refuse_padding(lengths, x.shape[2], "temporal head 'x3d_head' (it pools the whole map)")
         return self.head(x)
 
 
 @register_temporal_head("x3d_head", spec=HeadSpec(consumes=(CLIP,), needs_spatial=True),
-                        meta=ModelMeta(**X3D_PAPER, summary="X3D's head: 1x1x1 conv to 432 (BN, "
+                        meta=ModelMeta(**PAPERS["x3d"], summary="X3D's head: 1x1x1 conv to 432 (BN, "
                                        "ReLU), global pooling, 1x1x1 conv to 2048, dropout, linear."))
 def x3d_head(feature: FeatureSpec, num_classes: int, dim_inner: int = 432, dim_out: int = 2048,
              dropout: float = 0.5, width: float = 1.0) -> X3DHead:
@@ -147,35 +136,31 @@ def x3d_head(feature: FeatureSpec, num_classes: int, dim_inner: int = 432, dim_o
 
 
 # -- Slow, CSN -----------------------------------------------------------------------------------
-def _resnet_trunk(name: str, in_channels: int, pretrained, width: float, file: str) -> Trunk:
+def _resnet_trunk(name: str, in_channels: int, pretrained, width: float) -> Trunk:
     """A pytorchvideo ResNet (Slow, CSN) trunk; `width` scales the stem, every stage follows it."""
     stem = scaled(64, check_width(width, pretrained, name))
     net = _hub(name, **_stem_in({"stem_dim_out": stem}, in_channels))
-    return _load(Trunk(net, stem * 32), pretrained, _weights(file), name)
+    return Trunk(net, stem * 32)
 
 
-@register_backbone("slow_r50", temporal="clip",
-                   default_input=InputSpec(frames=8, size=224, mean=KINETICS_MEAN, std=KINETICS_STD,
-                                           frame_stride=8),
-                   meta=ModelMeta(**SLOWFAST_PAPER, summary="The Slow pathway alone: ResNet-50 with "
-                                  "temporal convolutions in res4-res5 only (8x8).",
-                                  tags=("3d", "resnet", "slowfast"),
-                                  extra={"weights": _weights("SLOW_8x8_R50.pyth")}))
+@register_backbone("slow_r50", temporal="clip", weights=_weights("SLOW_8x8_R50.pyth"),
+                   default_input=InputSpec(frames=8, size=224, frame_stride=8, **KINETICS),
+                   meta=ModelMeta(**PAPERS["slowfast"], summary="The Slow pathway alone: ResNet-50 "
+                                  "with temporal convolutions in res4-res5 only (8x8).",
+                                  tags=("3d", "resnet", "slowfast")))
 def slow_r50(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> Trunk:
     """Slow-only ResNet-50 trunk (2048-channel map at width 1)."""
-    return _resnet_trunk("slow_r50", in_channels, pretrained, width, "SLOW_8x8_R50.pyth")
+    return _resnet_trunk("slow_r50", in_channels, pretrained, width)
 
 
-@register_backbone("csn_r101", temporal="clip",
-                   default_input=InputSpec(frames=32, size=224, mean=KINETICS_MEAN, std=KINETICS_STD,
-                                           frame_stride=2),
-                   meta=ModelMeta(**CSN_PAPER, summary="Interaction-reduced channel-separated "
+@register_backbone("csn_r101", temporal="clip", weights=_weights("CSN_32x2_R101.pyth"),
+                   default_input=InputSpec(frames=32, size=224, frame_stride=2, **KINETICS),
+                   meta=ModelMeta(**PAPERS["csn"], summary="Interaction-reduced channel-separated "
                                   "ResNet-101 (ir-CSN): depthwise 3x3x3 convolutions.",
-                                  tags=("3d", "resnet", "csn"),
-                                  extra={"weights": _weights("CSN_32x2_R101.pyth")}))
+                                  tags=("3d", "resnet", "csn")))
 def csn_r101(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> Trunk:
     """ir-CSN-101 trunk (2048-channel map at width 1)."""
-    return _resnet_trunk("csn_r101", in_channels, pretrained, width, "CSN_32x2_R101.pyth")
+    return _resnet_trunk("csn_r101", in_channels, pretrained, width)
 
 
 # -- SlowFast ------------------------------------------------------------------------------------
@@ -198,13 +183,11 @@ class SlowFast(MapBackbone):
         return torch.cat([slow, fast], dim=1)
 
 
-@register_backbone("slowfast_r50", temporal="clip",
-                   default_input=InputSpec(frames=32, size=224, mean=KINETICS_MEAN, std=KINETICS_STD,
-                                           frame_stride=2),
-                   meta=ModelMeta(**SLOWFAST_PAPER, summary="SlowFast R50 (8x8): a slow pathway at "
-                                  "1/alpha the frame rate and a light fast pathway, with lateral "
-                                  "connections.", tags=("3d", "resnet", "slowfast", "two-pathway"),
-                                  extra={"weights": _weights("SLOWFAST_8x8_R50.pyth")}))
+@register_backbone("slowfast_r50", temporal="clip", weights=_weights("SLOWFAST_8x8_R50.pyth"),
+                   default_input=InputSpec(frames=32, size=224, frame_stride=2, **KINETICS),
+                   meta=ModelMeta(**PAPERS["slowfast"], summary="SlowFast R50 (8x8): a slow pathway "
+                                  "at 1/alpha the frame rate and a light fast pathway, with lateral "
+                                  "connections.", tags=("3d", "resnet", "slowfast", "two-pathway")))
 def slowfast_r50(in_channels: int = 3, pretrained: Any = False, alpha: int = 4,
                  width: float = 1.0) -> SlowFast:
     """SlowFast R50 trunk reading the fast-rate clip; returns slow (2048) + fast (256) channels at
@@ -213,26 +196,25 @@ def slowfast_r50(in_channels: int = 3, pretrained: Any = False, alpha: int = 4,
     kw = {} if in_channels == 3 else {"input_channels": (in_channels, in_channels)}
     net = _hub("slowfast_r50", slowfast_fusion_conv_stride=(alpha, 1, 1),
                stem_dim_outs=(stem, stem // 8), **kw)
-    return _load(SlowFast(net, alpha, stem), pretrained, _weights("SLOWFAST_8x8_R50.pyth"),
-                 "slowfast_r50")
+    return SlowFast(net, alpha, stem)
 
 
 # -- MViT ----------------------------------------------------------------------------------------
 class MViT(MapBackbone):
     """MViT-B trunk; ``readout="map"`` returns the patch tokens as a map ``[B, 768, t, h, w]``,
-    ``"cls"`` the class token as ``[B, 768, 1, 1, 1]`` (the paper's classifier input)."""
+    ``"cls"`` the class token as ``[B, 768, 1, 1, 1]`` (the paper's classifier input). Its network
+    is created for an input size; weights loaded into it (``load_report``) are carried over when
+    another input size recreates it (the position embeddings of another size are not)."""
 
     time_kind = CLIP
 
     def __init__(self, in_channels: int = 3, readout: str = "map", frames: Optional[int] = None,
-                 size: Optional[int] = None, drop_path_rate: float = 0.0, pretrained: Any = False,
-                 width: float = 1.0):
+                 size: Optional[int] = None, drop_path_rate: float = 0.0, width: float = 1.0):
         super().__init__()
         if readout not in ("map", "cls"):
             raise ValueError(f"readout {readout!r} is not 'map' or 'cls'")
         self.in_channels, self.readout, self.drop_path_rate = in_channels, readout, drop_path_rate
-        self.pretrained = pretrained
-        self.embed_dim = scaled(96, check_width(width, pretrained, "mvit_b"))  # heads: 1, 2, 4, 8
+        self.embed_dim = scaled(96, width)  # heads: 1, 2, 4, 8
         self.out_channels = self.embed_dim * 8
         self.net: Optional[nn.Module] = None
         self.input_size = None
@@ -243,12 +225,12 @@ class MViT(MapBackbone):
     def _create(self, frames: int, size: int) -> None:
         if self.input_size == (frames, size):
             return
-        self.net = _hub("mvit_base_16x4", spatial_size=size, temporal_size=frames, head=None,
-                        input_channels=self.in_channels, droppath_rate_block=self.drop_path_rate,
-                        patch_embed_dim=self.embed_dim)
-        self.input_size = (frames, size)
-        _load(self.net, self.pretrained, _weights("MVIT_B_16x4.pyth"), "mvit_b_16x4")
-        self.load_report = self.net.load_report
+        net = _hub("mvit_base_16x4", spatial_size=size, temporal_size=frames, head=None,
+                   input_channels=self.in_channels, droppath_rate_block=self.drop_path_rate,
+                   patch_embed_dim=self.embed_dim)
+        if self.load_report is not None:
+            load_into(net, self.net.state_dict(), warn=False, source="the loaded weights")
+        self.net, self.input_size = net, (frames, size)
 
     def feature_spec(self, input_spec: InputSpec) -> FeatureSpec:
         self._create(input_spec.frames, input_spec.size)
@@ -266,16 +248,16 @@ class MViT(MapBackbone):
         return tokens[:, 1:].transpose(1, 2).reshape(tokens.shape[0], -1, t, hw, hw)
 
 
-@register_backbone("mvit_b", temporal="clip",
-                   default_input=InputSpec(frames=16, size=224, mean=KINETICS_MEAN, std=KINETICS_STD,
-                                           frame_stride=4),
-                   meta=ModelMeta(**MVIT_PAPER, summary="MViT-B 16x4: a transformer whose stages "
-                                  "pool space and widen channels (pooling attention).",
-                                  tags=("transformer", "mvit"),
-                                  extra={"weights": _weights("MVIT_B_16x4.pyth")}))
+@register_backbone("mvit_b", temporal="clip", weights=_weights("MVIT_B_16x4.pyth", into="net"),
+                   default_input=InputSpec(frames=16, size=224, frame_stride=4, **KINETICS),
+                   meta=ModelMeta(**PAPERS["mvit"], summary="MViT-B 16x4: a transformer whose "
+                                  "stages pool space and widen channels (pooling attention).",
+                                  tags=("transformer", "mvit")))
 def mvit_b(in_channels: int = 3, pretrained: Any = False, readout: str = "map",
            drop_path_rate: float = 0.0, width: float = 1.0) -> MViT:
-    """MViT-B (16x4 configuration), created for the model's input size at build time; `width`
-    scales the embedding (96 -> 768 channels at width 1; 1 to 8 heads)."""
-    return MViT(in_channels, readout=readout, drop_path_rate=drop_path_rate, pretrained=pretrained,
-                width=width)
+    """MViT-B (16x4 configuration), created for the model's input size at build time (for its
+    checkpoint's 16 x 224 first when `pretrained`); `width` scales the embedding (96 -> 768
+    channels at width 1; 1 to 8 heads)."""
+    frames, size = (16, 224) if pretrained else (None, None)
+    return MViT(in_channels, readout=readout, frames=frames, size=size,
+                drop_path_rate=drop_path_rate, width=check_width(width, pretrained, "mvit_b"))

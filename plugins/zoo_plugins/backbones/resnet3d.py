@@ -16,16 +16,18 @@ import torch
 from torch import nn
 
 from zoo.registry import register_backbone
-from zoo.specs import CLIP, InputSpec, ModelMeta
+from zoo.specs import CLIP, NORMALISATION, InputSpec, ModelMeta
+from zoo.weights import Pretrained
 
 from .._util import MapBackbone, check_width, scaled
+from ..papers import PAPERS
 
-KINETICS_MEAN, KINETICS_STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)
-DEFAULT_INPUT = InputSpec(frames=16, size=112, mean=KINETICS_MEAN, std=KINETICS_STD)
+DEFAULT_INPUT = InputSpec(frames=16, size=112, **NORMALISATION["kinetics_torchvision"].as_config())
+META = PAPERS["r2plus1d"]
 
-META = dict(paper="A Closer Look at Spatiotemporal Convolutions for Action Recognition "
-                  "(Tran, Wang, Torresani, Ray, LeCun, Paluri)", year=2018,
-            url="https://arxiv.org/abs/1711.11248")
+
+def _weights(name: str) -> Pretrained:
+    return Pretrained(cache=[f"resnet3d/{name}.pth"])
 
 
 def conv3x3x3(cin, cout, mid, stride=1):
@@ -118,50 +120,40 @@ def video_resnet(conv, stem, depth: int, in_channels: int, width: float) -> Vide
     return VideoResNet(convs, stem(in_channels, width), DEPTHS[depth], widths)
 
 
-def _load(model, pretrained, name):
-    if pretrained:
-        from zoo import weights
-
-        model.load_report = weights.load_pretrained(model, pretrained, what=name,
-                                                    default_file=f"resnet3d/{name}.pth")
-    return model
-
-
-
-@register_backbone("r3d_18", temporal="clip", default_input=DEFAULT_INPUT,
+@register_backbone("r3d_18", temporal="clip", default_input=DEFAULT_INPUT, weights=_weights("r3d_18"),
                    meta=ModelMeta(**META, summary="ResNet-18 with full 3x3x3 convolutions (R3D).",
                                   tags=("3d", "resnet")))
 def r3d_18(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> VideoResNet:
     """R3D-18: basic blocks (2, 2, 2, 2) with 3x3x3 convolutions; 512-channel map at width 1."""
     width = check_width(width, pretrained, "r3d_18")
-    return _load(video_resnet(conv3x3x3, r3d_stem, 18, in_channels, width), pretrained, "r3d_18")
+    return video_resnet(conv3x3x3, r3d_stem, 18, in_channels, width)
 
 
-@register_backbone("mc3_18", temporal="clip", default_input=DEFAULT_INPUT,
+@register_backbone("mc3_18", temporal="clip", default_input=DEFAULT_INPUT, weights=_weights("mc3_18"),
                    meta=ModelMeta(**META, summary="ResNet-18 with 3x3x3 convolutions in res2 and "
                                   "1x3x3 above (MC3).", tags=("3d", "resnet", "mixed")))
 def mc3_18(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> VideoResNet:
     """MC3-18: basic blocks (2, 2, 2, 2), 3x3x3 convolutions in res2, 1x3x3 in res3-res5."""
     width = check_width(width, pretrained, "mc3_18")
     convs = [conv3x3x3] + [conv1x3x3] * 3
-    return _load(video_resnet(convs, r3d_stem, 18, in_channels, width), pretrained, "mc3_18")
+    return video_resnet(convs, r3d_stem, 18, in_channels, width)
 
 
 @register_backbone("r2plus1d_18", temporal="clip", default_input=DEFAULT_INPUT,
+                   weights=_weights("r2plus1d_18"),
                    meta=ModelMeta(**META, summary="ResNet-18 with (2+1)D factorised convolutions.",
                                   tags=("3d", "resnet", "factorised")))
 def r2plus1d_18(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> VideoResNet:
     """R(2+1)D-18: basic blocks (2, 2, 2, 2) of 1x3x3 + 3x1x1 convolutions; 512-channel map."""
     width = check_width(width, pretrained, "r2plus1d_18")
-    return _load(video_resnet(Conv2Plus1D, r2plus1d_stem, 18, in_channels, width), pretrained,
-                 "r2plus1d_18")
+    return video_resnet(Conv2Plus1D, r2plus1d_stem, 18, in_channels, width)
 
 
 @register_backbone("r2plus1d_34", temporal="clip", default_input=InputSpec(frames=32, size=112),
+                   weights=_weights("r2plus1d_34"),
                    meta=ModelMeta(**META, summary="ResNet-34 with (2+1)D factorised convolutions.",
                                   tags=("3d", "resnet", "factorised")))
 def r2plus1d_34(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> VideoResNet:
     """R(2+1)D-34: basic blocks (3, 4, 6, 3) of 1x3x3 + 3x1x1 convolutions; 512-channel map."""
     width = check_width(width, pretrained, "r2plus1d_34")
-    return _load(video_resnet(Conv2Plus1D, r2plus1d_stem, 34, in_channels, width), pretrained,
-                 "r2plus1d_34")
+    return video_resnet(Conv2Plus1D, r2plus1d_stem, 34, in_channels, width)

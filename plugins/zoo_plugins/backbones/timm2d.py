@@ -6,8 +6,8 @@ residual blocks. Options of every timm backbone:
 
 * ``in_channels``: input channels (``2 * L`` for a stack of L flow fields); with pretrained RGB
   weights the first convolution is cross-modality initialised (averaged over RGB, replicated).
-* ``pretrained``: False, True (a state dict at ``$ZOO_CACHE/timm/<name>.safetensors|.pth``), or a
-  path / URL (see `zoo.weights`).
+* ``pretrained``: False, True (a state dict at ``$ZOO_CACHE/timm/<name>.safetensors|.pth|.bin``),
+  or a path / URL (see `zoo.weights`; zoo loads it into the timm network after building).
 * ``out_stage``: output the map of one stage instead of the last one (an index into timm's
   ``feature_info``: 0 = stem, ..., -1 = last), e.g. to fuse two streams at a chosen layer.
 * ``temporal_shift`` / ``shift_div``: insert TSM (shift 1/shift_div of the channels each way in
@@ -18,41 +18,51 @@ residual blocks. Options of every timm backbone:
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 from unittest import mock
 
 import torch
 from torch import nn
 
 from zoo.errors import IncompatibleError
+from zoo.info import BackboneInfo
 from zoo.registry import Component, Family, register_backbone
-from zoo.specs import CLIP, FRAME, InputSpec, ModelMeta
+from zoo.specs import CLIP, FRAME, NORMALISATION, InputSpec, ModelMeta
+from zoo.weights import Pretrained
 
 from .._util import check_width, scaled
+from ..papers import PAPERS
 
 TIMM_META = ModelMeta(
-    paper="PyTorch Image Models (timm), 2D networks applied per frame", year=2019,
-    url="https://github.com/huggingface/pytorch-image-models",
+    **PAPERS["timm"],
     summary="Any timm 2D network run on every frame; time folded into the batch.",
     tags=("2d", "timm"))
 
 TSM_META = ModelMeta(
-    paper="TSM: Temporal Shift Module for Efficient Video Understanding (Lin, Gan, Han)", year=2019,
-    url="https://arxiv.org/abs/1811.08383",
+    **PAPERS["tsm"],
     summary="A 2D ResNet whose residual branches shift 1/8 of the channels forward and 1/8 "
             "backward in time: temporal modelling at zero extra parameters.",
     tags=("2d", "tsm", "timm"))
 
 
+def timm_weights(model: str, into: str, rename=None) -> Pretrained:
+    """A timm network's weights (`model` may be a template of the builder's arguments) under the
+    cache, ``timm/<model>.safetensors``, ``.pth`` or ``.bin``, loaded into the submodule `into`
+    (`rename`: see `Pretrained`; by default, the convolutions a temporal shift wraps)."""
+    return Pretrained(cache=[f"timm/{model}{ext}" for ext in (".safetensors", ".pth", ".bin")],
+                      into=into, rename=rename or shifted_keys)
+
+
 def _timm_default_input(name: str) -> InputSpec:
+    imagenet = NORMALISATION["imagenet"]
     try:
         import timm
 
         cfg = timm.models.get_pretrained_cfg(name.split(".")[0]) or {}
         cfg = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
         size = int(cfg.get("input_size", (3, 224, 224))[-1])
-        return InputSpec(frames=8, size=size, mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
-                         std=tuple(cfg.get("std", (0.229, 0.224, 0.225))))
+        return InputSpec(frames=8, size=size, mean=tuple(cfg.get("mean", imagenet.mean)),
+                         std=tuple(cfg.get("std", imagenet.std)))
     except Exception:
         return InputSpec(frames=8, size=224)
 
@@ -125,6 +135,11 @@ class TemporalShift(nn.Module):
 _RESIDUAL_BLOCKS = ("BasicBlock", "Bottleneck", "BottleneckBlock", "ResBottleneck")
 
 
+def shifted_keys(model: nn.Module) -> Dict[str, str]:
+    """Key prefixes of a 2D checkpoint -> `model`'s, for the convolutions a `TemporalShift` wraps."""
+    return {f"{n}.": f"{n}.net." for n, m in model.named_modules() if isinstance(m, TemporalShift)}
+
+
 def add_temporal_shift(model: nn.Module, div: int = 8) -> List[TemporalShift]:
     """Wrap the first convolution of every residual block of `model` in a `TemporalShift`."""
     shifts = []
@@ -147,19 +162,9 @@ class TimmFrameBackbone(nn.Module):
                  out_stage: Optional[int] = None, temporal_shift: bool = False, shift_div: int = 8,
                  width: float = 1.0, **timm_kwargs):
         super().__init__()
-        from zoo import weights
-
         self.name = name
         width = check_width(width, pretrained, f"timm model {name!r}")
         self.model = create_timm_model(name, in_channels, width, **timm_kwargs)
-        self.load_report = None
-        if pretrained:
-            base = name.split(".")[0]
-            candidates = [f"timm/{base}{ext}" for ext in (".safetensors", ".pth", ".bin")]
-            default = next((c for c in candidates if (weights.cache_dir() / c).is_file()), candidates[0])
-            self.load_report = weights.load_pretrained(
-                self.model, pretrained, what=f"timm model {name!r}", default_file=default,
-                warn=False)
         self.out_stage = out_stage
         if out_stage is not None:
             info = self.model.feature_info
@@ -236,7 +241,8 @@ def _create(name: str) -> Component:
     builder.__doc__ = f"timm {name!r} applied per frame. " + (__doc__ or "").split("\n\n", 1)[-1]
     builder.__name__ = name
     comp = Component("backbone", name, builder, "timm", TIMM_META,
-                     {"temporal": "frame", "default_input": _timm_default_input(name), "family": "timm"})
+                     BackboneInfo(FRAME, _timm_default_input(name),
+                                  timm_weights(name.split(".")[0], into="model")))
     builder.__zoo_component__ = comp
     return comp
 
@@ -244,7 +250,8 @@ def _create(name: str) -> Component:
 TIMM = Family(kind="backbone", source="timm", list_names=_list_names, create=_create, has=_has)
 
 
-@register_backbone("tsm", temporal="clip", default_input=InputSpec(frames=8, size=224), meta=TSM_META)
+@register_backbone("tsm", temporal="clip", default_input=InputSpec(frames=8, size=224), meta=TSM_META,
+                   weights=timm_weights("{model}", into="model"))
 def tsm(in_channels: int = 3, pretrained: Any = False, model: str = "resnet50", shift_div: int = 8,
         width: float = 1.0, **kw) -> TimmFrameBackbone:
     """TSM: a timm residual network (`model`, default resnet50) with temporal shift in every block."""

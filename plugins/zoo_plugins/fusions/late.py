@@ -23,15 +23,7 @@ from torch import nn
 from zoo.registry import register_fusion
 from zoo.specs import FusionSpec, ModelMeta
 
-TWO_STREAM = dict(paper="Two-Stream Convolutional Networks for Action Recognition in Videos "
-                        "(Simonyan & Zisserman)", year=2014, url="https://arxiv.org/abs/1406.2199")
-
-
-I3D = dict(paper="Quo Vadis, Action Recognition? A New Model and the Kinetics Dataset "
-                 "(Carreira & Zisserman)", year=2017, url="https://arxiv.org/abs/1705.07750")
-
-FUSION_2016 = dict(paper="Convolutional Two-Stream Network Fusion for Video Action Recognition "
-                         "(Feichtenhofer, Pinz, Zisserman)", year=2016, url="https://arxiv.org/abs/1604.06573")
+from ..papers import PAPERS
 
 
 class _Late(nn.Module):
@@ -100,7 +92,7 @@ class ConcatFusion(_Late):
 
 
 @register_fusion("average", spec=FusionSpec(level="late"),
-                 meta=ModelMeta(**TWO_STREAM, summary="Mean of the streams' softmax scores "
+                 meta=ModelMeta(**PAPERS["two_stream"], summary="Mean of the streams' softmax scores "
                                 "(returned as log-probabilities).", tags=("late",)))
 def average(streams: List[str], num_classes: int) -> AverageFusion:
     """Average of the streams' softmax probabilities; the output is their log (no parameters)."""
@@ -108,7 +100,7 @@ def average(streams: List[str], num_classes: int) -> AverageFusion:
 
 
 @register_fusion("weighted", spec=FusionSpec(level="late"),
-                 meta=ModelMeta(**TWO_STREAM, summary="Learned per-stream weights on the streams' log-probabilities.",
+                 meta=ModelMeta(**PAPERS["two_stream"], summary="Learned per-stream weights on the streams' log-probabilities.",
                                 tags=("late", "learned")))
 def weighted(streams: List[str], num_classes: int) -> WeightedFusion:
     """A learned weight per stream (softmax-normalised) on the streams' log-softmax scores."""
@@ -116,7 +108,7 @@ def weighted(streams: List[str], num_classes: int) -> WeightedFusion:
 
 
 @register_fusion("linear", spec=FusionSpec(level="late"),
-                 meta=ModelMeta(**TWO_STREAM, summary="Linear (SVM) fusion of the stacked "
+                 meta=ModelMeta(**PAPERS["two_stream"], summary="Linear (SVM) fusion of the stacked "
                                 "L2-normalised softmax scores; trained as a second stage.",
                                 tags=("late", "learned", "svm")))
 def linear(streams: List[str], num_classes: int, scale: float = 10.0) -> LinearFusion:
@@ -125,7 +117,7 @@ def linear(streams: List[str], num_classes: int, scale: float = 10.0) -> LinearF
 
 
 @register_fusion("concat", spec=FusionSpec(level="late"),
-                 meta=ModelMeta(**FUSION_2016, summary="Concatenated class scores, then a linear layer.",
+                 meta=ModelMeta(**PAPERS["fusion_2016"], summary="Concatenated class scores, then a linear layer.",
                                 tags=("late", "learned")))
 def concat(streams: List[str], num_classes: int) -> ConcatFusion:
     """Concatenate the streams' class scores and map them to the classes with a linear layer."""
@@ -133,7 +125,7 @@ def concat(streams: List[str], num_classes: int) -> ConcatFusion:
 
 
 @register_fusion("logit_sum", spec=FusionSpec(level="late"),
-                 meta=ModelMeta(**I3D, summary="Sum of the streams' logits (two-stream I3D's "
+                 meta=ModelMeta(**PAPERS["i3d"], summary="Sum of the streams' logits (two-stream I3D's "
                                 "fusion in the reference kinetics-i3d code).", tags=("late",)))
 def logit_sum(streams: List[str], num_classes: int) -> LogitFusion:
     """The streams' logits added (softmax of the sum = product of the streams' softmaxes, renormalised)."""
@@ -141,7 +133,7 @@ def logit_sum(streams: List[str], num_classes: int) -> LogitFusion:
 
 
 @register_fusion("logit_average", spec=FusionSpec(level="late"),
-                 meta=ModelMeta(**I3D, summary="Mean of the streams' logits.", tags=("late",)))
+                 meta=ModelMeta(**PAPERS["i3d"], summary="Mean of the streams' logits.", tags=("late",)))
 def logit_average(streams: List[str], num_classes: int) -> LogitFusion:
     """The mean of the streams' logits (no parameters)."""
     return LogitFusion(streams, num_classes, average=True)

@@ -17,6 +17,7 @@ from torch import nn
 from zoo.registry import register_fusion
 from zoo.specs import CLIP, FRAME, FeatureSpec, FusionSpec, ModelMeta
 
+from ..papers import PAPERS
 from .._util import safe_max_pool3d, scaled
 
 
@@ -71,9 +72,7 @@ class Conv3dFusion(nn.Module):
 
 
 @register_fusion("concat_maps", spec=FusionSpec(level="mid", min_streams=2, same_spatial=True),
-                 meta=ModelMeta(paper="Convolutional Two-Stream Network Fusion for Video Action "
-                                      "Recognition (Feichtenhofer, Pinz, Zisserman)", year=2016,
-                                url="https://arxiv.org/abs/1604.06573",
+                 meta=ModelMeta(**PAPERS["fusion_2016"],
                                 summary="Mid-level fusion: feature maps concatenated along channels.",
                                 tags=("mid",)))
 def concat_maps(features: Dict[str, FeatureSpec]) -> ConcatMaps:
@@ -82,9 +81,7 @@ def concat_maps(features: Dict[str, FeatureSpec]) -> ConcatMaps:
 
 
 @register_fusion("conv3d_fusion", spec=FusionSpec(level="mid", min_streams=2, same_spatial=True),
-                 meta=ModelMeta(paper="Convolutional Two-Stream Network Fusion for Video Action "
-                                      "Recognition (Feichtenhofer, Pinz, Zisserman)", year=2016,
-                                url="https://arxiv.org/abs/1604.06573",
+                 meta=ModelMeta(**PAPERS["fusion_2016"],
                                 summary="Maps stacked per time step, 3x3x3 convolution, 3D max "
                                         "pooling over time and space.", tags=("mid", "3d")))
 def conv3d_fusion(features: Dict[str, FeatureSpec], out_channels: Optional[int] = None,

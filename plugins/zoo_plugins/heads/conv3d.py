@@ -6,10 +6,12 @@ from typing import Optional
 import torch
 from torch import nn
 
+from zoo.model import refuse_padding
 from zoo.registry import register_temporal_head
 from zoo.specs import CLIP, FRAME, FeatureSpec, HeadSpec, ModelMeta
 
 from .._util import scaled
+from ..papers import PAPERS
 
 
 class Conv3dHead(nn.Module):
@@ -24,14 +26,14 @@ class Conv3dHead(nn.Module):
         self.fc = nn.Linear(hidden, num_classes)
 
     def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        refuse_padding(lengths, x.shape[2], "temporal head 'conv3d' (its convolution mixes time)")
         x = self.relu(self.bn(self.conv(x)))
         return self.fc(self.dropout(x.mean(dim=(2, 3, 4))))
 
 
 @register_temporal_head(
     "conv3d", spec=HeadSpec(consumes=(FRAME, CLIP), needs_spatial=True),
-    meta=ModelMeta(paper="Convolutional Two-Stream Network Fusion for Video Action Recognition "
-                         "(Feichtenhofer, Pinz, Zisserman)", year=2016, url="https://arxiv.org/abs/1604.06573",
+    meta=ModelMeta(**PAPERS["fusion_2016"],
                    summary="3x3x3 convolution (BN, ReLU) over the map, global average pooling, "
                            "dropout, linear.", tags=("3d",)))
 def conv3d(feature: FeatureSpec, num_classes: int, hidden: int = 512, kernel_size=3,

@@ -16,10 +16,12 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
+from zoo.model import refuse_padding
 from zoo.registry import register_temporal_head
 from zoo.specs import CLIP, FRAME, FeatureSpec, HeadSpec, ModelMeta
 
 from .._util import reduce_steps, safe_max_pool3d, scaled
+from ..papers import PAPERS
 
 
 def _pooled(n: int, k: int) -> int:
@@ -47,19 +49,20 @@ class FCHead(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if not self.per_frame:
+            refuse_padding(lengths, x.shape[2], "a fully connected head over the whole clip")
         if self.pool:
             x = safe_max_pool3d(x, self.pool, self.pool)
         x = x.transpose(1, 2).flatten(2) if self.per_frame else x.flatten(1)[:, None]  # [B, T, F]
         for name in self.names[:-1]:
             x = self.dropout(self.relu(getattr(self, name)(x)))
         scores = getattr(self, self.names[-1])(x)
-        return reduce_steps(scores, lengths if self.per_frame else None, "mean")
+        return reduce_steps(scores, lengths, "mean")
 
 
 @register_temporal_head(
     "fc", spec=HeadSpec(consumes=(FRAME, CLIP)),
-    meta=ModelMeta(paper="Two-Stream Convolutional Networks for Action Recognition in Videos "
-                         "(Simonyan & Zisserman)", year=2014, url="https://arxiv.org/abs/1406.2199",
+    meta=ModelMeta(**PAPERS["two_stream"],
                    summary="Optional 3D max pooling, fully connected layers (ReLU, dropout), "
                            "classifier; per frame (scores averaged) or over the whole clip.",
                    tags=("fc",)))
@@ -73,9 +76,7 @@ def fc(feature: FeatureSpec, num_classes: int, hidden: Sequence[int] = (4096, 40
 
 @register_temporal_head(
     "c3d_fc", spec=HeadSpec(consumes=(CLIP,)),
-    meta=ModelMeta(paper="Learning Spatiotemporal Features with 3D Convolutional Networks "
-                         "(Tran, Bourdev, Fergus, Torresani, Paluri)", year=2015,
-                   url="https://arxiv.org/abs/1412.0767",
+    meta=ModelMeta(**PAPERS["c3d"],
                    summary="C3D's fc6-fc7 (4096 units, dropout) and fc8 over the flattened map.",
                    tags=("c3d", "fc")))
 def c3d_fc(feature: FeatureSpec, num_classes: int, hidden: int = 4096, dropout: float = 0.5,

@@ -19,6 +19,7 @@ from zoo.registry import register_temporal_head
 from zoo.specs import FRAME, FeatureSpec, HeadSpec, ModelMeta
 
 from .._util import reduce_steps, scaled
+from ..papers import PAPERS
 
 READOUTS = ("last", "mean", "max")
 
@@ -61,8 +62,7 @@ class LSTMHead(nn.Module):
 
 @register_temporal_head(
     "lstm", spec=HeadSpec(consumes=(FRAME,)),
-    meta=ModelMeta(paper="Long-term Recurrent Convolutional Networks for Visual Recognition and "
-                         "Description (Donahue et al.)", year=2015, url="https://arxiv.org/abs/1411.4389",
+    meta=ModelMeta(**PAPERS["lrcn"],
                    summary="LSTM over per-frame CNN features; readout last / mean / max.",
                    tags=("rnn", "lrcn")))
 def lstm(feature: FeatureSpec, num_classes: int, hidden_size: int = 256, num_layers: int = 1,

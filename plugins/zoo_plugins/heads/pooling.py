@@ -10,6 +10,7 @@ from zoo.registry import register_temporal_head
 from zoo.specs import CLIP, FRAME, FeatureSpec, HeadSpec, ModelMeta
 
 from .._util import valid_mask
+from ..papers import PAPERS
 
 
 def masked_time_mean(x: torch.Tensor, lengths: Optional[torch.Tensor]) -> torch.Tensor:
@@ -36,8 +37,7 @@ class AvgPoolHead(nn.Module):
 
 @register_temporal_head(
     "avg_pool", spec=HeadSpec(consumes=(FRAME, CLIP)),
-    meta=ModelMeta(paper="Large-scale Video Classification with Convolutional Neural Networks (Karpathy et al.)", year=2014,
-                   url="https://cs.stanford.edu/people/karpathy/deepvideo/", 
+    meta=ModelMeta(**PAPERS["single_frame"],
                    summary="Average over time and space, dropout, linear classifier.",
                    tags=("pooling",)))
 def avg_pool(feature: FeatureSpec, num_classes: int, dropout: float = 0.5) -> AvgPoolHead:

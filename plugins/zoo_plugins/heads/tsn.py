@@ -16,6 +16,7 @@ from zoo.registry import register_temporal_head
 from zoo.specs import FRAME, FeatureSpec, HeadSpec, ModelMeta
 
 from .._util import reduce_steps
+from ..papers import PAPERS
 
 CONSENSUS = ("avg", "max")
 
@@ -36,8 +37,7 @@ class TSNHead(nn.Module):
 
 @register_temporal_head(
     "tsn", spec=HeadSpec(consumes=(FRAME,)),
-    meta=ModelMeta(paper="Temporal Segment Networks: Towards Good Practices for Deep Action "
-                         "Recognition (Wang et al.)", year=2016, url="https://arxiv.org/abs/1608.00859",
+    meta=ModelMeta(**PAPERS["tsn"],
                    summary="Per-segment class scores, combined by a segmental consensus (avg/max).",
                    tags=("tsn", "consensus")))
 def tsn(feature: FeatureSpec, num_classes: int, dropout: float = 0.5, consensus: str = "avg") -> TSNHead:
