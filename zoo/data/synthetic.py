@@ -64,7 +64,7 @@ SPLITS = ("train", "val", "test")
 TIME_ORDERS = ("forward", "reversed", "shuffled")
 GROUP_DESCRIPTIONS = {
     "appearance": "classes told apart by the object's shape and colour",
-    "motion": "classes told apart only by the direction or order of motion (a single-frame "
+    "motion": "classes told apart only by the direction of motion (a single-frame "
               "model is at chance there, 1/8)",
 }
 # each motion class and the class its time reversal belongs to
@@ -75,7 +75,7 @@ NATIVE_FRAMES, NATIVE_SIZE = 16, 64
 
 # Object size (radius, native pixels) and speed (native pixels per native frame).
 MIN_RADIUS, RADIUS_RANGE = 8.0, 10.0
-SPEED = (1.5, 3.0)
+SPEED = (3.0, 5.0)  # fast enough to show after the networks' first 4x downsampling at 32x32
 NOISE_STD = 0.02
 MOTION_COLOUR = (0.85, 1.0)  # the motion classes' object is white, of a random brightness
 
