@@ -74,6 +74,9 @@ class Component:
     meta: ModelMeta
     info: Info  # the kind's typed record (zoo.info)
     local: bool = False  # registered by a decorator outside any entry point (a script, a test)
+    # decorator keywords that are no field of the kind's record (accepted before typed records;
+    # kept, with a warning, so that such plugins still load)
+    extra: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def qualified_name(self) -> str:
@@ -445,17 +448,20 @@ def register(kind: str, name: Optional[str] = None, *, meta: Optional[ModelMeta]
     anywhere else (a script, a test) the decorator registers a local component under `name` (or
     the builder's name) in the `current()` registry."""
     kind = canonical_kind(kind)
-    try:
-        record = INFO[kind](**info)
-    except TypeError as exc:
-        raise TypeError(f"register_{kind}: {exc}; its fields are "
-                        f"{', '.join(INFO[kind].__dataclass_fields__)}") from None
+    known = INFO[kind].__dataclass_fields__
+    extra = {k: v for k, v in info.items() if k not in known}
+    if extra:
+        warnings.warn(f"register_{kind}({name!r}): {', '.join(sorted(extra))} "
+                      f"{'is no field' if len(extra) == 1 else 'are no fields'} of its metadata "
+                      f"({', '.join(known)}); kept as extra metadata, zoo does not read "
+                      f"{'it' if len(extra) == 1 else 'them'}", stacklevel=3)
+    record = INFO[kind](**{k: v for k, v in info.items() if k in known})
 
     def decorator(builder: Callable) -> Callable:
         loading = _loading.get()
         source = loading.source if loading else builder.__module__.split(".")[0]
         comp = Component(kind, name or builder.__name__, builder, source, meta or ModelMeta(), record,
-                         local=loading is None)
+                         local=loading is None, extra=extra)
         builder.__zoo_component__, builder.__zoo_name__ = comp, name
         if loading is None:
             current().add(comp)
@@ -467,7 +473,7 @@ def register(kind: str, name: Optional[str] = None, *, meta: Optional[ModelMeta]
 
 
 def register_backbone(name: Optional[str] = None, *, temporal: str, default_input=None,
-                      weights=None, meta: Optional[ModelMeta] = None):
+                      weights=None, meta: Optional[ModelMeta] = None, **extra: Any):
     """Register a backbone builder ``f(in_channels=3, pretrained=False, **kw) -> nn.Module``.
 
     `temporal` is ``"frame"`` for 2D networks applied to each frame, ``"clip"`` for 3D ones. The
@@ -476,32 +482,34 @@ def register_backbone(name: Optional[str] = None, *, temporal: str, default_inpu
     declares what ``pretrained=True`` loads; zoo then loads it after the builder.
     """
     return register("backbone", name, meta=meta, temporal=temporal, default_input=default_input,
-                    weights=weights)
+                    weights=weights, **extra)
 
 
-def register_temporal_head(name: Optional[str] = None, *, spec, meta=None):
+def register_temporal_head(name: Optional[str] = None, *, spec, meta=None, **extra: Any):
     """Register a head builder ``f(feature: FeatureSpec, num_classes: int, **kw) -> nn.Module``
     mapping a feature map ``[B, D, t, h, w]`` to logits ``[B, num_classes]``; `spec` is a HeadSpec.
     A head that cannot leave out padded frames refuses a batch with ``lengths`` that pads
     (`zoo.model.refuse_padding`)."""
-    return register("temporal_head", name, meta=meta, spec=spec)
+    return register("temporal_head", name, meta=meta, spec=spec, **extra)
 
 
-def register_fusion(name: Optional[str] = None, *, spec, meta=None):
+def register_fusion(name: Optional[str] = None, *, spec, meta=None, **extra: Any):
     """Register a fusion builder. Late (``spec.level == "late"``):
     ``f(streams: list[str], num_classes, **kw)`` fusing ``{stream: logits}`` into logits.
     Mid: ``f(features: dict[str, FeatureSpec], **kw)`` fusing ``{stream: map}`` into one map,
     with a ``feature_spec`` attribute describing that map."""
-    return register("fusion", name, meta=meta, spec=spec)
+    return register("fusion", name, meta=meta, spec=spec, **extra)
 
 
-def register_preset(name: Optional[str] = None, *, meta=None, weights=(), peer=None):
+def register_preset(name: Optional[str] = None, *, meta=None, weights=(), peer=None,
+                    **extra: Any):
     """Register a named complete model: a function returning its config dict; `weights` are the
     whole-model files ``zoo.build(name, weights=True)`` loads, `peer` a `zoo.weights.Peer`."""
-    return register("preset", name, meta=meta, weights=weights, peer=peer)
+    return register("preset", name, meta=meta, weights=weights, peer=peer, **extra)
 
 
 def register_dataset(name: Optional[str] = None, *, meta=None, needs_root: bool = True,
-                     multi_label: bool = False):
+                     multi_label: bool = False, **extra: Any):
     """Register a dataset factory ``f(root=None, split="train", inputs=None, **kw) -> Dataset``."""
-    return register("dataset", name, meta=meta, needs_root=needs_root, multi_label=multi_label)
+    return register("dataset", name, meta=meta, needs_root=needs_root, multi_label=multi_label,
+                    **extra)
