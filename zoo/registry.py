@@ -25,7 +25,7 @@ import fnmatch
 import importlib.metadata
 import traceback
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from .errors import AmbiguousComponentError, PluginLoadError, UnknownComponentError
@@ -239,7 +239,7 @@ class Registry:
                                      f"{GROUPS[ref.kind]}) points at {decl.where}, decorated as "
                                      f"{decl.name!r}; zoo uses the entry point's name "
                                      f"{ref.name!r}: make the two agree")
-        self.add(Component(decl.kind, ref.name, decl.builder, ref.source, decl.meta, decl.info))
+        self.add(replace(decl, name=ref.name, source=ref.source, local=False))
 
     def _report(self, source: str, problem: str) -> None:
         self._problems.setdefault(source, {})[problem] = None

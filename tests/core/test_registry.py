@@ -174,6 +174,20 @@ def test_decorator_fields_are_typed(registry):
         zoo.register_backbone("acme_typo", temporal="clip", defualt_input=None)(lambda **kw: None)
     component = zoo.get("backbone", "acme_typo")
     assert component.extra == {"defualt_input": None} and component.info.default_input is None
+
+
+def test_a_plugin_with_keywords_of_the_old_decorators_still_loads(fake_dist):
+    fake_dist("acme-old", {"zoo.presets": {"acme_old": "acme_old:preset"}}, {
+        "acme_old.py": """
+            from zoo import register_preset
+
+            @register_preset("acme_old", family="acme")
+            def preset():
+                return {"backbone": "r3d_18", "temporal_head": "avg_pool"}
+        """})
+    with pytest.warns(UserWarning, match="family is no field"):
+        component = zoo.get("preset", "acme_old")
+    assert component.extra == {"family": "acme"} and component.source == "acme-old"
     with pytest.raises(ValueError, match="temporal='frame'"):
         zoo.register_backbone("acme_bad", temporal="3d")
 
