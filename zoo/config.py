@@ -151,6 +151,16 @@ def _component_slots(cfg: Dict[str, Any]) -> List[Tuple[str, str, Dict[str, Any]
     return slots
 
 
+def component_parameters(cfg: Dict[str, Any], lookup: Lookup) -> List[str]:
+    """The keyword parameters that some component of the normalised config `cfg` takes, in
+    order: the names ``zoo.build(..., name=value)`` sets on every component that has them."""
+    names: Dict[str, None] = {}
+    for kind, _, comp in _component_slots(cfg):
+        names.update(dict.fromkeys(p for p in _parameters(lookup.get(kind, comp["name"]))
+                                   if p not in _RESERVED))
+    return list(names)
+
+
 def prefer_own_components(cfg: Dict[str, Any], source: str, lookup: Lookup) -> None:
     """In a preset's normalised config, write ``source:name`` for each component name that
     several distributions provide, `source` (the preset's own) among them: a preset's names

@@ -29,6 +29,14 @@ def check_width(width: float, pretrained: Any, what: str) -> float:
     return float(width)
 
 
+def check_batch_norm(batch_norm: bool, pretrained: Any, what: str) -> bool:
+    """`batch_norm` checked: the released weights of these networks have no batch norm."""
+    if batch_norm and pretrained:
+        raise ConfigError(f"{what}: the released weights have no batch normalisation; use "
+                          f"batch_norm=False with pretrained weights, or train from scratch.")
+    return bool(batch_norm)
+
+
 def he_init(module: nn.Module) -> None:
     """He (Kaiming) normal initialisation, fan-out, for every convolution of `module`, biases at
     0, as torchvision initialises VGG and AlexNet: without batch normalisation, torch's default
@@ -169,5 +177,5 @@ def reduce_steps(scores: torch.Tensor, lengths: Optional[torch.Tensor], mode: st
     return scores.max(1).values
 
 
-__all__ = ["scaled", "check_width", "probe_shape", "MapBackbone", "same_padding", "safe_max_pool3d", "SafeMaxPool3d", "valid_mask",
+__all__ = ["scaled", "check_width", "check_batch_norm", "probe_shape", "MapBackbone", "same_padding", "safe_max_pool3d", "SafeMaxPool3d", "valid_mask",
            "reduce_steps", "FRAME", "CLIP"]

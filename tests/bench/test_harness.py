@@ -22,6 +22,12 @@ from zoo import register_preset
 @register_preset("broken_preset")
 def broken_preset():
     return {"backbone": "no_such_backbone", "temporal_head": "acme_pool"}
+
+
+@register_preset("acme_single_large")
+def acme_single_large():
+    """acme_single at a larger input: the same network once the benchmark sets the input."""
+    return {"backbone": "acme_frame", "temporal_head": "acme_pool", "input": {"frames": 8, "size": 64}}
 '''
 TINY = ["--jobs", "1", "--steps", "2", "--train-clips-per-class", "1", "--test-clips-per-class", "2",
         "--latency-runs", "2", "--precise-bn-batches", "1", "--quiet", "--no-cost"]
@@ -33,7 +39,8 @@ PROFILE = "cpu-small[steps=2,train_clips_per_class=1,test_clips_per_class=2,late
 @pytest.fixture
 def toy_presets(fake_dist):
     install(fake_dist)
-    fake_dist("broken-zoo", {"zoo.presets": {"broken_preset": "broken_zoo:broken_preset"}},
+    fake_dist("broken-zoo", {"zoo.presets": {"broken_preset": "broken_zoo:broken_preset",
+                                             "acme_single_large": "broken_zoo:acme_single_large"}},
               {"broken_zoo.py": BROKEN})
 
 
@@ -144,7 +151,8 @@ def test_gpu_full_profile_is_selectable():
     assert (profile.frames, profile.size, profile.width) == (16, 112, 1.0)
     assert not PROFILES["cpu-small"].bf16  # bf16 off by default on the CPU
     assert PROFILES["cpu-small"].test_clips_per_class >= 50
-    assert "width 1/8" in PROFILES["cpu-small"].scale()
+    assert PROFILES["cpu-small"].model_overrides() == {"width": 0.125, "batch_norm": True}
+    assert PROFILES["gpu-full"].model_overrides() == {}  # the papers' networks as they are
 
 
 @pytest.mark.slow
@@ -171,3 +179,31 @@ def test_the_paper_scale_cost_is_measured_once_and_tabulated(toy_presets, tmp_pa
     assert "## Cost at the paper's scale" in board and "| `acme_single` | rgb 4x16² |" in board
     assert cli.main([*argv, "--force"]) == 0  # the preset again; its cost is stored
     assert "at its paper's scale" not in capsys.readouterr().out
+
+
+def test_scale_overrides_reach_only_the_components_that_take_them():
+    import dataclasses
+
+    from zoo.bench.jobs import Job
+    from zoo.bench.run import build_scaled, describe_scale
+
+    if not {"c3d", "r3d_18"} <= set(REGISTRY.names("preset")):
+        pytest.skip("the first-party presets are not installed")
+    profile = dataclasses.replace(PROFILES["cpu-small"], frames=4)
+    _, scale = build_scaled(Job("c3d"), 5, profile)
+    assert scale == {"width": 0.125, "batch_norm": True}
+    assert describe_scale(scale, "rgb 4x32²") == "width 1/8, batch norm added, rgb 4x32²"
+    _, scale = build_scaled(Job("r3d_18"), 5, profile)  # has batch norm: takes width only
+    assert scale == {"width": 0.125}
+    _, scale = build_scaled(Job("c3d"), 5, dataclasses.replace(profile, batch_norm=False))
+    assert scale == {"width": 0.125}
+
+
+def test_the_same_network_is_trained_once(toy_presets, tmp_path):
+    store = run(tmp_path, "--presets", "acme_single,acme_single_large")
+    rows = {r.preset: r for r in store.rows()}
+    first, twin = rows["acme_single"], rows["acme_single_large"]
+    assert first.ok and twin.ok and not first.same_as and twin.same_as == "acme_single"
+    assert (twin.top1, twin.steps, twin.params) == (first.top1, first.steps, first.params)
+    assert twin.source == "broken-zoo" and twin.paper != first.paper  # its own metadata
+    assert "the same network as `acme_single`" in twin.note

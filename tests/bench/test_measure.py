@@ -10,13 +10,14 @@ import torch
 
 from toys import install
 from zoo.bench import cli, cost, jobs, leaderboard
-from zoo.bench.measure import (PeakMemory, arrow_of_time, latency, recompute_bn_stats, score,
-                               shuffle_frames, train_for_budget, wilson_interval)
+from zoo.bench.measure import (Budget, PeakMemory, _Schedule, arrow_of_time, latency,
+                               recompute_bn_stats, score, shuffle_frames, train_for_budget,
+                               wilson_interval)
 from zoo.bench.rows import BenchRow
 from zoo.bench.run import STORE_NAME, per_class_subset
 from zoo.bench.store import ResultStore
 from zoo.data import collate
-from zoo.engine.step import TrainStep, warmup_cosine
+from zoo.engine.step import TrainStep
 
 TINY = ["--jobs", "1", "--steps", "2", "--train-clips-per-class", "1", "--test-clips-per-class", "1",
         "--latency-runs", "2", "--quiet", "--no-cards", "--no-cost"]
@@ -70,9 +71,37 @@ def test_shuffle_frames_uses_one_permutation_per_clip_for_all_streams():
     assert per_class_subset(labels, 0) == list(range(9))
 
 
-def test_schedule_warms_up_then_decays():
-    assert warmup_cosine(0.0, 0.1) < 0.02 and warmup_cosine(0.1, 0.1) == pytest.approx(1.0)
-    assert warmup_cosine(0.55, 0.1) == pytest.approx(0.5) and warmup_cosine(1.0, 0.1) == 0.0
+def _factors(budget, hits=lambda step: 0, seconds_per_step=0.0):
+    """The learning-rate factors of a whole run of `budget`, every batch 10 clips."""
+    schedule, factors = _Schedule(budget), []
+    while (factor := schedule.factor(len(factors))) is not None:
+        factors.append(factor)
+        schedule.observe(len(factors), len(factors) * seconds_per_step, hits(len(factors)), 10)
+    return factors, schedule
+
+
+def test_schedule_warms_up_holds_then_cools_down_within_the_steps():
+    factors, schedule = _factors(Budget(steps=120, warmup_steps=10, cooldown=0.2))
+    assert len(factors) == 120 and schedule.stopped == "steps"
+    assert factors[0] == pytest.approx(0.1) and factors[9:100] == [1.0] * 91
+    assert factors[100] == 1.0 and factors[-1] == pytest.approx(0.05)  # linear to 0
+    assert all(a > b for a, b in zip(factors[100:], factors[101:]))
+
+
+def test_schedule_cools_down_once_the_training_set_is_fitted():
+    # right on every clip from step 30: the window of 5 batches is full of hits at step 34
+    budget = Budget(steps=500, warmup_steps=10, fit_accuracy=0.95, fit_window=5, cooldown=0.5)
+    factors, schedule = _factors(budget, hits=lambda step: 10 if step >= 30 else 3)
+    assert schedule.stopped == "fit" and schedule.decay_from == 34
+    assert len(factors) == 34 + 17
+    never, schedule = _factors(Budget(steps=50, fit_accuracy=0.95), hits=lambda step: 9)
+    assert schedule.stopped == "steps" and len(never) == 50  # 90% right: never fitted
+
+
+def test_schedule_keeps_within_the_time():
+    factors, schedule = _factors(Budget(steps=10_000, seconds=6.0, cooldown=0.2),
+                                 seconds_per_step=0.01)
+    assert schedule.stopped == "time" and len(factors) == 500 + 100  # 5 s, then 1 s cooling
 
 
 def test_train_step_adds_each_streams_own_loss(fake_dist):
@@ -113,7 +142,9 @@ def test_data_wait_latency_and_peak_memory():
     loader = torch.utils.data.DataLoader(_Slow(), batch_size=2, collate_fn=collate)
     wrapped = _wrapped()
     stats = {}
-    assert train_for_budget(wrapped, loader, 3, 0, 1e-3, 0.0, progress=False, stats=stats)[0] == 3
+    assert train_for_budget(wrapped, loader, Budget(3), 1e-3, 0.0, progress=False,
+                            stats=stats)[0] == 3
+    assert stats["stopped"] == "steps" and stats["fit_step"] is None
     assert stats["clips"] == 6 and 0.3 < stats["data_wait_s"] / stats["seconds"] <= 1
     lat = latency(wrapped, {"rgb": torch.randn(1, 3, 2, 4, 4)}, runs=3)
     assert 0 < lat["latency_p50_ms"] <= lat["latency_p95_ms"] and lat["clips_per_s_b1"] > 0
@@ -127,7 +158,7 @@ def test_data_wait_latency_and_peak_memory():
 
 def test_a_time_budget_ends_training_and_the_bar_counts_seconds(capsys):
     loader = torch.utils.data.DataLoader(_Slow(), batch_size=2, collate_fn=collate)
-    steps, _ = train_for_budget(_wrapped(), loader, 1000, 0.35, 1e-3, 0.0, progress=True)
+    steps, _ = train_for_budget(_wrapped(), loader, Budget(1000, 0.35), 1e-3, 0.0, progress=True)
     assert 1 <= steps < 10
     bar = capsys.readouterr().err
     assert "/0 s" in bar or " s [" in bar  # seconds of the budget, not "3/1000 steps"

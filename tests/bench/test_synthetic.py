@@ -139,3 +139,19 @@ def test_written_videos_load_through_the_kinetics_adapter(tmp_path):
     samples = [dataset[i] for i in range(len(dataset))]
     assert all(s["inputs"]["rgb"].shape == (3, 8, 32, 32) for s in samples)
     assert sorted(dataset.classes[s["label"]] for s in samples) == sorted(CLASSES)
+
+
+def test_prepare_fills_the_caches_a_forked_worker_then_shares():
+    from zoo.data.protocol import prepare
+
+    inputs = {"rgb": InputSpec(frames=4, size=16),
+              "flow": InputSpec(modality="flow", frames=2, size=16)}
+    dataset = synthetic.MovingShapes("test", inputs, clips_per_class=1, seed=7)
+    prepare(dataset, ("forward", "reversed"))
+    for cache in (synthetic._rgb_cache, synthetic._flow_cache):
+        before = cache.cache_info()
+        for order in ("forward", "reversed"):
+            cache("test", len(dataset), 7, 16, order)
+        after = cache.cache_info()
+        assert after.hits == before.hits + 2 and after.misses == before.misses  # already there
+    prepare(object())  # a dataset without `prepare` reads its clips as they come

@@ -168,3 +168,29 @@ def test_inflate_keeps_dtype_and_device():
         assert (out - net.forward_features(image)[:, :, None]).abs().max() < 1e-12
     on_meta = inflate(timm.create_model("test_resnet", num_classes=0).to("meta"))
     assert all(p.is_meta for p in on_meta.parameters())
+
+
+@pytest.mark.parametrize("name", ["c3d", "two_stream", "cnn_lstm", "fused_two_stream"])
+def test_batch_norm_is_added_only_when_asked(name):
+    """The plain networks (C3D, CNN-M, CaffeNet, VGG-16) are the papers' without batch norm; the
+    benchmark's `batch_norm=True` puts one after every convolution (and drops the convolution's
+    bias, which the norm's shift replaces)."""
+    def norms_and_convs(model):
+        modules = list(model.modules())
+        norms = [m for m in modules if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        convs = [m for m in modules if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d))]
+        return norms, convs
+
+    norms, convs = norms_and_convs(zoo.build(name, num_classes=5, frames=4, size=32))
+    assert not norms and all(c.bias is not None for c in convs)
+    norms, convs = norms_and_convs(zoo.build(name, num_classes=5, frames=4, size=32,
+                                             width=0.125, batch_norm=True))
+    backbone_convs = [c for c in convs if c.bias is None]
+    assert len(norms) == len(backbone_convs) > 0
+
+
+def test_batch_norm_refuses_the_released_weights():
+    from zoo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no batch normalisation"):
+        zoo.get("backbone", "c3d")(pretrained=True, batch_norm=True)

@@ -2,8 +2,9 @@
 time spent waiting for data), scores with 95% intervals per class group, the arrow of time and
 the reliance on frame order, inference latency and throughput, peak memory, parameters and FLOPs.
 
-`zoo.engine.fit` trains for whole epochs; the benchmark gives every model the same number of
-optimisation steps instead, through the same training step (zoo.engine.step.TrainStep).
+`zoo.engine.fit` trains for whole epochs; the benchmark gives every model the same `Budget`
+instead (train until it fits the training set, within a number of steps and seconds), through
+the same training step (zoo.engine.step.TrainStep).
 """
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import math
 import resource
 import sys
 import time
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -20,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from ..engine.config import TrainConfig
 from ..engine.metrics import mean_average_precision, topk_accuracy
-from ..engine.step import TrainStep, warmup_cosine
+from ..engine.step import TrainStep
 from ..tensors import autocast, example_inputs, to_device
 from ..engine.train import build_optimizer
 
@@ -40,21 +43,72 @@ def _endless(loader: DataLoader) -> Iterator[dict]:
         yield from (batch for batch in loader if batch is not None)
 
 
-def train_for_budget(model: nn.Module, loader: DataLoader, steps: int, seconds: float, lr: float,
-                     weight_decay: float, warmup: float = 0.1, bf16: bool = False,
-                     stream_weight: float = 0.0, channels_last: bool = False,
-                     progress: bool = True, device: Any = "cpu",
-                     stats: Optional[Dict[str, float]] = None) -> Tuple[int, float]:
-    """Train `model` with AdamW, cycling through `loader`, for `steps` steps, or until `seconds`
-    of training have passed when `seconds` > 0, whichever comes first.
+@dataclass(frozen=True)
+class Budget:
+    """How long a preset trains. The learning rate warms up linearly over `warmup_steps`, stays
+    constant, then decays linearly to 0 over a cool-down of `cooldown` times the steps before
+    it (warm-up, stable, decay: the length need not be known in advance). The cool-down starts
+    when the model fits the training set (top-1 over the last `fit_window` batches at least
+    `fit_accuracy`; 0: never checked), or early enough that the steps, cool-down included, stay
+    within `steps` and, when `seconds` > 0, the time within `seconds`."""
 
-    The learning rate follows `warmup_cosine` over the budget's progress (the larger of the
-    step and time fractions). Returns the steps done and the mean loss of the last tenth of
-    them. The progress bar counts steps, or seconds of the budget when time ends it first.
+    steps: int
+    seconds: float = 0.0
+    warmup_steps: int = 20
+    fit_accuracy: float = 0.0
+    fit_window: int = 20
+    cooldown: float = 0.2
 
-    `stats`, when given, receives ``clips`` (trained), ``seconds`` (wall time of the loop) and
-    ``data_wait_s`` (time spent in ``next()`` on the loader's iterator, waiting for a batch).
-    """
+
+class _Schedule:
+    """The learning-rate factor of each step of a `Budget`, and why its cool-down started."""
+
+    def __init__(self, budget: Budget):
+        self.budget = budget
+        self.decay_from: Optional[int] = None
+        self.decay_steps = 0
+        self.stopped = ""
+        self.recent: Deque[Tuple[int, int]] = deque(maxlen=max(1, budget.fit_window))
+
+    def factor(self, step: int) -> Optional[float]:
+        """The factor of step `step` (from 0); None once the cool-down is over."""
+        if self.decay_from is None:
+            return min(1.0, (step + 1) / max(1, self.budget.warmup_steps))
+        done = step - self.decay_from
+        return None if done >= self.decay_steps else 1.0 - done / self.decay_steps
+
+    def observe(self, steps: int, elapsed: float, hits: Optional[int], clips: int) -> None:
+        """After `steps` steps and `elapsed` seconds (the last batch: `hits` of `clips` right),
+        start the cool-down when the budget says so."""
+        b = self.budget
+        if hits is not None:
+            self.recent.append((hits, clips))
+        if self.decay_from is not None:
+            return
+        share = 1.0 / (1.0 + b.cooldown)
+        fitted = (b.fit_accuracy > 0 and steps >= b.warmup_steps
+                  and len(self.recent) == self.recent.maxlen
+                  and sum(h for h, _ in self.recent) >= b.fit_accuracy * sum(c for _, c in self.recent))
+        for reason, due in (("fit", fitted), ("steps", steps >= b.steps * share),
+                            ("time", b.seconds > 0 and elapsed >= b.seconds * share)):
+            if due:
+                self.stopped, self.decay_from = reason, steps
+                self.decay_steps = max(0, min(round(b.cooldown * steps), b.steps - steps))
+                return
+
+
+def train_for_budget(model: nn.Module, loader: DataLoader, budget: Budget, lr: float,
+                     weight_decay: float, bf16: bool = False, stream_weight: float = 0.0,
+                     channels_last: bool = False, progress: bool = True, device: Any = "cpu",
+                     stats: Optional[Dict[str, Any]] = None) -> Tuple[int, float]:
+    """Train `model` with AdamW, cycling through `loader`, for the `budget` (see `Budget`).
+    Returns the steps done and the mean loss of the last tenth of them. The progress bar counts
+    steps, or seconds of the budget when it has a time limit.
+
+    `stats`, when given, receives ``clips`` (trained), ``seconds`` (wall time of the loop),
+    ``data_wait_s`` (time spent in ``next()`` on the loader's iterator, waiting for a batch),
+    ``stopped`` (what started the cool-down: "fit", "steps" or "time") and ``fit_step`` (the
+    step at which the model fitted the training set, else None)."""
     from tqdm.auto import tqdm
 
     params = [p for p in model.parameters() if p.requires_grad]
@@ -62,29 +116,33 @@ def train_for_budget(model: nn.Module, loader: DataLoader, steps: int, seconds: 
                                 lr=lr)
     step = TrainStep(model, optimizer, torch.device(device), bf16=bf16, grad_clip=5.0,
                      stream_weight=stream_weight, channels_last=channels_last)
+    schedule = _Schedule(budget)
     model.train()
     losses: List[float] = []
     batches = _endless(loader)
-    timed = seconds > 0
-    bar = tqdm(total=seconds if timed else steps, desc="train", leave=False, disable=not progress,
-               unit="s" if timed else "step", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} "
-               "{unit} [{elapsed}<{remaining}]" if timed else None)
+    timed = budget.seconds > 0
+    bar = tqdm(total=budget.seconds if timed else budget.steps, desc="train", leave=False,
+               disable=not progress, unit="s" if timed else "step",
+               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} {unit} [{elapsed}<{remaining}]"
+               if timed else None)
     start = time.perf_counter()
-    done, waited, clips = 0.0, 0.0, 0
-    while done < 1.0:
+    waited, clips = 0.0, 0
+    while (factor := schedule.factor(len(losses))) is not None:
         for group in optimizer.param_groups:
-            group["lr"] = lr * warmup_cosine(done, warmup)
+            group["lr"] = lr * factor
         before = time.perf_counter()
         batch = next(batches)
         waited += time.perf_counter() - before
         clips += len(batch["label"])
         losses.append(step(batch["inputs"], batch["label"]).item())
         elapsed = time.perf_counter() - start
-        done = max(len(losses) / steps, elapsed / seconds if timed else 0.0)
-        bar.update(min(elapsed, seconds) - bar.n if timed else 1)
+        schedule.observe(len(losses), elapsed, step.hits, step.clips)
+        bar.update(min(elapsed, budget.seconds) - bar.n if timed else 1)
     bar.close()
     if stats is not None:
-        stats.update(clips=clips, seconds=time.perf_counter() - start, data_wait_s=waited)
+        stats.update(clips=clips, seconds=time.perf_counter() - start, data_wait_s=waited,
+                     stopped=schedule.stopped,
+                     fit_step=schedule.decay_from if schedule.stopped == "fit" else None)
     tail = losses[-max(1, len(losses) // 10):]
     return len(losses), sum(tail) / len(tail)
 

@@ -24,6 +24,7 @@ class BenchRow:
     status: str = "failed"  # ok | failed
     reason: str = ""
     of: str = ""  # a stream row: the preset whose trained stream it scores
+    same_as: str = ""  # the preset of the run whose network this one is (measured once)
     # what the registry says
     source: str = ""
     paper: str = ""
@@ -42,9 +43,12 @@ class BenchRow:
     group_docs: Dict[str, str] = field(default_factory=dict)  # the dataset's class groups
     input: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     width: float = 1.0
+    lr: Optional[float] = None  # the learning rate it trained at
     params: int = 0
     gflops: Optional[float] = None
     steps: int = 0
+    stopped: str = ""  # what ended training: fit | steps | time
+    fit_step: Optional[int] = None  # the step at which it fitted the training set
     train_s: Optional[float] = None
     final_loss: Optional[float] = None
     train_clips_per_s: Optional[float] = None
@@ -101,6 +105,9 @@ class BenchRow:
                     f"motion clips played backwards flip to the reversed class")
         if self.kind == "stream":
             return f"one stream of `{self.of}`, scored alone"
+        if self.same_as:
+            return (f"the same network as `{self.same_as}` at the benchmark's input and width: "
+                    f"measured once, not trained twice")
         return ""
 
     def to_dict(self) -> Dict[str, Any]:
@@ -179,13 +186,18 @@ COLUMNS: List[Column] = [
            doc="the score minus the score with the frames of every test clip shuffled (one "
                "seeded permutation per clip; flow computed on the shuffled video)"),
     Column("scale", "trained at", lambda r: f"{r.scale}" if r.kind != "stream" else "",
-           text=True, doc="channel width relative to the paper's network, and input frames "
-                          "x size (a preset that takes no width runs at its own)"),
+           text=True, doc="channel width relative to the paper's network, batch norm where "
+                          "the benchmark added it, the learning rate where it is the preset's "
+                          "own, and input frames x size (a preset that takes no width runs at "
+                          "its own)"),
     Column("params", "params (M)", lambda r: r.params / 1e6 if r.params else None, digits=3,
            doc="parameters at the benchmark's scale"),
     Column("gflops", "GFLOPs", _attr("gflops"), digits=4,
            doc="GFLOPs per clip at the benchmark's scale, by fvcore (a multiply-add counts once)"),
     Column("steps", "steps", lambda r: r.steps or None, doc="optimisation steps trained"),
+    Column("stopped", "ended by", lambda r: r.stopped if r.kind != "stream" else "", text=True,
+           doc="what started the learning rate's cool-down: *fit* (the running training top-1 "
+               "reached the profile's threshold), *steps* or *time* (the budget's limits)"),
     Column("train_clips_per_s", "train clips/s", _attr("train_clips_per_s"), digits=1,
            doc="training throughput during the budget"),
     Column("data_wait_frac", "data wait", _attr("data_wait_frac"), percent=True,

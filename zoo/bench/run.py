@@ -8,7 +8,7 @@ import functools
 import platform
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, MutableMapping, Optional, Sequence, Tuple, Union
 
 from .jobs import DATASET, Job
 from .profiles import Profile, format_width
@@ -18,6 +18,7 @@ DEFAULT_RESULTS = Path("benchmarks") / "results"
 STORE_NAME = "leaderboard.jsonl"
 DEFAULT_CARDS = Path("MODEL_CARDS.md")
 EVAL_BATCH = 64
+EVAL_ORDERS = ("forward", "reversed", "shuffled")  # how the test clips are played
 
 
 def processor() -> str:
@@ -126,22 +127,39 @@ def open_splits(dataset: str, root: Optional[Path], inputs, profile: Profile):
 
 
 def build_scaled(job: Job, num_classes: int, profile: Profile):
-    """`job`'s model at the profile's input and width; (model, width). A preset none of whose
-    components takes `width` as a channel multiplier (a plugin's, say) is built at its own
-    width (1)."""
+    """`job`'s model at the profile's input, with each of the profile's scale overrides (width,
+    batch norm) that some component takes: (model, the overrides applied). A preset whose
+    components read them otherwise (a plugin's `width` that counts channels, say) is built as
+    it is."""
     import zoo
+    from ..builder import resolve_config
+    from ..config import Lookup, component_parameters
     from ..errors import IncompatibleError
 
     source = job.config or job.name
     sizes = dict(num_classes=num_classes, frames=profile.frames, size=profile.size)
-    if profile.width != 1:
+    lookup = Lookup()
+    taken = component_parameters(resolve_config(source, lookup=lookup, **sizes), lookup)
+    scale = {k: v for k, v in profile.model_overrides().items() if k in taken}
+    if scale:
         try:
-            return zoo.build(source, width=profile.width, **sizes), profile.width
+            return zoo.build(source, **sizes, **scale), scale
         except IncompatibleError:
             raise
-        except Exception:  # no component takes `width`, or reads it otherwise
+        except Exception:  # a `width` that is no channel multiplier (a plugin's channel count)
             pass
-    return zoo.build(source, **sizes), 1.0
+    return zoo.build(source, **sizes), {}
+
+
+def describe_scale(scale: Dict[str, Any], inputs: str, lr: Optional[float] = None) -> str:
+    """``width 1/8, batch norm added, rgb 8x32²``: how a row's model was scaled (and its own
+    learning rate, when it has one)."""
+    parts = [f"width {format_width(scale.get('width', 1.0))}"]
+    if scale.get("batch_norm"):
+        parts.append("batch norm added")
+    if lr is not None:
+        parts.append(f"lr {lr:g}")
+    return ", ".join(parts + [inputs])
 
 
 def evaluate_orders(model, test_set, profile: Profile, device: str) -> Dict[str, Dict[str, Any]]:
@@ -193,16 +211,37 @@ def _rounded(fields: Dict[str, Any]) -> Dict[str, Any]:
     return {k: r(v) for k, v in fields.items()}
 
 
+def network_fingerprint(model: Any, dataset: Any, lr: float) -> str:
+    """What makes two jobs the same experiment: the model's layers, what `dataset` reads of its
+    input specs (its ``clip_fields``, else every field) and the learning rate; not the preset's
+    name. X3D-XS, -S and -M, say, differ only in input size and frame stride, so on the built-in
+    dataset (which samples frames uniformly) they are one network once the benchmark sets the
+    size."""
+    import hashlib
+
+    fields = getattr(dataset, "clip_fields", None)
+    inputs = {name: {f: v for f, v in dataclasses.asdict(spec).items()
+                     if fields is None or f in fields}
+              for name, spec in model.spec.inputs.items()}
+    layers = repr(model).replace(model.extra_repr(), "")
+    return hashlib.sha1(f"{layers}\n{inputs}\n{lr}".encode()).hexdigest()
+
+
 def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
-               dataset: str = DATASET, root: Optional[Path] = None) -> Optional[List[BenchRow]]:
+               dataset: str = DATASET, root: Optional[Path] = None,
+               networks: Optional[MutableMapping[str, str]] = None) -> Optional[List[BenchRow]]:
     """Train and score one preset (or combination `Job`) on `dataset` (read from `root` unless
     built in): its row (status "ok" or "failed") and one row per stream that scores alone;
-    None for a combination that zoo.build rejects as incompatible."""
+    None for a combination that zoo.build rejects as incompatible.
+
+    `networks` (network fingerprint -> the preset that claimed it, shared by the run's jobs):
+    a preset whose network another preset of the run already claimed is not trained again;
+    its row has status "twin" and `same_as` that preset (see `fill_twins`)."""
     import torch
     from torch.utils.data import DataLoader
 
     from ..data import collate
-    from ..data.protocol import group_descriptions
+    from ..data.protocol import group_descriptions, prepare
     from ..engine.train import seed_everything
     from ..errors import IncompatibleError
     from ..inference import channels_last_model
@@ -232,13 +271,15 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
         seed_everything(profile.seed)
         memory.__enter__()
         try:
-            model, row.width = build_scaled(job, len(classes), profile)
+            model, scale = build_scaled(job, len(classes), profile)
         except IncompatibleError:
             if job.config is not None:
                 return None  # not a valid combination: nothing to record
             raise
         row.input = input_summary(model.spec.inputs)
-        row.scale = f"width {format_width(row.width)}, {format_input(row.input)}"
+        row.width, row.lr = scale.get("width", 1.0), profile.lr_for(job.name)
+        row.scale = describe_scale(scale, format_input(row.input),
+                                   row.lr if row.lr != profile.lr else None)
         row.params, row.gflops = count_parameters(model), round(gflops(model), 6)
         row.num_classes = len(classes)
         model.to(device)
@@ -247,12 +288,17 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
         stage = "data"
         train_set, test_set, row.eval_split = open_splits(dataset, root, model.spec.inputs,
                                                           profile)
+        if networks is not None:
+            key = f"{dataset}:{network_fingerprint(model, test_set, row.lr)}"
+            first = networks.setdefault(key, job.name)
+            if first != job.name:
+                row.status, row.same_as = "twin", first
+                return [row]
         row.group_docs = group_descriptions(test_set)
         if not getattr(test_set, "multi_label", False):
             row.chance = round(1 / len(classes), 4)
-        if root is None:
-            for split in (train_set, test_set):
-                split[0]  # generates the split's cached tensors before the clock starts
+        prepare(train_set)  # generated clips: rendered before the clock starts
+        prepare(test_set, EVAL_ORDERS)
         train_loader = DataLoader(train_set, batch_size=profile.batch_size, shuffle=True,
                                   collate_fn=collate, num_workers=profile.workers,
                                   generator=torch.Generator().manual_seed(profile.seed))
@@ -260,10 +306,10 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
         start = time.perf_counter()
         stats: Dict[str, float] = {}
         row.steps, loss = train_for_budget(
-            model, train_loader, profile.steps, profile.seconds, profile.lr,
-            profile.weight_decay, warmup=profile.warmup, bf16=profile.bf16,
-            stream_weight=profile.stream_loss, channels_last=profile.channels_last,
-            progress=progress, device=device, stats=stats)
+            model, train_loader, profile.budget(), row.lr, profile.weight_decay,
+            bf16=profile.bf16, stream_weight=profile.stream_loss,
+            channels_last=profile.channels_last, progress=progress, device=device, stats=stats)
+        row.stopped, row.fit_step = stats["stopped"], stats["fit_step"]
         row.final_loss, row.train_s = round(loss, 4), round(time.perf_counter() - start, 1)
         row.train_clips_per_s = round(stats["clips"] / max(stats["seconds"], 1e-9), 1)
         row.data_wait_frac = round(stats["data_wait_s"] / max(stats["seconds"], 1e-9), 4)
@@ -325,10 +371,50 @@ def summary_line(row: BenchRow) -> str:
     return f"{row.preset}{where}: " + ", ".join(cells)
 
 
+MEASURED_ELSEWHERE = ("preset", "source", "paper", "year", "url", "summary", "config", "same_as",
+                      "status")
+
+
+def fill_twins(rows: Sequence[BenchRow], store_rows: Sequence[BenchRow]) -> List[BenchRow]:
+    """Each "twin" row of `rows` completed with the measurements of the preset it is the same
+    network as (found in `store_rows`), its stream rows included; its own name and paper kept."""
+    out = []
+    by_key = {(r.preset, r.dataset, r.profile): r for r in store_rows}
+    for twin in rows:
+        first = by_key.get((twin.same_as, twin.dataset, twin.profile))
+        if twin.status != "twin" or first is None:
+            out.append(twin)
+            continue
+        own = {name: getattr(twin, name) for name in MEASURED_ELSEWHERE}
+        out.append(dataclasses.replace(first, **{**own, "status": first.status}))
+        for stream in (r for r in store_rows if r.of == first.preset and r.dataset == twin.dataset
+                       and r.profile == twin.profile):
+            name = twin.preset + stream.preset[len(first.preset):]
+            out.append(dataclasses.replace(stream, preset=name, of=twin.preset))
+    return out
+
+
 def _set_threads(threads: int) -> None:
     if threads:
         import torch
         torch.set_num_threads(threads)
+
+
+def share_builtin_clips(profile: Profile) -> None:
+    """Generate the built-in dataset's clips at the profile's size (RGB and flow, each time
+    order the measurements play) once, in this process: the worker processes forked after it
+    share them instead of each generating its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..data.protocol import prepare
+    from ..specs import InputSpec
+
+    inputs = {"rgb": InputSpec(size=profile.size), "flow": InputSpec(modality="flow",
+                                                                      size=profile.size)}
+    train, test, _ = open_splits(DATASET, None, inputs, profile)
+    work = [(train, ("forward",))] + [(test, (order,)) for order in EVAL_ORDERS]
+    with ThreadPoolExecutor(max(1, profile.jobs)) as pool:
+        list(pool.map(lambda item: prepare(*item), work))
 
 
 def _run_all(todo, profile: Profile):
@@ -337,16 +423,23 @@ def _run_all(todo, profile: Profile):
     fails its job, not the run."""
     if profile.jobs <= 1 or len(todo) <= 1:
         _set_threads(profile.threads)
+        networks: Dict[str, str] = {}
         for label, args in todo:
-            yield label, run_preset(*args)
+            yield label, run_preset(*args, networks=networks)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(profile.jobs, mp_context=multiprocessing.get_context(method),
-                             initializer=_set_threads, initargs=(profile.threads,)) as pool:
-        futures = {pool.submit(run_preset, *args): (label, args) for label, args in todo}
+    if method == "fork" and any(args[3] == DATASET for _, args in todo):
+        share_builtin_clips(profile)
+    context = multiprocessing.get_context(method)
+    with context.Manager() as manager, ProcessPoolExecutor(
+            profile.jobs, mp_context=context, initializer=_set_threads,
+            initargs=(profile.threads,)) as pool:
+        networks = manager.dict()
+        futures = {pool.submit(run_preset, *args, networks=networks): (label, args)
+                   for label, args in todo}
         for future in as_completed(futures):
             label, (preset, _, _, dataset, _) = futures[future]
             try:
@@ -390,15 +483,24 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
                 continue
             todo.append((label, (preset, profile, progress and profile.jobs == 1, dataset, root)))
     bar = tqdm(total=len(todo), desc="bench", unit="job", disable=not progress)
+    twins = []
     for label, rows in _run_all(todo, profile):
         bar.update()
         if rows is None:
             tqdm.write(f"{label}: incompatible, skipped")
             continue
+        if rows[0].status == "twin":
+            twins.append(rows[0])
+            continue
         store.replace_job(rows)
         for row in rows:
             tqdm.write(summary_line(row))
     bar.close()
+    if twins:
+        filled = fill_twins(twins, store.rows())
+        for twin in (r for r in filled if r.kind != "stream"):
+            store.replace_job([twin] + [r for r in filled if r.of == twin.preset])
+            tqdm.write(summary_line(twin))
     cost_store = ResultStore(results_dir / COST_STORE, CostRow)
     if cost:
         names = [p for p in presets if not isinstance(p, Job) or p.config is None]

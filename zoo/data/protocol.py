@@ -16,7 +16,10 @@ class BenchDataset(Protocol):
     a sentence) add a score per group; ``health`` (a DataHealth, or None) counts unreadable
     clips. Optional: ``reversed_class`` (class -> the class of the same clip played backwards)
     and ``with_time_order(order)`` ("reversed", "shuffled": the same clips reordered in time)
-    give the arrow-of-time and shuffled-frames measurements."""
+    give the arrow-of-time and shuffled-frames measurements; ``prepare(time_orders)`` renders
+    or decodes what the clips need once, before the clock starts (see `prepare`);
+    ``clip_fields`` names the InputSpec fields its clips depend on (None: all of them), so that
+    two presets that differ only in others are measured once."""
 
     classes: Sequence[str]
     multi_label: bool
@@ -49,3 +52,10 @@ def reversed_class(dataset: Any) -> Optional[Dict[int, int]]:
 
 def health(dataset: Any):
     return getattr(dataset, "health", None)
+
+
+def prepare(dataset: Any, time_orders: Sequence[str] = ("forward",)) -> None:
+    """Let `dataset` generate what its clips need (played in `time_orders`) before anything is
+    timed; a dataset without ``prepare`` reads its clips as they come."""
+    if hasattr(dataset, "prepare"):
+        dataset.prepare(time_orders)

@@ -29,7 +29,7 @@ import colorsys
 import csv
 import functools
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -247,6 +247,8 @@ class MovingShapes(torch.utils.data.Dataset):
     reversed_class = REVERSED_CLASS
     multi_label = False
     health = None  # generated clips never fail to load
+    # the InputSpec fields its clips depend on (frames are sampled uniformly: no frame stride)
+    clip_fields = ("modality", "frames", "size", "mean", "std", "flow_stack")
 
     def __init__(self, split: str = "train", inputs: Optional[Mapping[str, InputSpec]] = None,
                  clips_per_class: Optional[int] = None, seed: int = 0,
@@ -271,6 +273,14 @@ class MovingShapes(torch.utils.data.Dataset):
     def with_time_order(self, time_order: str) -> "MovingShapes":
         """The same clips played in `time_order`."""
         return MovingShapes(self.split, self.inputs, self.clips_per_class, self.seed, time_order)
+
+    def prepare(self, time_orders: Sequence[str] = ("forward",)) -> None:
+        """Render every clip the inputs read (and compute its flow), played in each of
+        `time_orders`, into this process's caches: processes forked afterwards share them."""
+        for order in time_orders:
+            for spec in self.inputs.values():
+                cache = _flow_cache if spec.modality == "flow" else _rgb_cache
+                cache(self.split, self.count, self.seed, min(spec.size, NATIVE_SIZE), order)
 
     def _stream(self, spec: InputSpec, index: int) -> torch.Tensor:
         resolution = min(spec.size, NATIVE_SIZE)

@@ -1,5 +1,5 @@
-"""One optimisation step and the warm-up + cosine schedule, shared by `zoo train`
-(zoo.engine.train) and the benchmark harness (zoo.bench)."""
+"""One optimisation step, shared by `zoo train` (zoo.engine.train) and the benchmark harness
+(zoo.bench), and the cosine decay of `zoo train`'s schedule."""
 from __future__ import annotations
 
 import math
@@ -25,14 +25,6 @@ def cosine_decay(progress: float) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
 
-def warmup_cosine(progress: float, warmup: float) -> float:
-    """The learning-rate factor at `progress` (0..1) of a run: linear warm-up over its first
-    `warmup` share, then a cosine decay to 0 over the rest."""
-    if progress < warmup:
-        return (progress + 1e-3) / (warmup + 1e-3)
-    return cosine_decay((progress - warmup) / max(1.0 - warmup, 1e-9))
-
-
 class TrainStep:
     """Forward, loss, backward, gradient clipping and the optimizer step for one batch.
 
@@ -48,6 +40,9 @@ class TrainStep:
         self.model, self.optimizer, self.device = model, optimizer, torch.device(device)
         self.bf16, self.grad_clip, self.stream_weight = bf16, grad_clip, stream_weight
         self.channels_last = channels_last
+        # top-1 hits and clips of the last batch (hits None for multi-hot labels)
+        self.hits: Optional[int] = None
+        self.clips = 0
         self.params: Iterable[nn.Parameter] = [p for group in optimizer.param_groups
                                                for p in group["params"]]
 
@@ -63,6 +58,9 @@ class TrainStep:
             else:
                 logits, streams = self.model(inputs), {}
         loss = loss_for(labels, logits.float())
+        self.clips = len(labels)
+        self.hits = (None if labels.is_floating_point()
+                     else int((logits.detach().argmax(1) == labels).sum()))
         for stream_logits in streams.values():
             loss = loss + self.stream_weight * loss_for(labels, stream_logits.float())
         return loss

@@ -16,7 +16,8 @@ from zoo.registry import register_backbone
 from zoo.specs import CLIP, NORMALISATION, InputSpec, ModelMeta
 from zoo.weights import Pretrained
 
-from .._util import MapBackbone, SafeMaxPool3d, check_width, he_init, scaled
+from .._util import (MapBackbone, SafeMaxPool3d, check_batch_norm, check_width, he_init,
+                     scaled)
 from ..papers import PAPERS
 
 C3D_META = ModelMeta(
@@ -34,13 +35,15 @@ C3D_LAYERS = [("conv1a", 64), "pool1", ("conv2a", 128), "pool2", ("conv3a", 256)
 class C3D(MapBackbone):
     time_kind = CLIP
 
-    def __init__(self, in_channels: int = 3, width: float = 1.0):
+    def __init__(self, in_channels: int = 3, width: float = 1.0, batch_norm: bool = False):
         super().__init__()
         layers, c = [], in_channels
         for item in C3D_LAYERS:
             if isinstance(item, tuple):
                 name, out = item[0], scaled(item[1], width)
-                layers.append((name, nn.Conv3d(c, out, 3, padding=1)))
+                layers.append((name, nn.Conv3d(c, out, 3, padding=1, bias=not batch_norm)))
+                if batch_norm:
+                    layers.append((name + "_bn", nn.BatchNorm3d(out)))
                 layers.append((name + "_relu", nn.ReLU(inplace=True)))
                 c = out
             elif item == "pool1":
@@ -64,7 +67,10 @@ C3D_INPUT = InputSpec(frames=16, size=112, **NORMALISATION["c3d_sports1m"].as_co
 
 @register_backbone("c3d", temporal="clip", default_input=C3D_INPUT, meta=C3D_META,
                    weights=Pretrained(cache=["c3d/c3d.pth"]))
-def c3d(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> C3D:
+def c3d(in_channels: int = 3, pretrained: Any = False, width: float = 1.0,
+        batch_norm: bool = False) -> C3D:
     """C3D convolutions up to pool5 (use the ``c3d_fc`` head for fc6-fc8); `width` scales every
-    layer's channels."""
-    return C3D(in_channels, check_width(width, pretrained, "c3d"))
+    layer's channels; `batch_norm` adds batch normalisation after every convolution (not in the
+    paper: for training from scratch in a short budget)."""
+    return C3D(in_channels, check_width(width, pretrained, "c3d"),
+               check_batch_norm(batch_norm, pretrained, "c3d"))

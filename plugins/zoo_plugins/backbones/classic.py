@@ -25,7 +25,8 @@ from zoo.registry import register_backbone
 from zoo.specs import FRAME, NORMALISATION, InputSpec, ModelMeta
 from zoo.weights import Pretrained
 
-from .._util import MapBackbone, SafeMaxPool3d, check_width, he_init, scaled
+from .._util import (MapBackbone, SafeMaxPool3d, check_batch_norm, check_width, he_init,
+                     scaled)
 from ..papers import PAPERS
 
 # a layer table: ("convN", channels, kernel, stride, padding, groups) + ReLU, ("poolN", kernel,
@@ -55,7 +56,8 @@ class FrameCNN(MapBackbone):
 
     time_kind = FRAME
 
-    def __init__(self, table, in_channels: int = 3, width: float = 1.0, divisor: int = 1):
+    def __init__(self, table, in_channels: int = 3, width: float = 1.0, divisor: int = 1,
+                 batch_norm: bool = False):
         super().__init__()
         layers, c = [], in_channels
         for item in table:
@@ -67,8 +69,10 @@ class FrameCNN(MapBackbone):
             else:
                 name, out, k, s, p, g = item
                 out = scaled(out, width, divisor)
-                layers += [(name, nn.Conv2d(c, out, k, s, p, groups=g)),
-                           (name + "_relu", nn.ReLU(inplace=True))]
+                layers.append((name, nn.Conv2d(c, out, k, s, p, groups=g, bias=not batch_norm)))
+                if batch_norm:
+                    layers.append((name + "_bn", nn.BatchNorm2d(out)))
+                layers.append((name + "_relu", nn.ReLU(inplace=True)))
                 c = out
         self.features = nn.Sequential(OrderedDict(layers))
         self.out_channels = c
@@ -80,8 +84,10 @@ class FrameCNN(MapBackbone):
         return y.reshape(b, t, *y.shape[1:]).transpose(1, 2)
 
 
-def _build(table, name: str, in_channels: int, pretrained: Any, width: float, divisor: int = 1):
-    return FrameCNN(table, in_channels, check_width(width, pretrained, name), divisor)
+def _build(table, name: str, in_channels: int, pretrained: Any, width: float, batch_norm: bool,
+           divisor: int = 1):
+    return FrameCNN(table, in_channels, check_width(width, pretrained, name), divisor,
+                    check_batch_norm(batch_norm, pretrained, name))
 
 
 def _weights(name: str) -> Pretrained:
@@ -94,12 +100,12 @@ def _weights(name: str) -> Pretrained:
                                   summary="CNN-M-2048 convolutions (96-256-512-512-512) up to pool5; "
                                   "the two-stream networks' ConvNet.", tags=("2d", "classic")))
 def cnn_m_2048(in_channels: int = 3, pretrained: Any = False, width: float = 1.0,
-               norm2: Optional[bool] = None) -> FrameCNN:
+               norm2: Optional[bool] = None, batch_norm: bool = False) -> FrameCNN:
     """CNN-M-2048 up to pool5 (pair with ``fc`` hidden=[4096, 2048]); `norm2` None: conv2's LRN
     for RGB only (the temporal stream drops it, Simonyan & Zisserman 2014)."""
     keep = in_channels == 3 if norm2 is None else norm2
     return _build([i for i in CNN_M_2048 if keep or i != "norm2"], "cnn_m_2048", in_channels,
-                  pretrained, width)
+                  pretrained, width, batch_norm)
 
 
 @register_backbone("caffenet", temporal="frame", default_input=InputSpec(frames=16, size=227, **IMAGENET),
@@ -108,9 +114,10 @@ def cnn_m_2048(in_channels: int = 3, pretrained: Any = False, width: float = 1.0
                                   summary="CaffeNet convolutions (96-256-384-384-256, grouped "
                                   "conv2/4/5) up to pool5; LRCN's visual network.",
                                   tags=("2d", "classic")))
-def caffenet(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> FrameCNN:
+def caffenet(in_channels: int = 3, pretrained: Any = False, width: float = 1.0,
+             batch_norm: bool = False) -> FrameCNN:
     """CaffeNet up to pool5 (LRCN: pair with ``lstm`` fc6=4096)."""
-    return _build(CAFFENET, "caffenet", in_channels, pretrained, width, divisor=2)
+    return _build(CAFFENET, "caffenet", in_channels, pretrained, width, batch_norm, divisor=2)
 
 
 @register_backbone("vgg16", temporal="frame", default_input=InputSpec(frames=1, size=224, **IMAGENET),
@@ -118,6 +125,8 @@ def caffenet(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) 
                    meta=ModelMeta(**PAPERS["vgg"],
                                   summary="VGG-16's 13 convolutions up to conv5_3's ReLU.",
                                   tags=("2d", "classic")))
-def vgg16(in_channels: int = 3, pretrained: Any = False, width: float = 1.0) -> FrameCNN:
-    """VGG-16 up to conv5_3 + ReLU (no pool5: the head's or fusion's pooling replaces it)."""
-    return _build(VGG16, "vgg16", in_channels, pretrained, width)
+def vgg16(in_channels: int = 3, pretrained: Any = False, width: float = 1.0,
+          batch_norm: bool = False) -> FrameCNN:
+    """VGG-16 up to conv5_3 + ReLU (no pool5: the head's or fusion's pooling replaces it);
+    `batch_norm`: VGG-16-BN's layers."""
+    return _build(VGG16, "vgg16", in_channels, pretrained, width, batch_norm)
