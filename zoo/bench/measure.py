@@ -48,9 +48,10 @@ class Budget:
     """How long a preset trains. The learning rate warms up linearly over `warmup_steps`, stays
     constant, then decays linearly to 0 over a cool-down of `cooldown` times the steps before
     it (warm-up, stable, decay: the length need not be known in advance). The cool-down starts
-    when the model fits the training set (top-1 over the last `fit_window` batches at least
-    `fit_accuracy`; 0: never checked), or early enough that the steps, cool-down included, stay
-    within `steps` and, when `seconds` > 0, the time within `seconds`."""
+    when the model fits the training set (over the last `fit_window` batches, every class's
+    clips predicted right at least `fit_accuracy` of the time; 0: never checked), or early
+    enough that the steps, cool-down included, stay within `steps` and, when `seconds` > 0, the
+    time within `seconds`."""
 
     steps: int
     seconds: float = 0.0
@@ -68,7 +69,8 @@ class _Schedule:
         self.decay_from: Optional[int] = None
         self.decay_steps = 0
         self.stopped = ""
-        self.recent: Deque[Tuple[int, int]] = deque(maxlen=max(1, budget.fit_window))
+        self.recent: Deque[Tuple[torch.Tensor, torch.Tensor]] = deque(
+            maxlen=max(1, budget.fit_window))
 
     def factor(self, step: int) -> Optional[float]:
         """The factor of step `step` (from 0); None once the cool-down is over."""
@@ -77,24 +79,31 @@ class _Schedule:
         done = step - self.decay_from
         return None if done >= self.decay_steps else 1.0 - done / self.decay_steps
 
-    def observe(self, steps: int, elapsed: float, hits: Optional[int], clips: int) -> None:
-        """After `steps` steps and `elapsed` seconds (the last batch: `hits` of `clips` right),
-        start the cool-down when the budget says so."""
+    def observe(self, steps: int, elapsed: float, labels: Optional[torch.Tensor] = None,
+                hits: Optional[torch.Tensor] = None) -> None:
+        """After `steps` steps and `elapsed` seconds (the last batch: its `labels` and whether
+        each clip was predicted right), start the cool-down when the budget says so."""
         b = self.budget
         if hits is not None:
-            self.recent.append((hits, clips))
+            self.recent.append((labels, hits))
         if self.decay_from is not None:
             return
         share = 1.0 / (1.0 + b.cooldown)
         fitted = (b.fit_accuracy > 0 and steps >= b.warmup_steps
-                  and len(self.recent) == self.recent.maxlen
-                  and sum(h for h, _ in self.recent) >= b.fit_accuracy * sum(c for _, c in self.recent))
+                  and len(self.recent) == self.recent.maxlen and self._worst_class() >= b.fit_accuracy)
         for reason, due in (("fit", fitted), ("steps", steps >= b.steps * share),
                             ("time", b.seconds > 0 and elapsed >= b.seconds * share)):
             if due:
                 self.stopped, self.decay_from = reason, steps
                 self.decay_steps = max(0, min(round(b.cooldown * steps), b.steps - steps))
                 return
+
+
+    def _worst_class(self) -> float:
+        """The lowest share of right predictions of any class in the recent batches."""
+        labels = torch.cat([l for l, _ in self.recent])
+        hits = torch.cat([h for _, h in self.recent]).float()
+        return min(float(hits[labels == c].mean()) for c in labels.unique())
 
 
 def train_for_budget(model: nn.Module, loader: DataLoader, budget: Budget, lr: float,
@@ -136,7 +145,7 @@ def train_for_budget(model: nn.Module, loader: DataLoader, budget: Budget, lr: f
         clips += len(batch["label"])
         losses.append(step(batch["inputs"], batch["label"]).item())
         elapsed = time.perf_counter() - start
-        schedule.observe(len(losses), elapsed, step.hits, step.clips)
+        schedule.observe(len(losses), elapsed, step.labels, step.hits)
         bar.update(min(elapsed, budget.seconds) - bar.n if timed else 1)
     bar.close()
     if stats is not None:

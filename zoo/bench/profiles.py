@@ -24,10 +24,11 @@ class Profile:
     batch_norm: bool = True
     # the training budget (zoo.bench.measure.Budget): warm-up, constant learning rate, then a
     # linear cool-down of `cooldown` x the steps before it, started once the model fits the
-    # training set (running top-1 over `fit_window` batches >= `fit_accuracy`) or so that the
-    # run stays within `steps` and `seconds`: a network that learns fast stops early and gives
-    # its time to the others (the time limit keeps the run within its 10 minutes; the rows it
-    # ends depend on the machine's speed)
+    # training set (over the last `fit_window` batches, every class's clips right at least
+    # `fit_accuracy` of the time: one class left unlearned does not count as fitted) or so that
+    # the run stays within `steps` and `seconds`: a network that learns fast stops early, and the
+    # time limit keeps the main job within 10 minutes (the rows it ends depend on the machine's
+    # speed)
     steps: int = 500
     seconds: float = 40.0
     fit_accuracy: float = 0.9
@@ -99,8 +100,8 @@ class Profile:
         if self.channels_last:
             precision += ", channels-last memory"
         limits = f"{self.steps} steps" + (f" or {self.seconds:g} s" if self.seconds else "")
-        fit = (f"once the running training top-1 over {self.fit_window} batches reaches "
-               f"{self.fit_accuracy:g}, or " if self.fit_accuracy else "")
+        fit = (f"once every class's running training top-1 over {self.fit_window} batches "
+               f"reaches {self.fit_accuracy:g}, or " if self.fit_accuracy else "")
         own_lr = f", {self.lr_by_preset.replace('=', ' at ')}" if self.lr_by_preset else ""
         budget = (f"AdamW, batch {self.batch_size}, lr {self.lr:g}{own_lr} ({self.warmup_steps} warm-up "
                   f"steps, then constant), weight decay {self.weight_decay:g}; the learning rate "

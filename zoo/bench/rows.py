@@ -196,8 +196,9 @@ COLUMNS: List[Column] = [
            doc="GFLOPs per clip at the benchmark's scale, by fvcore (a multiply-add counts once)"),
     Column("steps", "steps", lambda r: r.steps or None, doc="optimisation steps trained"),
     Column("stopped", "ended by", lambda r: r.stopped if r.kind != "stream" else "", text=True,
-           doc="what started the learning rate's cool-down: *fit* (the running training top-1 "
-               "reached the profile's threshold), *steps* or *time* (the budget's limits)"),
+           doc="what started the learning rate's cool-down: *fit* (every class's running "
+               "training top-1 reached the profile's threshold), *steps* or *time* (the "
+               "budget's limits)"),
     Column("train_clips_per_s", "train clips/s", _attr("train_clips_per_s"), digits=1,
            doc="training throughput during the budget"),
     Column("data_wait_frac", "data wait", _attr("data_wait_frac"), percent=True,

@@ -40,9 +40,9 @@ class TrainStep:
         self.model, self.optimizer, self.device = model, optimizer, torch.device(device)
         self.bf16, self.grad_clip, self.stream_weight = bf16, grad_clip, stream_weight
         self.channels_last = channels_last
-        # top-1 hits and clips of the last batch (hits None for multi-hot labels)
-        self.hits: Optional[int] = None
-        self.clips = 0
+        # the last batch's labels and whether each clip's top-1 was right (None: multi-hot)
+        self.labels: Optional[torch.Tensor] = None
+        self.hits: Optional[torch.Tensor] = None
         self.params: Iterable[nn.Parameter] = [p for group in optimizer.param_groups
                                                for p in group["params"]]
 
@@ -58,9 +58,8 @@ class TrainStep:
             else:
                 logits, streams = self.model(inputs), {}
         loss = loss_for(labels, logits.float())
-        self.clips = len(labels)
-        self.hits = (None if labels.is_floating_point()
-                     else int((logits.detach().argmax(1) == labels).sum()))
+        if not labels.is_floating_point():
+            self.labels, self.hits = labels.cpu(), (logits.detach().argmax(1) == labels).cpu()
         for stream_logits in streams.values():
             loss = loss + self.stream_weight * loss_for(labels, stream_logits.float())
         return loss
