@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
-import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -28,7 +26,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.inference import FastPath, optimize_for_inference
+from zoo.inference import FastPath, clips_per_second, interleaved_rates, optimize_for_inference
 
 RESULTS = Path(__file__).resolve().parent / "results" / "peers.md"
 AGREEMENT_STEPS = 30  # training steps before the fast path is compared with fp32
@@ -109,26 +107,6 @@ PAIRS = {
     "slowfast_r50": Pair("slowfast_r50", "pytorchvideo slowfast_r50", lambda m: _SlowFastPeer(), 32, 224),
     "cnn_lstm": Pair("cnn_lstm_r18", "timm + nn.LSTM loop", _timm_lstm, 16, 112),
 }
-
-
-def clips_per_second(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                     min_seconds: float) -> float:
-    """Clips/s of back-to-back calls for at least `min_seconds` (at least one call)."""
-    calls, start = 0, time.perf_counter()
-    while calls < 1 or time.perf_counter() - start < min_seconds:
-        fn(x)
-        calls += 1
-    return calls * x.shape[0] / (time.perf_counter() - start)
-
-
-def interleaved_rates(timers: Dict[str, Callable[[], float]], rounds: int) -> Dict[str, float]:
-    """The median of `rounds` measurements of each timer, taken in turn (A B C, A B C, ...) so
-    that the machine's drift during the run falls on all of them alike."""
-    samples: Dict[str, List[float]] = {label: [] for label in timers}
-    for _ in range(rounds):
-        for label, timer in timers.items():
-            samples[label].append(timer())
-    return {label: statistics.median(values) for label, values in samples.items()}
 
 
 def _eager(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
