@@ -17,7 +17,7 @@ def layer_sizes(model):
     for module in model.modules():
         for field in LAYOUT:
             value = getattr(module, field, None)
-            if isinstance(value, tuple):
+            if isinstance(value, (tuple, list)):
                 yield from value
             elif value is not None and not isinstance(value, str):  # padding="same"
                 yield value

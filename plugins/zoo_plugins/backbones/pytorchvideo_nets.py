@@ -55,8 +55,8 @@ def _python_ints(net: nn.Module) -> nn.Module:
     for module in net.modules():
         for name in _LAYOUT:
             value = getattr(module, name, None)
-            if isinstance(value, tuple) and any(isinstance(v, np.integer) for v in value):
-                setattr(module, name, tuple(int(v) for v in value))
+            if isinstance(value, (tuple, list)) and any(isinstance(v, np.integer) for v in value):
+                setattr(module, name, type(value)(int(v) for v in value))
             elif isinstance(value, np.integer):
                 setattr(module, name, int(value))
     return net
