@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
-import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -28,7 +26,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.inference import FastPath, optimize_for_inference
+from zoo.inference import FastPath, clips_per_second, interleaved_rates, optimize_for_inference
 
 RESULTS = Path(__file__).resolve().parent / "results" / "peers.md"
 AGREEMENT_STEPS = 30  # training steps before the fast path is compared with fp32
@@ -111,26 +109,6 @@ PAIRS = {
 }
 
 
-def clips_per_second(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                     min_seconds: float) -> float:
-    """Clips/s of back-to-back calls for at least `min_seconds` (at least one call)."""
-    calls, start = 0, time.perf_counter()
-    while calls < 1 or time.perf_counter() - start < min_seconds:
-        fn(x)
-        calls += 1
-    return calls * x.shape[0] / (time.perf_counter() - start)
-
-
-def interleaved_rates(timers: Dict[str, Callable[[], float]], rounds: int) -> Dict[str, float]:
-    """The median of `rounds` measurements of each timer, taken in turn (A B C, A B C, ...) so
-    that the machine's drift during the run falls on all of them alike."""
-    samples: Dict[str, List[float]] = {label: [] for label in timers}
-    for _ in range(rounds):
-        for label, timer in timers.items():
-            samples[label].append(timer())
-    return {label: statistics.median(values) for label, values in samples.items()}
-
-
 def _eager(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     model.eval()
 
@@ -145,7 +123,7 @@ def fast_path_agreement(preset: str, path: FastPath, frames: int, size: int) -> 
     built-in dataset's test clips, for `preset` trained briefly at a small input."""
     from torch.utils.data import DataLoader
 
-    from zoo.bench.measure import train_for_budget
+    from zoo.bench.measure import Budget, train_for_budget
     from zoo.data import collate
     from zoo.registry import REGISTRY
 
@@ -154,7 +132,7 @@ def fast_path_agreement(preset: str, path: FastPath, frames: int, size: int) -> 
     train = DataLoader(dataset(split="train", inputs=model.spec.inputs), batch_size=16, shuffle=True,
                        collate_fn=collate)
     test = DataLoader(dataset(split="test", inputs=model.spec.inputs), batch_size=16, collate_fn=collate)
-    train_for_budget(model, train, steps=AGREEMENT_STEPS, seconds=0, lr=1e-3, weight_decay=0.05,
+    train_for_budget(model, train, Budget(AGREEMENT_STEPS), lr=1e-3, weight_decay=0.05,
                      progress=False)
     model.eval()
     fast = optimize_for_inference(copy.deepcopy(model), path)

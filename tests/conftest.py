@@ -17,6 +17,19 @@ SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
 
 
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("zoo_cache")
+
+
+@pytest.fixture(autouse=True)
+def zoo_cache(session_cache, monkeypatch) -> Path:
+    """$ZOO_CACHE in a folder of the test session: what zoo writes there (zoo.optimize's choices
+    in `zoo predict`, `zoo eval`, `zoo export` and the harness) stays out of the user's cache."""
+    monkeypatch.setenv("ZOO_CACHE", str(session_cache))
+    return session_cache
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """../shared/data (real sample files); skips the test when it is absent."""

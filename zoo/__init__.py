@@ -44,6 +44,14 @@ def plugins():
     return current().plugins()
 
 
+def optimize(model, example_inputs=None, **options):
+    """The fastest inference path for this machine whose outputs agree with eager fp32, chosen
+    by measuring (see zoo.inference.optimize): ``fast = zoo.optimize(model); fast(clips)``."""
+    from .inference import optimize as _optimize
+
+    return _optimize(model, example_inputs, **options)
+
+
 def describe(name: str) -> str:
     """A readable description of a preset or component (see `zoo describe NAME`)."""
     from .introspect import describe as _describe
@@ -52,7 +60,7 @@ def describe(name: str) -> str:
 
 
 __all__ = [
-    "build", "list", "get", "plugins", "describe", "register", "register_backbone",
+    "build", "list", "get", "plugins", "describe", "optimize", "register", "register_backbone",
     "register_temporal_head", "register_fusion", "register_preset", "register_dataset",
     "REGISTRY", "Registry", "current", "Component", "Family", "canonical_kind", "InputSpec", "FeatureSpec", "HeadSpec",
     "FusionSpec", "ModelSpec", "ModelMeta", "FRAME", "CLIP", "ZooError", "UnknownComponentError",

@@ -1,4 +1,4 @@
-"""`zoo train/eval/predict/export` end to end, with a tiny backbone and head registered here and
+"""`zoo train/eval/predict/export` end to end, with a tiny backbone and head (engine_toys) and
 the built-in synthetic dataset (moving_shapes)."""
 import argparse
 import csv
@@ -6,46 +6,16 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import zoo
+from engine_toys import MODEL, model_yaml, video_folder
 from zoo.cli import main
-from zoo.data import write_video
 from zoo.engine.commands import add_commands
-from zoo.specs import CLIP, FeatureSpec, HeadSpec
 
 VIDEO = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "videos" / \
     "kinetics400_arm_wrestling.mp4"
-
-
-class MeanColour(nn.Module):
-    def __init__(self, in_channels):
-        super().__init__()
-        self.proj = nn.Conv3d(in_channels, 4, 1)
-        self.pool = nn.AdaptiveAvgPool3d((1, 1, 1))
-
-    def forward(self, x):
-        return self.pool(self.proj(x))
-
-    def feature_spec(self, input_spec):
-        return FeatureSpec(channels=4, time=CLIP, time_steps=1, spatial=(1, 1))
-
-
-@zoo.register_backbone("engine_test_mean_colour", temporal=CLIP)
-def mean_colour(in_channels=3, pretrained=False):
-    return MeanColour(in_channels)
-
-
-@zoo.register_temporal_head("engine_test_linear", spec=HeadSpec())
-def linear_head(feature, num_classes):
-    return nn.Sequential(nn.Flatten(), nn.Linear(feature.channels, num_classes))
-
-
-MODEL = {"name": "engine_test_model", "backbone": "engine_test_mean_colour",
-         "temporal_head": "engine_test_linear", "input": {"frames": 4, "size": 32}}
 
 
 def zoo_cli(*argv):
@@ -99,17 +69,6 @@ def test_train_needs_a_model_and_a_dataset():
         zoo_cli("predict", __file__)
 
 
-def video_folder(root, good=0, bad=0, split="val"):
-    """``root/<split>/a/``: `good` short real videos and `bad` files that are not videos."""
-    folder = root / split / "a"
-    folder.mkdir(parents=True)
-    for i in range(good):
-        write_video(folder / f"good{i}.mp4", np.full((6, 32, 32, 3), 40 * i, np.uint8))
-    for i in range(bad):
-        (folder / f"bad{i}.mp4").write_bytes(b"not a video")
-    return root
-
-
 def test_a_dataset_with_no_readable_clip_fails_up_front_in_one_line(tmp_path, capsys):
     root = video_folder(tmp_path, bad=5, split="train")
     (tmp_path / "val").mkdir()
@@ -140,12 +99,6 @@ def test_eval_counts_every_skipped_clip(tmp_path, capsys, caplog):
     assert code == 0
     assert json.loads(captured.out)["skipped_clips"] == 3
     assert "eval: data: 2 clips loaded, 0 padded, 3 skipped" in caplog.text
-
-
-def model_yaml(tmp_path):
-    path = tmp_path / "model.yaml"
-    path.write_text(json.dumps(MODEL))
-    return str(path)
 
 
 def test_predict_a_folder_as_json_lines_with_an_unreadable_video(tmp_path, capsys):

@@ -49,6 +49,9 @@ class Profile:
     bf16: bool = False
     # channels-last memory for weights and batches (oneDNN's faster 3D convolutions)
     channels_last: bool = True
+    # inference figures (clips/s, latency) on the path zoo.optimize picks: the fastest that agrees
+    # with eager fp32 (channels-last, bf16 where native; never compiled here)
+    optimize: bool = True
     seed: int = 0
     device: str = "cpu"
     latency_runs: int = 5  # batch-1 calls timed for the latency percentiles

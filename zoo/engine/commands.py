@@ -202,6 +202,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         dataset = _make_dataset(data, args.split or data.get("val_split", "val"), model)
         loader = dist_utils.make_loader(dataset, args.batch_size, train=False,
                                         num_workers=args.num_workers, collate_fn=_collate())
+        if args.optimize:
+            from ..inference import example_for, optimize
+
+            model = optimize(model, example_for(model, args.batch_size), calls=len(loader),
+                             verbose=dist_utils.is_main_process())
         health = DataHealth()
         scores, labels = collect_scores(model, loader, bf16=args.bf16, progress=True,
                                         health=health)
@@ -334,6 +339,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     workers = (args.num_workers if args.num_workers is not None
                else min(4, os.cpu_count() or 1) if len(videos) > 1 else 0)
     classes = getattr(model, "classes", None) or [str(i) for i in range(model.spec.num_classes)]
+    if args.optimize:
+        model = _optimized_for_views(model, clips * args.crops, calls=len(videos))
     failed = 0
     with contextlib.ExitStack() as stack:
         out = (stack.enter_context(open(args.output, "w", encoding="utf-8", newline=""))
@@ -350,6 +357,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _optimized_for_views(model, views: int, calls: int):
+    """`zoo.optimize` of `model` for predictions of `views` views a video, timed on the input
+    that multi-view prediction passes (zoo.data.average_view_scores: a tensor for one stream)."""
+    from ..inference import example_for, optimize
+
+    example = example_for(model, views)
+    return optimize(model, example if len(example) > 1 else next(iter(example.values())),
+                    calls=calls)
+
+
 # -- export -------------------------------------------------------------------------------
 def cmd_export(args: argparse.Namespace) -> int:
     from ..tensors import example_inputs
@@ -363,6 +380,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ConfigError(f"--for {args.for_peer} goes with --format state_dict, not --format "
                        f"{args.format}")
     inputs = example_inputs(model.spec.inputs, args.batch)
+    if args.optimize and args.format in ("torchscript", "program"):  # ONNX runtimes pick their own
+        from ..inference import channels_last_inputs, channels_last_model, optimize
+
+        if optimize(model, inputs, compile=False).choice.path.channels_last:
+            channels_last_model(model)
+            inputs = channels_last_inputs(inputs)
     writers = {"onnx": export.export_onnx, "torchscript": export.export_torchscript,
                "program": export.export_program}
     options = {}
@@ -386,6 +409,12 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="preset name or model YAML (default: the checkpoint's)")
     parser.add_argument("--checkpoint", help="a .pt checkpoint or .safetensors weights file")
     _set_argument(parser)
+
+
+def _optimize_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--no-optimize", dest="optimize", action="store_false",
+                        help=f"{what} (default: zoo.optimize measures the paths this machine "
+                             f"offers and keeps the fastest that agrees with eager fp32)")
 
 
 def _data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -415,6 +444,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", help="folder for metrics.json, per_class.txt, confusion.png")
+    _optimize_argument(p, "run eager fp32")
     p.set_defaults(func=cmd_eval)
 
     p = subparsers.add_parser("predict", help="top-k classes of videos: files, folders, lists")
@@ -431,6 +461,7 @@ def add_commands(subparsers) -> None:
                    help="decoding processes (default: up to 4 for several videos)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar")
+    _optimize_argument(p, "run eager fp32")
     p.set_defaults(func=cmd_predict)
 
     p = subparsers.add_parser("export", help="export a model to ONNX, TorchScript, torch.export "
@@ -446,4 +477,5 @@ def add_commands(subparsers) -> None:
     p.add_argument("--check", action="store_true", help="compare ONNX Runtime with PyTorch")
     p.add_argument("--exporter", choices=("auto", "torchscript", "dynamo"), default="auto",
                    help="ONNX exporter; auto: the fast TorchScript-based one, else dynamo")
+    _optimize_argument(p, "torchscript and program formats: keep the model's memory layout")
     p.set_defaults(func=cmd_export)

@@ -30,7 +30,8 @@ class TrainConfig:
     warmup_epochs: float = 0.0  # linear warm-up from 0, before the schedule
     step_epochs: int = 10  # step schedule: multiply the lr by `gamma` every `step_epochs`
     gamma: float = 0.1
-    bf16: bool = False  # bfloat16 autocast (CPU or CUDA)
+    bf16: Optional[bool] = None  # bfloat16 autocast; None: where the device runs it natively
+    channels_last: bool = True  # channels-last memory for weights and batches (faster 3D convs)
     grad_clip: Optional[float] = None  # max gradient norm (useful for LSTMs)
     freeze_backbone: bool = False  # train no parameter whose name contains "backbone"
     fusion_epochs: int = 0  # > 0: two-stage training of a learned fusion, see `fit`

@@ -25,6 +25,13 @@ def cosine_decay(progress: float) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` runs bf16 natively (see zoo.inference.detect_machine)."""
+    from ..inference import detect_machine
+
+    return detect_machine(device).native_bf16
+
+
 class TrainStep:
     """Forward, loss, backward, gradient clipping and the optimizer step for one batch.
 
@@ -32,13 +39,16 @@ class TrainStep:
     streams) also gets its own loss, weighted by it: each stream is then a classifier by
     itself, as when the streams are trained separately before fusion (Simonyan 2014).
     With `channels_last`, batches are laid out channels-last (convert the model with
-    zoo.inference.channels_last_model)."""
+    zoo.inference.channels_last_model). `bf16` None means bf16 autocast where the device runs
+    bf16 natively (a GPU that supports it, a CPU with AMX or AVX512-BF16: what
+    `zoo.inference.detect_machine` reads), fp32 elsewhere."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
-                 bf16: bool = False, grad_clip: Optional[float] = None,
+                 bf16: Optional[bool] = False, grad_clip: Optional[float] = None,
                  stream_weight: float = 0.0, channels_last: bool = False):
         self.model, self.optimizer, self.device = model, optimizer, torch.device(device)
-        self.bf16, self.grad_clip, self.stream_weight = bf16, grad_clip, stream_weight
+        self.bf16 = native_bf16(self.device) if bf16 is None else bf16
+        self.grad_clip, self.stream_weight = grad_clip, stream_weight
         self.channels_last = channels_last
         # the last batch's labels and whether each clip's top-1 was right (None: multi-hot)
         self.labels: Optional[torch.Tensor] = None

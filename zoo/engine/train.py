@@ -9,6 +9,7 @@ multi-hot labels train with BCE-with-logits and are scored with mAP and GAP@20.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import math
 import random
@@ -31,7 +32,8 @@ from .checkpoint import load_resumable, load_state, save_checkpoint, set_rng_sta
 from .config import TrainConfig
 from .metrics import classification_metrics
 from ..tensors import autocast, example_inputs, to_device
-from .step import TrainStep, cosine_decay, loss_for
+from ..inference import channels_last_model
+from .step import TrainStep, cosine_decay, loss_for, native_bf16
 
 logger = logging.getLogger("zoo.engine")
 
@@ -68,17 +70,16 @@ def _health(batch: Optional[Dict[str, Any]]) -> Optional[DataHealth]:
 # -- optimizers and schedules --------------------------------------------------------------
 def build_optimizer(params: Iterable[nn.Parameter], config: TrainConfig,
                     lr: Optional[float] = None) -> torch.optim.Optimizer:
-    """SGD, Adam or AdamW as `config` says; Adam(W) uses torch's fused kernel when every
-    parameter sits on a CPU or CUDA device (several times faster than the per-tensor update
-    on a CPU)."""
+    """SGD, Adam or AdamW as `config` says, with torch's fused kernel when every parameter
+    sits on a CPU or CUDA device (several times faster than the per-tensor update on a CPU)."""
     lr = config.lr if lr is None else lr
     params = list(params)
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params) or None
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=config.momentum,
-                               weight_decay=config.weight_decay)
+                               weight_decay=config.weight_decay, fused=fused)
     optimizer = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
-    return optimizer(params, lr=lr, weight_decay=config.weight_decay, fused=fused or None)
+    return optimizer(params, lr=lr, weight_decay=config.weight_decay, fused=fused)
 
 
 def lr_factor(step: int, config: TrainConfig, epochs: int, steps_per_epoch: int) -> float:
@@ -239,7 +240,8 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
     Every process takes a step on every batch that some process could read, so that their
     gradient reductions stay paired: a process whose batch is empty contributes zero gradients
     (`_stand_in_step`), and each process's loss is weighted by its share of the global batch."""
-    step = TrainStep(model, optimizer, device, bf16=config.bf16, grad_clip=config.grad_clip)
+    step = TrainStep(model, optimizer, device, bf16=config.bf16, grad_clip=config.grad_clip,
+                     channels_last=config.channels_last)
     totals = torch.zeros(2, dtype=torch.float64, device=device)  # loss sum, sample count
     health = DataHealth()
     stand_in = None
@@ -333,6 +335,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
     config = config or TrainConfig()
     device = dist_utils.setup(config.device)
     model.to(device)
+    if config.bf16 is None:
+        config = dataclasses.replace(config, bf16=native_bf16(device))
+    channels_last_model(model, config.channels_last)
     out_dir = Path(config.out_dir) if config.out_dir else None
     is_main = dist_utils.is_main_process()
     log = EpochLog(out_dir) if is_main else EpochLog(None)

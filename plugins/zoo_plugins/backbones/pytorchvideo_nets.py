@@ -39,7 +39,27 @@ def _weights(file: str, into: str = "") -> Pretrained:
 def _hub(name: str, **kw) -> nn.Module:
     from pytorchvideo.models import hub
 
-    return getattr(hub, name)(pretrained=False, **kw)
+    return _python_ints(getattr(hub, name)(pretrained=False, **kw))
+
+
+_LAYOUT = ("kernel_size", "stride", "padding", "dilation", "output_padding")
+
+
+def _python_ints(net: nn.Module) -> nn.Module:
+    """`net` with every convolution's and pooling's sizes as Python ints. pytorchvideo's ResNets
+    (Slow, SlowFast, CSN) compute shortcut strides with ``np.prod``: torch.compile traces those
+    numpy ints as tensors, their ``.item()`` breaks the graph, and the per-block frames that
+    remain recompile for every block until dynamo falls back to eager."""
+    import numpy as np
+
+    for module in net.modules():
+        for name in _LAYOUT:
+            value = getattr(module, name, None)
+            if isinstance(value, (tuple, list)) and any(isinstance(v, np.integer) for v in value):
+                setattr(module, name, type(value)(int(v) for v in value))
+            elif isinstance(value, np.integer):
+                setattr(module, name, int(value))
+    return net
 
 
 class Trunk(MapBackbone):
