@@ -31,7 +31,7 @@ class Profile:
     # speed)
     steps: int = 500
     seconds: float = 40.0
-    fit_accuracy: float = 0.9
+    fit_accuracy: float = 0.8
     fit_window: int = 20
     warmup_steps: int = 20
     cooldown: float = 0.2
