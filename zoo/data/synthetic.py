@@ -247,6 +247,7 @@ class MovingShapes(torch.utils.data.Dataset):
     reversed_class = REVERSED_CLASS
     multi_label = False
     health = None  # generated clips never fail to load
+    in_memory = True  # clips are generated once into tensors: DataLoader workers gain nothing
 
     def __init__(self, split: str = "train", inputs: Optional[Mapping[str, InputSpec]] = None,
                  clips_per_class: Optional[int] = None, seed: int = 0,
