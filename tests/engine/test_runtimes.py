@@ -119,7 +119,7 @@ def test_export_openvino_command_with_check(tmp_path, capsys):
     assert main(["export", "--model", "r3d_18", "--set", "frames=4", "--set", "size=32",
                  "--set", "width=0.125", "--format", "openvino", "--out", str(out), "--check"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f"wrote {out}" and lines[1].startswith("openvino vs PyTorch: max abs")
+    assert lines[0] == f"wrote {out}" and lines[1].startswith("OpenVINO vs PyTorch: max abs")
     assert float(lines[1].split()[-1]) < 1e-4
 
 
@@ -186,6 +186,7 @@ def test_int8_export_is_written_only_when_it_agrees(tmp_path, capsys, monkeypatc
     def fake_agreement(reference, candidate, batches):
         seen["clips"] = sum(len(b["rgb"]) for b in batches)
         seen["int8 ops"] = candidate.runtime
+        assert isinstance(reference, nn.Module) and not reference.training  # the fp32 model
         return quantize.Agreement(top1, 0.25, seen["clips"])
 
     monkeypatch.setattr(quantize, "agreement", fake_agreement)

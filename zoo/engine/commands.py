@@ -397,14 +397,15 @@ def cmd_export(args: argparse.Namespace) -> int:
                                     **(onnx_options if args.format == "onnx" else {}))
         print(f"wrote {path}")
     if args.check and args.format in CHECK_RUNTIME:
-        runtime = CHECK_RUNTIME[args.format]
+        runtime, name = CHECK_RUNTIME[args.format]
         diff = export.onnx_max_abs_diff(model, path, example_inputs(model.spec.inputs, args.batch + 1),
                                         runtime=runtime)
-        print(f"{runtime} vs PyTorch: max abs difference {diff:.3g}")
+        print(f"{name} vs PyTorch: max abs difference {diff:.3g}")
     return 0
 
 
-CHECK_RUNTIME = {"onnx": "onnxruntime", "openvino": "openvino"}  # what --check runs a format with
+# what --check runs each format with: (runtime, its name)
+CHECK_RUNTIME = {"onnx": ("onnxruntime", "ONNX Runtime"), "openvino": ("openvino", "OpenVINO")}
 
 
 # -- parser -------------------------------------------------------------------------------

@@ -62,10 +62,15 @@ def agreement(reference: Callable[[Inputs], torch.Tensor], candidate: Callable[[
     return Agreement(same / clips, diff, clips)
 
 
+def offered(measured: Agreement, minimum: float = MIN_AGREEMENT) -> bool:
+    """Whether a quantised model that agrees with fp32 as `measured` is offered."""
+    return measured.top1 >= minimum
+
+
 def check_agreement(measured: Agreement, what: str = "int8",
                     minimum: float = MIN_AGREEMENT) -> Agreement:
     """`measured`, or AgreementError when its top-1 agreement is below `minimum`."""
-    if measured.top1 < minimum:
+    if not offered(measured, minimum):
         raise AgreementError(f"{what} is not offered for this model: {measured} against fp32, "
                              f"below the {minimum:.0%} required; use fp32")
     return measured
@@ -117,22 +122,28 @@ def builtin_batches(model: nn.Module, split: str, clips: Optional[int] = None,
     return batches
 
 
-def export_int8(model: nn.Module, path: PathLike, fmt: str = "onnx",
-                calibration_clips: int = CALIBRATION_CLIPS) -> Tuple[Path, Agreement]:
+def calibrate_int8(model: nn.Module, fp32: PathLike, path: PathLike,
+                   clips: int = CALIBRATION_CLIPS) -> Path:
+    """`quantize_onnx` of `fp32` (`model`'s ONNX export), calibrated on `clips` built-in train
+    clips at the model's input spec."""
+    names = ExportedModel(fp32, "onnxruntime")
+    return quantize_onnx(fp32, path, (names.feeds(b) for b in builtin_batches(model, "train", clips)))
+
+
+def export_int8(model: nn.Module, path: PathLike, fmt: str = "onnx") -> Tuple[Path, Agreement]:
     """Export `model` as int8 (`fmt`: ``onnx`` or ``openvino``, an IR converted from the
     quantised ONNX file), calibrated on built-in train clips; refused (AgreementError, nothing
-    written) unless its top-1 agreement with fp32 on the built-in test clips, both run by ONNX
-    Runtime, is at least 99%."""
+    written) unless its top-1 agreement with the fp32 model on the built-in test clips, run by
+    ONNX Runtime, is at least 99%."""
     from ..tensors import example_inputs
     from .export import export_onnx
 
     path = Path(path)
+    model.eval()
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx(model, Path(tmp) / "fp32.onnx", example_inputs(model.spec.inputs, 2))
-        reference = ExportedModel(fp32, "onnxruntime")
-        calibration = (reference.feeds(b) for b in builtin_batches(model, "train", calibration_clips))
-        int8 = quantize_onnx(fp32, Path(tmp) / "int8.onnx", calibration)
-        measured = check_agreement(agreement(reference, ExportedModel(int8, "onnxruntime"),
+        int8 = calibrate_int8(model, fp32, Path(tmp) / "int8.onnx")
+        measured = check_agreement(agreement(model, ExportedModel(int8, "onnxruntime"),
                                              builtin_batches(model, "test")))
         if fmt == "openvino":
             export_openvino(model, path, None, onnx=int8)
