@@ -126,7 +126,7 @@ setup(
     ],
     extras_require={
         # the CPU runtimes `zoo predict --runtime` and `zoo export --format openvino` use
-        "runtimes": ["onnxruntime", "openvino"],
+        "runtimes": ["onnx", "onnxruntime", "openvino"],
         "test": ["pytest", "pytest-xdist", "hypothesis", "scikit-learn", "onnx", "onnxruntime",
                  "onnxscript", "openvino"],
     },

@@ -16,9 +16,10 @@ fvcore GFLOPs of a clip x clips/s) as a share of this machine's peak: the best o
 bench_peak.py's fp32 matmul and conv3d (bf16 for bf16 variants where the processor has it),
 timed in the same rounds. The variants are timed in interleaved rounds (peer, zoo, fast, ...,
 then again) and each figure is the median of its rounds, so that drift during the run does not
-favour whichever ran first. For R3D-18 and X3D-XS it also trains the model briefly at a small
-input and compares every variant with eager fp32 on the built-in dataset's test clips (largest
-logit difference, top-1 agreement); an int8 variant is offered only at >= 99% agreement.
+favour whichever ran first. For R3D-18 and X3D-XS it also trains the preset as `zoo bench`'s
+cpu-small profile does (1/8 width, 8x32x32, on the built-in dataset) and compares every variant
+with eager fp32 on that model and the built-in dataset's test clips (largest logit difference,
+top-1 agreement); an int8 variant is offered only at >= 99% agreement.
 Absolute times on shared machines move by 15-20% from run to run; the ratios, taken in one run,
 are the figures to quote. Results go to benchmarks/results/peers.md.
 """
@@ -45,8 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_peak  # noqa: E402  (this folder's peak measurement)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "peers.md"
-AGREEMENT_STEPS = 30  # training steps before the variants are compared with fp32
-AGREEMENT_INPUT = (4, 32)  # frames, size: the benchmark's cpu-small input
+AGREEMENT_PROFILE = "cpu-small"  # how the model the variants are compared on is trained
 WARMUP_CALLS = 2
 DEFAULT_LABEL = "zoo default (eager fp32)"
 HARNESS = "harness"  # the benchmark harness's own timing of zoo's default model
@@ -218,26 +218,48 @@ class Checked:
     offered: bool
 
 
-def agreements(pair: Pair, path: FastPath, runtimes: bool, frames: int, size: int) -> Dict[str, Checked]:
-    """Every variant of `pair`'s preset against eager fp32 on the built-in dataset's test clips
-    (largest logit difference, top-1 agreement), the model trained briefly at a small input:
-    the fast path, and with `runtimes` the ONNX Runtime / OpenVINO exports (int8 ones
-    calibrated on built-in train clips)."""
+def trained_small(preset: str) -> Tuple[nn.Module, int, float]:
+    """`preset` as ``zoo bench``'s cpu-small profile trains it on the built-in dataset (1/8
+    width, 8x32x32, 200 AdamW steps, without the profile's time cap, precise batch norm):
+    (model in eval mode, steps done, its top-1 on the test clips). The variants are compared with fp32 on this model: an
+    untrained model's arg-max is too fragile to measure agreement on."""
     from torch.utils.data import DataLoader
 
-    from zoo.bench.measure import train_for_budget
+    from zoo.bench.measure import collect, recompute_bn_stats, train_for_budget
+    from zoo.bench.profiles import PROFILES
     from zoo.data import collate
-    from zoo.engine.quantize import agreement, builtin_batches, calibrate_int8, offered
+    from zoo.inference import channels_last_model
     from zoo.registry import REGISTRY
 
+    profile = PROFILES[AGREEMENT_PROFILE]
     dataset = REGISTRY.get("dataset", "moving_shapes")
-    model = zoo.build(pair.preset, num_classes=len(dataset(split="test").classes), frames=frames,
-                      size=size)
-    train = DataLoader(dataset(split="train", inputs=model.spec.inputs), batch_size=16, shuffle=True,
-                       collate_fn=collate)
-    train_for_budget(model, train, steps=AGREEMENT_STEPS, seconds=0, lr=1e-3, weight_decay=0.05,
-                     progress=False)
-    model.eval()
+    torch.manual_seed(profile.seed)
+    model = zoo.build(preset, num_classes=len(dataset(split="test").classes), frames=profile.frames,
+                      size=profile.size, width=profile.width)
+    if profile.channels_last:
+        channels_last_model(model)
+    train = DataLoader(dataset(split="train", inputs=model.spec.inputs, seed=profile.seed,
+                               clips_per_class=profile.train_clips_per_class),
+                       batch_size=profile.batch_size, shuffle=True, collate_fn=collate,
+                       generator=torch.Generator().manual_seed(profile.seed))
+    steps, _ = train_for_budget(model, train, profile.steps, 0, profile.lr,  # no time cap: the
+                                profile.weight_decay, warmup=profile.warmup,  # same model at any load
+                                channels_last=profile.channels_last, progress=False)
+    recompute_bn_stats(model, train, profile.precise_bn_batches)
+    test = DataLoader(dataset(split="test", inputs=model.spec.inputs), batch_size=profile.batch_size,
+                      collate_fn=collate)
+    scores, labels = collect(model, test)
+    return model, steps, float((scores["model"].argmax(1) == labels).float().mean())
+
+
+def agreements(pair: Pair, path: FastPath, runtimes: bool) -> Tuple[str, Dict[str, Checked]]:
+    """(how the model was trained, every variant of `pair`'s preset against eager fp32 on the
+    built-in dataset's test clips: largest logit difference, top-1 agreement), on the model
+    `trained_small` trains: the fast path, and with `runtimes` the ONNX Runtime / OpenVINO
+    exports (int8 ones calibrated on built-in train clips)."""
+    from zoo.engine.quantize import agreement, builtin_batches, calibrate_int8, offered
+
+    model, steps, top1 = trained_small(pair.preset)
     test = builtin_batches(model, "test")
     candidates: Dict[str, Callable] = {"zoo fast: " + path.label:
                                        optimize_for_inference(copy.deepcopy(model), path)}
@@ -248,7 +270,7 @@ def agreements(pair: Pair, path: FastPath, runtimes: bool, frames: int, size: in
         for label, run in candidates.items():
             measured = agreement(model, run, test)
             checked[label] = Checked(measured, offered(measured) or "int8" not in label)
-    return checked
+    return f"{steps} steps, fp32 top-1 {top1:.3f}", checked
 
 
 def run_pair(pair: Pair, batches: List[int], compile_: bool, min_seconds: float, rounds: int = 3,
@@ -351,19 +373,22 @@ def environment() -> str:
     return f"{bench_peak.machine()}; {runtime_versions()}; device cpu"
 
 
-def write_markdown(rows: List[Dict], checked: Dict[str, Dict[str, Checked]], command: str,
+def write_markdown(rows: List[Dict], checked: Dict[str, Tuple[str, Dict[str, Checked]]], command: str,
                    overhead: Dict[Tuple[str, int], float], minutes: float) -> None:
+    from zoo.bench.profiles import PROFILES
     from zoo.engine.quantize import MIN_AGREEMENT
 
-    frames, size = AGREEMENT_INPUT
+    profile = PROFILES[AGREEMENT_PROFILE]
+    trained = (f"the preset as `zoo bench`'s {AGREEMENT_PROFILE} profile trains it on the built-in dataset "
+               f"({profile.scale()}, {profile.steps} steps without the time cap, precise batch norm)")
     lines = ["# zoo vs peers and runtimes: inference clips/s, measured in one run", "",
              f"Command: `{command}` ({minutes:.0f} min)  ", f"Machine: {environment()}", "",
              "The reference is the peer library's model in eager fp32 (zoo's default model where no "
              "peer library has the preset). GFLOP/s = 2 x fvcore GFLOPs of one clip x clips/s; the "
              "share is of the fp32 peak (bf16 for bf16 variants where the processor has bf16), the "
              "best of bench_peak.py's matmul and conv3d timed in the same rounds. Agreement: with "
-             f"eager fp32, model trained {AGREEMENT_STEPS} steps at {frames}x{size}x{size}, on the "
-             f"built-in dataset's test clips; int8 is offered at >= {MIN_AGREEMENT:.0%}.", "",
+             f"eager fp32 on the built-in dataset's test clips, measured on {trained} (table below); "
+             f"int8 is offered at >= {MIN_AGREEMENT:.0%}.", "",
              "| model | batch | variant | clips/s | ratio to reference | GFLOP/s | share of peak | top-1 agreement |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -382,13 +407,13 @@ def write_markdown(rows: List[Dict], checked: Dict[str, Dict[str, Checked]], com
                   "", "| model | batch | harness / bare loop |", "|---|---|---|"]
         lines += [f"| {m} | {b} | {r:.3f} |" for (m, b), r in overhead.items()]
     if checked:
-        lines += ["", f"Against eager fp32 on the built-in dataset's test clips (model trained {AGREEMENT_STEPS} "
-                  f"steps at {frames}x{size}x{size}; int8 calibrated on built-in train clips):",
-                  "", "| model | variant | largest logit difference | top-1 agreement | offered |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {m} | {label} | {c.agreement.max_logit_diff:.1e} | {c.agreement.top1:.1%} | "
+        lines += ["", f"Against eager fp32 on the built-in dataset's test clips, on {trained}; "
+                  "int8 calibrated on built-in train clips:",
+                  "", "| model | trained | variant | largest logit difference | top-1 agreement | offered |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {m} | {note} | {label} | {c.agreement.max_logit_diff:.1e} | {c.agreement.top1:.1%} | "
                   f"{'yes' if c.offered else 'no'} |"
-                  for m, variants in checked.items() for label, c in variants.items()]
+                  for m, (note, variants) in checked.items() for label, c in variants.items()]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
 
@@ -415,13 +440,14 @@ def main(argv=None) -> int:
         print(f"{name}: against {pair.peer_name or 'zoo default (no peer)'}", flush=True)
         if not args.no_agreement and pair.int8:
             path = FastPath(bf16=not args.no_bf16, compile=not args.no_compile)
-            checked[pair.preset] = agreements(pair, path, not args.no_runtimes, *AGREEMENT_INPUT)
-            for label, c in checked[pair.preset].items():
+            checked[pair.preset] = note, variants = agreements(pair, path, not args.no_runtimes)
+            print(f"  trained as {AGREEMENT_PROFILE}: {note}", flush=True)
+            for label, c in variants.items():
                 print(f"  {label} vs fp32 on moving_shapes: {c.agreement}"
                       + ("" if c.offered else " (not offered)"), flush=True)
         rows += run_pair(pair, batches, not args.no_compile, args.min_seconds, rounds=args.rounds,
                          bf16=not args.no_bf16, overhead=overhead, runtimes=not args.no_runtimes,
-                         checked=checked.get(pair.preset))
+                         checked=checked.get(pair.preset, ("", {}))[1])
     command = "python benchmarks/bench_peers.py " + " ".join(sys.argv[1:] if argv is None else argv)
     write_markdown(rows, checked, command, overhead, (time.perf_counter() - start) / 60)
     print(f"written {RESULTS}")

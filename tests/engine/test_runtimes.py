@@ -232,3 +232,13 @@ def test_quantised_model_runs_under_both_runtimes(tmp_path):
         assert logits.shape == reference.shape
         # int8 moves the logits, but stays close to fp32 on the clips it was calibrated on
         assert (logits - reference).abs().max() < 0.5 * reference.abs().max() + 1e-3
+
+
+def test_outer_layers_are_each_streams_stem_and_the_classifiers(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    r3d = export_onnx(tiny_r3d(), tmp_path / "r3d.onnx", {"rgb": torch.randn(1, 3, 4, 32, 32)})
+    graph = onnx.load(str(r3d)).graph
+    assert sum(n.op_type in quantize.WEIGHTED_OPS for n in graph.node) == 21
+    assert [name.split("/")[-2] for name in quantize.outer_layers(graph)] == ["stem.0", "fc"]
+    two = onnx.load(str(export_onnx(TwoStreams(), tmp_path / "two.onnx", two_streams(1)))).graph
+    assert len(quantize.outer_layers(two)) == 4  # one conv and one linear a stream: all outer

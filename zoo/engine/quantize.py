@@ -2,7 +2,8 @@
 
 `quantize_onnx` rewrites an fp32 ONNX file with int8 weights (per channel) and uint8
 activations (QDQ format: ONNX Runtime fuses the pairs into integer kernels, and OpenVINO reads
-them as int8 too), with activation ranges calibrated on clips the caller gives. `agreement`
+them as int8 too), with activation ranges calibrated on clips the caller gives; each stream's
+first layer and the classifiers stay in fp32 (`outer_layers`). `agreement`
 compares two predictors on the same clips (top-1 agreement, largest logit difference), and
 `check_agreement` refuses an int8 model that agrees with fp32 on fewer than 99% of them.
 `export_int8` does all three for ``zoo export --int8``: calibration on the built-in dataset's
@@ -86,11 +87,38 @@ class _Calibration:
         return next(self._batches, None)
 
 
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
+def outer_layers(graph) -> List[str]:
+    """The names of an ONNX graph's weighted nodes (convolutions, matmuls) with no weighted node
+    before them (each stream's stem) or none after them (the classifiers): the layers that int8
+    hurts most, kept in fp32."""
+    nodes = list(graph.node)  # ONNX keeps them in topological order
+    producer = {out: i for i, node in enumerate(nodes) for out in node.output}
+    consumers: Dict[int, List[int]] = {}
+    for i, node in enumerate(nodes):
+        for name in node.input:
+            if name in producer:
+                consumers.setdefault(producer[name], []).append(i)
+    weighted = [node.op_type in WEIGHTED_OPS for node in nodes]
+    before = [False] * len(nodes)  # a weighted node feeds this one, directly or not
+    for i, node in enumerate(nodes):
+        before[i] = any(weighted[producer[n]] or before[producer[n]] for n in node.input if n in producer)
+    after = [False] * len(nodes)  # this node feeds a weighted one, directly or not
+    for i in reversed(range(len(nodes))):
+        after[i] = any(weighted[j] or after[j] for j in consumers.get(i, ()))
+    return [node.name for i, node in enumerate(nodes) if weighted[i] and not (before[i] and after[i])]
+
+
 def quantize_onnx(source: PathLike, path: PathLike,
                   calibration: Iterable[Mapping[str, np.ndarray]]) -> Path:
-    """Write `source` (fp32 ONNX) statically quantised to `path`: per-channel int8 weights,
-    uint8 activations with ranges from the `calibration` batches (``{input name: array}``)."""
+    """Write `source` (fp32 ONNX) statically quantised to `path`: per-channel int8 weights
+    (7-bit range: processors without VNNI saturate on the full one), uint8 activations with
+    ranges from the `calibration` batches (``{input name: array}``), the `outer_layers` left
+    in fp32."""
     require("onnxruntime")
+    import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
 
     path = Path(path)
@@ -99,8 +127,9 @@ def quantize_onnx(source: PathLike, path: PathLike,
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))  # shape inference and graph folding first
         quantize_static(str(prepared), str(path), _Calibration(calibration),
-                        quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                        quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=outer_layers(onnx.load(str(prepared)).graph))
     return path
 
 
