@@ -47,7 +47,8 @@ import bench_peak  # noqa: E402  (this folder's peak measurement)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "peers.md"
 AGREEMENT_PROFILE = "cpu-small"  # how the model the variants are compared on is trained
-WARMUP_CALLS = 2
+WARMUP_CALLS = 1  # untimed calls before the rounds (compiled variants: COMPILE_WARMUP_CALLS)
+COMPILE_WARMUP_CALLS = 2  # the first compiles
 DEFAULT_LABEL = "zoo default (eager fp32)"
 HARNESS = "harness"  # the benchmark harness's own timing of zoo's default model
 PEAK = "peak "  # prefix of the peak kernels' timers (GFLOP/s, not clips/s)
@@ -183,25 +184,31 @@ def runtime_label(exported, int8: bool = False) -> str:
     return f"{exported.runtime} {precision}"
 
 
-def runtime_models(model: nn.Module, folder: Path, int8: bool,
-                   calibration: Optional[Callable[[nn.Module, Path, Path], Path]] = None) -> Dict[str, nn.Module]:
-    """`model` exported to ONNX (batch dynamic) under ONNX Runtime and OpenVINO, and, when
-    `int8`, its static int8 quantisation under both, by `calibration(model, fp32, path)`
-    (default: scales from random clips: the timing does not depend on them)."""
-    from zoo.engine.export import export_onnx
+def random_calibration(model: nn.Module, fp32: Path, path: Path) -> Path:
+    """`fp32` quantised to int8 with scales from random clips: what the timed model gets (the
+    graph, and so the speed, does not depend on the scales)."""
     from zoo.engine.quantize import quantize_onnx
+    from zoo.engine.runtimes import ExportedModel
+
+    names = ExportedModel(fp32, "onnxruntime")
+    clips = (names.feeds(model_inputs(model, 1)) for _ in range(INT8_CALIBRATION_CLIPS))
+    return quantize_onnx(fp32, path, clips)
+
+
+def runtime_models(model: nn.Module, folder: Path, int8: bool,
+                   calibration: Callable[[nn.Module, Path, Path], Path] = random_calibration
+                   ) -> Dict[str, nn.Module]:
+    """`model` exported to ONNX (batch dynamic, inputs named after the streams) under ONNX
+    Runtime and OpenVINO, and, when `int8`, its static int8 quantisation by
+    `calibration(model, fp32, path)` under both."""
+    from zoo.engine.export import export_onnx
     from zoo.engine.runtimes import ExportedModel
     from zoo.tensors import example_inputs
 
-    fp32 = export_onnx(model, folder / "fp32.onnx", example_inputs(model.spec.inputs, 1))  # stream names
+    fp32 = export_onnx(model, folder / "fp32.onnx", example_inputs(model.spec.inputs, 1))
     files = {False: fp32}
     if int8:
-        def random_clips(model: nn.Module, fp32: Path, path: Path) -> Path:
-            names = ExportedModel(fp32, "onnxruntime")
-            clips = (names.feeds(model_inputs(model, 1)) for _ in range(INT8_CALIBRATION_CLIPS))
-            return quantize_onnx(fp32, path, clips)
-
-        files[True] = (calibration or random_clips)(model, fp32, folder / "int8.onnx")
+        files[True] = calibration(model, fp32, folder / "int8.onnx")
     models = {}
     for quantised, path in files.items():
         for runtime in ("onnxruntime", "openvino"):
@@ -293,10 +300,11 @@ def run_pair(pair: Pair, batches: List[int], compile_: bool, min_seconds: float,
         variants.insert(0, (f"{pair.peer_name} (eager fp32)", lambda: _eager(peer)))
     variants.append(("zoo fast: " + FastPath(bf16=bf16).label,
                      lambda: optimize_for_inference(copy.deepcopy(zoo_model), FastPath(bf16=bf16))))
+    compiled_label = None
     if compile_:
         full = FastPath(bf16=bf16, compile=True)
-        variants.append(("zoo fast: " + full.label,
-                         lambda: optimize_for_inference(copy.deepcopy(zoo_model), full)))
+        compiled_label = "zoo fast: " + full.label
+        variants.append((compiled_label, lambda: optimize_for_inference(copy.deepcopy(zoo_model), full)))
     peer_label = variants[0][0] if pair.make_peer is not None else None
     peak_kernels = [k for dtype in bench_peak.peak_dtypes() if dtype == "fp32" or bf16
                     for k in bench_peak.kernels(dtype)]
@@ -308,8 +316,8 @@ def run_pair(pair: Pair, batches: List[int], compile_: bool, min_seconds: float,
         for batch in batches:
             x = model_inputs(zoo_model, batch)
             runners = {label: make() for label, make in variants}
-            for run in runners.values():
-                for _ in range(WARMUP_CALLS):  # compiles the compiled variant
+            for label, run in runners.items():
+                for _ in range(COMPILE_WARMUP_CALLS if label == compiled_label else WARMUP_CALLS):
                     run(x)
             timers = {label: partial(clips_per_second, run, x, batch, min_seconds)
                       for label, run in runners.items()}
