@@ -125,10 +125,8 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        # the CPU runtimes `zoo predict --runtime` and `zoo export --format openvino` use
-        "runtimes": ["onnx", "onnxruntime", "openvino"],
         "test": ["pytest", "pytest-xdist", "hypothesis", "scikit-learn", "onnx", "onnxruntime",
-                 "onnxscript", "openvino"],
+                 "onnxscript"],
     },
     entry_points=ENTRY_POINTS,
 )
