@@ -125,8 +125,10 @@ setup(
         "matplotlib",
     ],
     extras_require={
+        # the CPU runtimes `zoo predict --runtime` and `zoo export --format openvino` use
+        "runtimes": ["onnx", "onnxruntime", "openvino"],
         "test": ["pytest", "pytest-xdist", "hypothesis", "scikit-learn", "onnx", "onnxruntime",
-                 "onnxscript"],
+                 "onnxscript", "openvino"],
     },
     entry_points=ENTRY_POINTS,
 )

@@ -188,9 +188,8 @@ def candidate_paths(machine: Machine, compile: bool) -> List[FastPath]:
 
 # -- timing --------------------------------------------------------------------------------------
 def _batch_size(x: Inputs) -> int:
-    tensor = x if isinstance(x, torch.Tensor) else next(v for v in x.values()
-                                                        if isinstance(v, torch.Tensor))
-    return tensor.shape[0]
+    array = x if hasattr(x, "shape") else next(v for v in x.values() if hasattr(v, "shape"))
+    return array.shape[0]  # a tensor, or the numpy arrays an exported model's runtime reads
 
 
 def _sync(device: torch.device) -> None:

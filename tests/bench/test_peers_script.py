@@ -57,3 +57,36 @@ def test_timm_lstm_peer_takes_zoos_sizes(peers):
     model = zoo.build("cnn_lstm_r18", num_classes=400, frames=2, size=32)
     peer = peers._timm_lstm(model)
     assert sum(p.numel() for p in peer.parameters()) == sum(p.numel() for p in model.parameters())
+
+
+def test_runtime_models_export_once_and_run_under_both_runtimes(peers, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("openvino")
+    import torch
+    import zoo
+
+    model = zoo.build("r3d_18", num_classes=4, frames=4, size=32, width=0.125).eval()
+    models = peers.runtime_models(model, tmp_path, int8=True)
+    assert list(models) == ["onnxruntime fp32", "openvino fp32", "onnxruntime int8", "openvino int8"]
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == ["fp32.onnx", "int8.onnx"]
+    x = peers.model_inputs(model, 2)
+    with torch.no_grad():
+        expected = model(x)
+    for label, exported in models.items():
+        logits = exported(x)
+        assert logits.shape == expected.shape
+        if "fp32" in label:
+            torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_fastest_skips_the_peer_and_refused_int8(peers):
+    def row(variant, clips_s, offered=True, peer=False, batch=1):
+        return {"model": "m", "batch": batch, "variant": variant, "clips_s": clips_s, "ratio": clips_s,
+                "share": clips_s / 10, "offered": offered, "peer": peer}
+
+    rows = [row("peer (eager fp32)", 9.0, peer=True), row(peers.DEFAULT_LABEL, 1.0),
+            row("openvino fp32", 2.0), row("openvino int8", 5.0, offered=False),
+            row("onnxruntime int8", 3.0), row(peers.DEFAULT_LABEL, 1.0, batch=8)]
+    (m, b, best, best_fp32), (_, b8, only, only_fp32) = peers.fastest(rows)
+    assert (m, b, best["variant"], best_fp32["variant"]) == ("m", 1, "onnxruntime int8", "openvino fp32")
+    assert b8 == 8 and only is only_fp32 and only["variant"] == peers.DEFAULT_LABEL

@@ -14,6 +14,7 @@ _EXPORTS = {
     "make_loader": "distributed",
     "predict_video": "predict",
     "export_onnx": "export", "export_torchscript": "export", "export_program": "export",
+    "export_openvino": "runtimes", "load_exported": "runtimes", "export_int8": "quantize",
     "add_commands": "commands",
 }
 __all__ = sorted(_EXPORTS)

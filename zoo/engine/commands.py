@@ -26,6 +26,8 @@ from typing import Any, Dict, List, Optional
 from ..errors import ConfigError
 from .config import TrainConfig, read_yaml
 
+RUNTIMES = ("torch", "onnxruntime", "openvino")  # what `zoo predict --runtime` runs the model in
+
 
 # -- shared helpers -----------------------------------------------------------------------
 def _build_model(source: Any, num_classes: Optional[int] = None,
@@ -336,10 +338,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
               "weights and its top-k means nothing; pass --checkpoint runs/NAME/best.pt",
               file=sys.stderr)
     model = _load_model(args.model, args.checkpoint, overrides=parse_overrides(args.set))
+    if args.runtime != "torch":
+        model = _exported(model, args.runtime)
     workers = (args.num_workers if args.num_workers is not None
                else min(4, os.cpu_count() or 1) if len(videos) > 1 else 0)
     classes = getattr(model, "classes", None) or [str(i) for i in range(model.spec.num_classes)]
-    if args.optimize:
+    if args.optimize and args.runtime == "torch":  # an exported model runs as its runtime picks
         model = _optimized_for_views(model, clips * args.crops, calls=len(videos))
     failed = 0
     with contextlib.ExitStack() as stack:
@@ -367,10 +371,22 @@ def _optimized_for_views(model, views: int, calls: int):
                     calls=calls)
 
 
+def _exported(model, runtime: str):
+    """`model` run by `runtime` from its ONNX export, cached per model and weights (exported
+    on first use)."""
+    from ..tensors import example_inputs
+    from .runtimes import ExportedModel, cached_onnx, require
+
+    require(runtime)  # fail before exporting
+    path = cached_onnx(model, example_inputs(model.spec.inputs, 2),
+                       log=lambda line: print(f"zoo predict: {line}", file=sys.stderr))
+    return ExportedModel(path, runtime, spec=model.spec, classes=getattr(model, "classes", None))
+
+
 # -- export -------------------------------------------------------------------------------
 def cmd_export(args: argparse.Namespace) -> int:
     from ..tensors import example_inputs
-    from . import export
+    from . import export, runtimes
 
     model = _load_model(args.model, args.checkpoint, overrides=parse_overrides(args.set))
     if args.format == "state_dict":
@@ -379,6 +395,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.for_peer:
         raise ConfigError(f"--for {args.for_peer} goes with --format state_dict, not --format "
                        f"{args.format}")
+    if args.int8 and args.format not in ("onnx", "openvino"):
+        raise ConfigError(f"--int8 goes with --format onnx or openvino, not --format {args.format}")
     inputs = example_inputs(model.spec.inputs, args.batch)
     if args.optimize and args.format in ("torchscript", "program"):  # ONNX runtimes pick their own
         from ..inference import channels_last_inputs, channels_last_model, optimize
@@ -386,17 +404,31 @@ def cmd_export(args: argparse.Namespace) -> int:
         if optimize(model, inputs, compile=False).choice.path.channels_last:
             channels_last_model(model)
             inputs = channels_last_inputs(inputs)
-    writers = {"onnx": export.export_onnx, "torchscript": export.export_torchscript,
-               "program": export.export_program}
-    options = {}
-    if args.format == "onnx":
-        options["dynamo"] = {"auto": None, "torchscript": False, "dynamo": True}[args.exporter]
-    path = writers[args.format](model, args.out, inputs, **options)
-    print(f"wrote {path}")
-    if args.format == "onnx" and args.check:
-        diff = export.onnx_max_abs_diff(model, path, example_inputs(model.spec.inputs, args.batch + 1))
-        print(f"ONNX Runtime vs PyTorch: max abs difference {diff:.3g}")
+    onnx_options = {"dynamo": {"auto": None, "torchscript": False, "dynamo": True}[args.exporter]}
+    if args.int8:
+        from .quantize import export_int8
+
+        path, measured = export_int8(model, args.out, args.format)
+        print(f"wrote {path} (int8: {measured} against fp32, built-in test clips)")
+    elif args.format == "openvino":
+        path = runtimes.export_openvino(model, args.out, inputs, **onnx_options)
+        print(f"wrote {path}")
+    else:
+        writers = {"onnx": export.export_onnx, "torchscript": export.export_torchscript,
+                   "program": export.export_program}
+        path = writers[args.format](model, args.out, inputs,
+                                    **(onnx_options if args.format == "onnx" else {}))
+        print(f"wrote {path}")
+    if args.check and args.format in CHECK_RUNTIME:
+        runtime, name = CHECK_RUNTIME[args.format]
+        diff = export.onnx_max_abs_diff(model, path, example_inputs(model.spec.inputs, args.batch + 1),
+                                        runtime=runtime)
+        print(f"{name} vs PyTorch: max abs difference {diff:.3g}")
     return 0
+
+
+# what --check runs each format with: (runtime, its name)
+CHECK_RUNTIME = {"onnx": ("onnxruntime", "ONNX Runtime"), "openvino": ("openvino", "OpenVINO")}
 
 
 # -- parser -------------------------------------------------------------------------------
@@ -462,19 +494,27 @@ def add_commands(subparsers) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar")
     _optimize_argument(p, "run eager fp32")
+    p.add_argument("--runtime", choices=RUNTIMES, default="torch",
+                   help="run the model in PyTorch (default), or its ONNX export (cached in "
+                        "$ZOO_CACHE/exported) under ONNX Runtime or OpenVINO")
     p.set_defaults(func=cmd_predict)
 
-    p = subparsers.add_parser("export", help="export a model to ONNX, TorchScript, torch.export "
-                                             "or a state dict (zoo's keys or a peer library's)")
+    p = subparsers.add_parser("export", help="export a model to ONNX, OpenVINO, TorchScript, "
+                                             "torch.export or a state dict (zoo's keys or a peer "
+                                             "library's)")
     _model_arguments(p)
-    p.add_argument("--format", choices=("onnx", "torchscript", "program", "state_dict"),
-                   default="onnx")
+    p.add_argument("--format", choices=("onnx", "openvino", "torchscript", "program", "state_dict"),
+                   default="onnx", help="openvino: an OpenVINO IR, --out NAME.xml (and NAME.bin)")
     p.add_argument("--for", dest="for_peer", choices=("torchvision", "pytorchvideo"),
                    help="with --format state_dict: the keys of the preset's equivalent model in "
                         "that library, loadable with its load_state_dict")
     p.add_argument("--out", required=True, help="output file")
     p.add_argument("--batch", type=int, default=2, help="batch size of the example inputs")
-    p.add_argument("--check", action="store_true", help="compare ONNX Runtime with PyTorch")
+    p.add_argument("--check", action="store_true",
+                   help="compare ONNX Runtime (onnx) or OpenVINO (openvino) with PyTorch")
+    p.add_argument("--int8", action="store_true",
+                   help="onnx / openvino: static int8, calibrated on the built-in dataset; refused "
+                        "unless it agrees with fp32 on >= 99%% of the built-in test clips")
     p.add_argument("--exporter", choices=("auto", "torchscript", "dynamo"), default="auto",
                    help="ONNX exporter; auto: the fast TorchScript-based one, else dynamo")
     _optimize_argument(p, "torchscript and program formats: keep the model's memory layout")

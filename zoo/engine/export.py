@@ -125,22 +125,13 @@ def _onnx_export(wrapper: nn.Module, named: Dict[str, torch.Tensor], path: Path,
                       external_data=False, **options)
 
 
-def onnx_max_abs_diff(model: nn.Module, path: PathLike, inputs: Inputs) -> float:
-    """Run the ONNX file with ONNX Runtime (CPU) and `model` on `inputs`; the largest absolute
-    difference of their logits."""
-    import onnxruntime
+def onnx_max_abs_diff(model: nn.Module, path: PathLike, inputs: Inputs,
+                      runtime: str = "onnxruntime") -> float:
+    """Run the exported file (ONNX, or an OpenVINO IR) with `runtime` (CPU) and `model` on
+    `inputs`; the largest absolute difference of their logits."""
+    from .runtimes import load_exported, max_abs_diff
 
-    named = _named(inputs)
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (onnx_logits,) = session.run(["logits"], {k: v.cpu().numpy() for k, v in named.items()})
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            expected = model(inputs).float().cpu()
-    finally:
-        model.train(was_training)
-    return float((torch.from_numpy(onnx_logits) - expected).abs().max())
+    return max_abs_diff(model, load_exported(path, runtime), inputs)
 
 
 def export_torchscript(model: nn.Module, path: PathLike, example_inputs: Inputs) -> Path:

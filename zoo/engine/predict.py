@@ -75,7 +75,8 @@ def _rank(model: nn.Module, inputs: Dict[str, torch.Tensor], topk: int,
     """The `topk` (label, probability) pairs of one video's views ``{stream: [V, C, T, H, W]}``."""
     from ..data import average_view_scores
 
-    device = next(model.parameters()).device
+    param = next(model.parameters(), None)  # an exported model (zoo.engine.runtimes) has none
+    device = param.device if param is not None else torch.device("cpu")
     batch = to_device({name: clip.unsqueeze(0) for name, clip in inputs.items()}, device)
     multi_label = bool(getattr(getattr(model, "spec", None), "multi_label", False))
     scores = average_view_scores(model, batch, multi_label=multi_label)[0].float()
