@@ -261,13 +261,13 @@ def test_second_epoch_of_a_flow_stream_reads_the_cache_without_decoding(tmp_path
     class CountingDecoder(PyAVDecoder):
         reads = 0
 
-        def read(self, path, indices):
+        def read_resized(self, path, indices, short_side):
             CountingDecoder.reads += 1
-            return super().read(path, indices)
+            return super().read_resized(path, indices, short_side)
 
     spec = {"flow": InputSpec(modality="flow", frames=2, size=32, flow_stack=2)}
     ds = VideoClipDataset([VideoRecord(str(tiny_video), 0)], ["a"], spec, train=False,
-                          decoder=CountingDecoder(),
+                          decoder=CountingDecoder(), frame_cache_mb=0,
                           flow=FlowOptions("dis", cache_dir=str(tmp_path / "cache")))
     first = ds[0]["inputs"]["flow"]
     assert CountingDecoder.reads == 1 and ds.flow.computed == 4

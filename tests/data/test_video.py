@@ -160,3 +160,58 @@ def test_motion_direction_survives_decoding(b_frame_videos, container, codec):
     assert np.all(np.diff(x) > 0.5), np.round(np.diff(x), 2)  # 1 px to the right per frame
     clip = PyAVDecoder().read(path, [24, 26, 28, 30]).data.numpy()  # a seeking read
     np.testing.assert_allclose(centroid_x(clip), x[[24, 26, 28, 30]])
+
+
+def smooth_video(frames: int = 12, height: int = 96, width: int = 128) -> np.ndarray:
+    """``[T, H, W, 3]`` uint8: colour gradients and a soft blob moving right 6 px per frame."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    video = np.empty((frames, height, width, 3), np.uint8)
+    for t in range(frames):
+        blob = 200 * np.exp(-((x - 30 - 6 * t) ** 2 + (y - height / 2) ** 2) / (2 * 12.0 ** 2))
+        video[t, ..., 0] = np.clip(40 + blob, 0, 255)
+        video[t, ..., 1] = x / width * 200
+        video[t, ..., 2] = np.clip(y / height * 200 + blob / 2, 0, 255)
+    return video
+
+
+@pytest.mark.parametrize("container, codec", [("avi", "mpeg4"), ("mp4", "libx264")])
+@pytest.mark.parametrize("short_side", [12, 24, 48])
+def test_reduced_resolution_decode_matches_decode_then_resize(tmp_path, container, codec,
+                                                              short_side):
+    """96x128 frames asked at a short side of 12 (lowres 1/2 for MPEG-4, no deblocking), 24 (no
+    deblocking) and 48 (libswscale only): the requested size, and within a few levels of the
+    full decode resized in torch, far closer than to another frame."""
+    from zoo.data.transforms import resize_short_side
+
+    path = encode(tmp_path / f"smooth.{container}", smooth_video(), codec, gop=6)
+    indices = [0, 5, 11]
+    small = PyAVDecoder().read_resized(path, indices, short_side).data.float()
+    full = PyAVDecoder().read(path, indices).data.permute(3, 0, 1, 2)
+    expected = resize_short_side(full, short_side).round().permute(1, 2, 3, 0)
+    assert small.shape == (3, short_side, short_side * 4 // 3, 3)
+    difference = (small - expected).abs().mean().item()
+    other_frame = (small[0] - expected[2]).abs().mean().item()
+    assert difference < 5 and difference < other_frame / 3, (difference, other_frame)
+
+
+def test_read_resized_leaves_frames_no_larger_than_asked_as_they_are(tiny_video):
+    assert torch.equal(PyAVDecoder().read_resized(tiny_video, [2, 9], 48).data,
+                       PyAVDecoder().read(tiny_video, [2, 9]).data)
+    assert OpenCVDecoder().read_resized(tiny_video, [2], 16).data.shape == (1, 48, 64, 3)
+
+
+def test_reduced_decode_options():
+    from zoo.data.video import reduced_decode_options
+
+    assert reduced_decode_options(340, 256, 128) == {}  # shrinking 2x: a full decode
+    assert reduced_decode_options(320, 240, 37) == {"skip_loop_filter": "all"}
+    assert reduced_decode_options(1920, 1080, 37) == {"skip_loop_filter": "all", "lowres": "2"}
+    assert reduced_decode_options(7680, 4320, 37) == {"skip_loop_filter": "all", "lowres": "3"}
+
+
+def test_write_video_encodes_frames_as_they_come(tmp_path):
+    frames = moving_square(frames=6)
+    path = write_video(tmp_path / "streamed.mp4", (frame for frame in frames), fps=6)
+    assert PyAVDecoder().probe(path).num_frames == 6
+    with pytest.raises(ValueError, match="no frame"):
+        write_video(tmp_path / "none.mp4", iter(()))

@@ -59,7 +59,9 @@ class Profile:
     # training batches over which batch-norm statistics are recomputed before testing (0: keep
     # the running averages)
     precise_bn_batches: int = 8
-    workers: int = 0  # DataLoader worker processes (the built-in dataset needs none)
+    # DataLoader worker processes; 0: chosen for the dataset (zoo.data.loader_settings: none
+    # for the built-in dataset, one per job for a real one of more than a batch)
+    workers: int = 0
     # presets run side by side, each in a process of `threads` torch threads: tiny networks use
     # a second core poorly (1.1-1.3x), so two one-thread jobs do nearly twice the work
     jobs: int = 2

@@ -168,12 +168,13 @@ def evaluate_orders(model, test_set, profile: Profile, device: str) -> Dict[str,
     frames: ``{"model" | stream: {field: value}}`` of BenchRow fields."""
     from torch.utils.data import DataLoader
 
-    from ..data import collate
+    from ..data import collate, loader_settings
     from ..data.protocol import first_label, reversed_class
     from .measure import arrow_of_time, collect, metric_value, score, shuffle_frames
 
     loader = functools.partial(DataLoader, batch_size=EVAL_BATCH, collate_fn=collate,
-                               num_workers=profile.workers)
+                               **loader_settings(test_set, EVAL_BATCH, profile.workers or None,
+                                                 device).kwargs())
     run = functools.partial(collect, model, bf16=profile.bf16, device=device)
     groups = getattr(test_set, "class_groups", None)
     scores, labels = run(loader(test_set))
@@ -240,7 +241,7 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
     import torch
     from torch.utils.data import DataLoader
 
-    from ..data import collate
+    from ..data import collate, loader_settings
     from ..data.protocol import group_descriptions, prepare
     from ..engine.train import seed_everything
     from ..errors import IncompatibleError
@@ -299,8 +300,9 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
             row.chance = round(1 / len(classes), 4)
         prepare(train_set)  # generated clips: rendered before the clock starts
         prepare(test_set, EVAL_ORDERS)
+        settings = loader_settings(train_set, profile.batch_size, profile.workers or None, device)
         train_loader = DataLoader(train_set, batch_size=profile.batch_size, shuffle=True,
-                                  collate_fn=collate, num_workers=profile.workers,
+                                  collate_fn=collate, **settings.kwargs(),
                                   generator=torch.Generator().manual_seed(profile.seed))
         stage = "train"
         start = time.perf_counter()

@@ -5,10 +5,11 @@ flow field computed. Dataset adapters live in `zoo.data.datasets` and are reache
 registry (``zoo.registry.REGISTRY.get("dataset", "kinetics400")``).
 """
 from .annotations import AnnotationError, AnnotationReport, read_label_map
-from .dataset import VideoClipDataset, VideoIndex, VideoRecord, average_view_scores
+from .dataset import FrameCache, VideoClipDataset, VideoIndex, VideoRecord, average_view_scores
 from .flow import (FLOW_METHODS, FlowComputer, FlowOptions, dequantize_flow,
                    flow_method_available, quantize_flow, rgb_difference, subtract_camera_motion)
 from .health import DataHealth, collate
+from .loading import LoaderSettings, in_memory, loader_settings
 from .sampling import (clip_length, dense_indices, multiview_indices, pad_indices,
                        sample_indices, segment_indices, slowfast_indices, uniform_indices)
 from .tfrecord import read_records, write_records
@@ -19,10 +20,11 @@ from .video import (DECODERS, Decoder, Frames, OpenCVDecoder, PyAVDecoder, Video
 
 __all__ = [
     "AnnotationError", "AnnotationReport", "read_label_map",
-    "VideoClipDataset", "VideoIndex", "VideoRecord", "average_view_scores",
+    "FrameCache", "VideoClipDataset", "VideoIndex", "VideoRecord", "average_view_scores",
     "FLOW_METHODS", "FlowComputer", "FlowOptions", "dequantize_flow", "flow_method_available",
     "quantize_flow", "rgb_difference", "subtract_camera_motion",
     "DataHealth", "collate",
+    "LoaderSettings", "in_memory", "loader_settings",
     "clip_length", "dense_indices", "multiview_indices", "pad_indices", "sample_indices",
     "segment_indices", "slowfast_indices", "uniform_indices",
     "read_records", "write_records",

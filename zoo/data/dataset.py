@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -80,6 +81,44 @@ def keep_found(records: Iterable[Tuple[Optional[str], VideoRecord]], health: Dat
     return kept
 
 
+class FrameCache:
+    """Decoded frames in memory, by ``(video, short side, frame index)``, the least recently used
+    dropped past `megabytes`. Each process (each DataLoader worker) fills its own; a pickled
+    cache (a worker started by spawn) travels empty."""
+
+    def __init__(self, megabytes: float = 256.0):
+        self.limit = int(megabytes * 2 ** 20)
+        self.size = 0
+        self.hits = self.misses = 0
+        self._frames: "OrderedDict[Tuple[str, int, int], np.ndarray]" = OrderedDict()
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return {**self.__dict__, "_frames": OrderedDict(), "size": 0}
+
+    def get(self, video: str, short_side: int, indices: Sequence[int]
+            ) -> Dict[int, np.ndarray]:
+        """The cached frames among `indices`."""
+        found = {}
+        for i in indices:
+            frame = self._frames.get((video, short_side, i))
+            if frame is not None:
+                self._frames.move_to_end((video, short_side, i))
+                found[i] = frame
+        self.hits += len(found)
+        self.misses += len(indices) - len(found)
+        return found
+
+    def put(self, video: str, short_side: int, frames: Dict[int, np.ndarray]) -> None:
+        for i, frame in frames.items():
+            if frame.nbytes > self.limit:
+                continue
+            old = self._frames.pop((video, short_side, i), None)
+            self.size += frame.nbytes - (old.nbytes if old is not None else 0)
+            self._frames[(video, short_side, i)] = frame
+        while self.size > self.limit:
+            self.size -= self._frames.popitem(last=False)[1].nbytes
+
+
 def _span(spec: InputSpec) -> int:
     """Consecutive frames one time step of a stream reads."""
     return {"rgb": 1, "flow": spec.flow_stack + 1, "rgb_diff": 2}[spec.modality]
@@ -95,6 +134,9 @@ class VideoClipDataset(Dataset):
     Flow is computed on frames resized to the stream's short side, through `flow` options (and
     cache; `FlowOptions` or a dict of its fields). Unreadable videos follow `on_error` ("skip": None, counted; "raise"); short videos
     are padded (`pad`: "repeat" the last frame or "loop").
+    Frames are decoded already shrunk toward the largest short side the streams resize to
+    (`Decoder.read_resized`) and kept in a `FrameCache` of `frame_cache_mb` (0: none), so that a
+    video read again (the next epoch, another clip of it) is not decoded again.
     """
 
     def __init__(self, records: Sequence[VideoRecord], classes: Sequence[str],
@@ -104,7 +146,7 @@ class VideoClipDataset(Dataset):
                  flow: Union[FlowOptions, Dict[str, Any], None] = None,
                  clips: int = 1, crops: int = 1, short_side: Optional[int] = None,
                  class_groups: Optional[Dict[str, List[int]]] = None,
-                 health: Optional[DataHealth] = None):
+                 health: Optional[DataHealth] = None, frame_cache_mb: float = 256.0):
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error {on_error!r} is not one of {ON_ERROR}")
         if pad not in PAD_MODES:
@@ -123,6 +165,7 @@ class VideoClipDataset(Dataset):
         self.class_groups = class_groups
         self.group_descriptions: Dict[str, str] = {}
         self.health = health or DataHealth()
+        self.frame_cache = FrameCache(frame_cache_mb) if frame_cache_mb > 0 else None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -165,11 +208,11 @@ class VideoClipDataset(Dataset):
                       record.path, short_side_shape(info.height, info.width, self._short(spec)),
                       {a: b for view in plans[name] for a, b in _flow_pairs(spec, view).items()})
                   for name, spec in self.inputs.items() if spec.modality == "flow"}
-        needed = sorted({i for name, views in plans.items() if cached.get(name) is None
-                         for view in views for i in view})
-        decoded = self.decoder.read(record.path, needed) if needed else None
-        frames = dict(zip(needed, decoded.data.numpy())) if decoded else {}
-        padded = (decoded is not None and decoded.padded) or any(
+        decoding = [name for name in self.inputs if cached.get(name) is None]
+        needed = sorted({i for name in decoding for view in plans[name] for i in view})
+        short_side = max((self._short(self.inputs[name]) for name in decoding), default=0)
+        frames, decode_padded = self._read(record.path, needed, short_side)
+        padded = decode_padded or any(
             count < clip_length(s.sampling, s.frames, s.frame_stride, _span(s))
             for s in self.inputs.values())
         position = random_position() if self.train else None
@@ -186,6 +229,21 @@ class VideoClipDataset(Dataset):
             inputs[name] = views[0] if len(views) == 1 else torch.stack(views)
         return {"inputs": inputs, "label": self.target(record.label),
                 "video": record.video_id or record.path, "padded": padded}
+
+    def _read(self, video: str, indices: List[int], short_side: int
+              ) -> Tuple[Dict[int, np.ndarray], bool]:
+        """``{index: frame}`` shrunk toward `short_side`, from the cache or decoded, and whether
+        decoding padded (frames past the end of the video repeat the last one; not cached)."""
+        cache = self.frame_cache
+        frames = cache.get(video, short_side, indices) if cache is not None else {}
+        missing = [i for i in indices if i not in frames]
+        if not missing:
+            return frames, False
+        decoded = self.decoder.read_resized(video, missing, short_side)
+        fresh = dict(zip(missing, decoded.data.numpy()))
+        if cache is not None and not decoded.padded:
+            cache.put(video, short_side, fresh)
+        return {**frames, **fresh}, decoded.padded
 
     def _plan(self, spec: InputSpec, count: int, start: float) -> List[List[int]]:
         """Frame indices (relative to the clip's first frame) of each temporal view; dense

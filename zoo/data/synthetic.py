@@ -252,6 +252,7 @@ class MovingShapes(torch.utils.data.Dataset):
     health = None  # generated clips never fail to load
     # the InputSpec fields its clips depend on (frames are sampled uniformly: no frame stride)
     clip_fields = ("modality", "frames", "size", "mean", "std", "flow_stack")
+    in_memory = True  # clips are generated once into tensors: DataLoader workers gain nothing
 
     def __init__(self, split: str = "train", inputs: Optional[Mapping[str, InputSpec]] = None,
                  clips_per_class: Optional[int] = None, seed: int = 0,

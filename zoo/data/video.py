@@ -5,6 +5,10 @@
 decodes with threads and, when the frames asked for span a short part of the video, seeks to the
 keyframe before the first one instead of decoding from the start. Indices past the frames the file really holds (a truncated file, a container that
 over-reports its length) repeat the last decoded frame; `Frames.padded` says so.
+`Decoder.read_resized` gives the frames already shrunk toward the short side a clip needs: the
+PyAV decoder scales them in libswscale and, shrinking at least `REDUCED_DECODE_FACTOR` times,
+decodes at reduced cost (a lower decoding resolution where the codec offers one, no deblocking
+filter).
 """
 from __future__ import annotations
 
@@ -12,12 +16,20 @@ import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from ..errors import ZooError
+from .transforms import short_side_shape
+
+# Shrinking a video at least this many times, PyAV decodes it at reduced cost: FFmpeg's `lowres`
+# (MPEG-1/2/4 Part 2, MJPEG and a few others decode at 1/2, 1/4 or 1/8 size, still this many
+# times the short side asked for) and no deblocking filter (H.264, HEVC). Both change the pixels
+# by a few levels out of 255 once shrunk (benchmarks/results/data_benchmark.md).
+REDUCED_DECODE_FACTOR = 4
+MAX_LOWRES = 3  # FFmpeg's largest lowres (1/8 size); a codec with a lower maximum clamps it
 
 
 class VideoDecodeError(ZooError):
@@ -81,6 +93,12 @@ class Decoder:
     def read(self, path: Any, indices: Sequence[int]) -> Frames:
         raise NotImplementedError
 
+    def read_resized(self, path: Any, indices: Sequence[int], short_side: int) -> Frames:
+        """The frames at `indices`, shrunk toward a shorter side of `short_side` where the decoder
+        can do it cheaply (never below it: the caller resizes exactly). The base class gives
+        them at full size."""
+        return self.read(path, indices)
+
     def read_all(self, path: Any) -> torch.Tensor:
         """Every frame ``[N, H, W, 3]`` uint8."""
         info = self.probe(path)
@@ -115,26 +133,26 @@ class PyAVDecoder(Decoder):
 
     def probe(self, path: Any) -> VideoInfo:
         path = _check_file(path)
-        with self._open(path) as container:
-            stream = container.streams.video[0]
-            fps = self._fps(stream)
-            width, height = stream.codec_context.width, stream.codec_context.height
-            n = stream.frames  # from the header; 0 where the container does not say (MKV, WebM)
-        if n <= 0:
-            n = _packet_index(path).frames
-        if n <= 0:
-            raise VideoDecodeError(f"empty: {path} holds no video frames")
-        return VideoInfo(n, fps, width, height)
+        stat = path.stat()
+        return _probe(str(path), stat.st_size, stat.st_mtime_ns)
 
     def read(self, path: Any, indices: Sequence[int]) -> Frames:
+        return self._read(path, indices, None)
+
+    def read_resized(self, path: Any, indices: Sequence[int], short_side: int) -> Frames:
+        """The frames at `indices` with their shorter side scaled to `short_side` (area
+        averaging in libswscale; frames already that small are left as they are)."""
+        return self._read(path, indices, short_side)
+
+    def _read(self, path: Any, indices: Sequence[int], short_side: Optional[int]) -> Frames:
         path = _check_file(path)
         indices = [int(i) for i in indices]
         wanted = set(indices)
         decoded = None
         if self.seek and min(wanted) > 0:
-            decoded = self._decode(path, wanted, self._seek_point(path, wanted))
+            decoded = self._decode(path, wanted, self._seek_point(path, wanted), short_side)
         if decoded is None:
-            decoded = self._decode(path, wanted, None)
+            decoded = self._decode(path, wanted, None, short_side)
         return _gather(decoded, indices, path)
 
     def _seek_point(self, path: Path, wanted: set) -> Optional[Tuple[int, int]]:
@@ -147,11 +165,12 @@ class PyAVDecoder(Decoder):
             return before[-1]
         return None
 
-    def _decode(self, path: Path, wanted: set, seek_point: Optional[Tuple[int, int]]
-                ) -> Optional[Dict[int, np.ndarray]]:
+    def _decode(self, path: Path, wanted: set, seek_point: Optional[Tuple[int, int]],
+                short_side: Optional[int]) -> Optional[Dict[int, np.ndarray]]:
         """``{index: frame}`` for the wanted indices that decode (and the last frame decoded, when
-        the video ends first), stopping after the last wanted one. With `seek_point` it seeks
-        there first, and returns None when the seek lands on a keyframe it cannot place."""
+        the video ends first), stopping after the last wanted one; frames shrunk toward
+        `short_side` when given. With `seek_point` it seeks there first, and returns None when
+        the seek lands on a keyframe it cannot place."""
         import av
         last = max(wanted)
         decoded: Dict[int, np.ndarray] = {}
@@ -159,6 +178,7 @@ class PyAVDecoder(Decoder):
             stream = container.streams.video[0]
             if self.threads:
                 stream.thread_type = "AUTO"
+            to_array = _converter(stream.codec_context, short_side)
             keyframes = None
             if seek_point is not None:
                 try:
@@ -170,7 +190,7 @@ class PyAVDecoder(Decoder):
             try:
                 for index, frame in _numbered(container, stream, keyframes, min(wanted)):
                     if index in wanted:
-                        decoded[index] = frame.to_ndarray(format="rgb24")
+                        decoded[index] = to_array(frame)
                     if index >= last:
                         return decoded
                     final = (index, frame)
@@ -181,8 +201,39 @@ class PyAVDecoder(Decoder):
             if seek_point is not None and final is None:
                 return None  # no frame placed after the seek
             if final is not None and final[0] not in decoded:  # the video ended early
-                decoded[final[0]] = final[1].to_ndarray(format="rgb24")
+                decoded[final[0]] = to_array(final[1])
         return decoded
+
+
+def reduced_decode_options(width: int, height: int, short_side: int) -> Dict[str, str]:
+    """FFmpeg decoder options for a `width` x `height` video whose frames are shrunk to a
+    shorter side of `short_side`: none below a `REDUCED_DECODE_FACTOR` times shrink; from it on
+    no deblocking filter and, for the codecs that offer it, the largest `lowres` (1/2, 1/4 or
+    1/8 size) that keeps `REDUCED_DECODE_FACTOR` times the short side."""
+    native = min(width, height)
+    if native < REDUCED_DECODE_FACTOR * short_side:
+        return {}
+    lowres = 0
+    while lowres < MAX_LOWRES and native >> (lowres + 1) >= REDUCED_DECODE_FACTOR * short_side:
+        lowres += 1
+    return {"skip_loop_filter": "all", **({"lowres": str(lowres)} if lowres else {})}
+
+
+def _converter(codec_context, short_side: Optional[int]) -> Callable[[Any], np.ndarray]:
+    """``frame -> [H, W, 3]`` uint8 RGB, shrunk to a shorter side of `short_side` when that is
+    smaller than the video's; it also sets the (not yet opened) decoder's
+    `reduced_decode_options`."""
+    if short_side is None or not 0 < short_side < min(codec_context.width, codec_context.height):
+        return lambda frame: frame.to_ndarray(format="rgb24")
+    codec_context.options = reduced_decode_options(codec_context.width, codec_context.height,
+                                                   short_side)
+    # the size from the video's, not the (perhaps lowres, rounded) frame's
+    height, width = short_side_shape(codec_context.height, codec_context.width, short_side)
+
+    def to_array(frame) -> np.ndarray:
+        return frame.reformat(width, height, "rgb24", interpolation="AREA").to_ndarray()
+
+    return to_array
 
 
 _Key = Tuple[Optional[int], Optional[int]]  # a packet's timestamp and byte position
@@ -268,6 +319,22 @@ def _scan_packets(path: str, size: int, mtime_ns: int) -> _PacketIndex:
     return _PacketIndex(len(stamps), keyframes, tuple(sorted((keyframes[k], t) for k, t in keys)))
 
 
+@functools.lru_cache(maxsize=4096)
+def _probe(path: str, size: int, mtime_ns: int) -> VideoInfo:
+    """`PyAVDecoder.probe`, cached per file version (`size`, `mtime_ns`): opening a container
+    costs more than reading a clip's cached frames."""
+    with PyAVDecoder._open(Path(path)) as container:
+        stream = container.streams.video[0]
+        fps = PyAVDecoder._fps(stream)
+        width, height = stream.codec_context.width, stream.codec_context.height
+        n = stream.frames  # from the header; 0 where the container does not say (MKV, WebM)
+    if n <= 0:
+        n = _packet_index(Path(path)).frames
+    if n <= 0:
+        raise VideoDecodeError(f"empty: {path} holds no video frames")
+    return VideoInfo(n, fps, width, height)
+
+
 class OpenCVDecoder(Decoder):
     """OpenCV (``cv2.VideoCapture``) decoding, seeking with ``CAP_PROP_POS_FRAMES``."""
 
@@ -339,35 +406,55 @@ def available_encoder() -> str:
 
 
 def write_video(path: Any, frames_uint8_THWC: Any, fps: float = 25.0, codec: Optional[str] = None,
-                quality: int = 18) -> Path:
-    """Write RGB frames ``[T, H, W, 3]`` uint8 (tensor or array) as a video file.
+                quality: int = 18, bit_rate: Optional[int] = None) -> Path:
+    """Write RGB frames ``[T, H, W, 3]`` uint8 (a tensor, an array, or an iterable of ``[H, W, 3]``
+    arrays of one size, encoded as they come) as a video file.
 
-    Uses libx264 (CRF `quality`) where available, otherwise MPEG-4 Part 2 at a high bit rate.
+    Uses libx264 (CRF `quality`) where available, otherwise MPEG-4 Part 2 (and any other codec)
+    at `bit_rate` bits/s (default: high enough to look lossless).
     Odd heights or widths (which yuv420p cannot hold) are padded by one row or column repeating
     the edge.
     """
     import av
-    frames = np.asarray(frames_uint8_THWC.numpy() if isinstance(frames_uint8_THWC, torch.Tensor)
-                        else frames_uint8_THWC)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or not len(frames):
-        raise ValueError(f"write_video wants uint8 frames [T, H, W, 3], got {frames.dtype} "
-                         f"{tuple(frames.shape)}")
-    t, h, w, _ = frames.shape
-    frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    if isinstance(frames_uint8_THWC, (torch.Tensor, np.ndarray)):
+        frames = np.asarray(frames_uint8_THWC.numpy() if isinstance(frames_uint8_THWC, torch.Tensor)
+                            else frames_uint8_THWC)
+        if frames.ndim != 4 or not len(frames):
+            raise ValueError(f"write_video wants uint8 frames [T, H, W, 3], got {frames.dtype} "
+                             f"{tuple(frames.shape)}")
+    else:
+        frames = frames_uint8_THWC
     codec = codec or available_encoder()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
-        if codec == "libx264":
-            stream.options = {"crf": str(quality), "preset": "veryfast"}
-        else:
-            stream.bit_rate = 200 * stream.width * stream.height  # high enough to look lossless
+        stream = None
         for frame in frames:
+            frame = np.asarray(frame)
+            if frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
+                raise ValueError(f"write_video wants uint8 frames [T, H, W, 3], got {frame.dtype} "
+                                 f"frames {tuple(frame.shape)}")
+            h, w, _ = frame.shape
+            frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+            if stream is None:
+                stream = _video_stream(container, codec, fps, frame.shape[1], frame.shape[0],
+                                       quality, bit_rate)
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
+        if stream is None:
+            raise ValueError("write_video got no frame to write")
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def _video_stream(container, codec: str, fps: float, width: int, height: int, quality: int,
+                  bit_rate: Optional[int]):
+    stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+    stream.width, stream.height = width, height
+    stream.pix_fmt = "yuv420p"
+    if codec == "libx264":
+        stream.options = {"crf": str(quality), "preset": "veryfast"}
+    else:
+        stream.bit_rate = bit_rate or 200 * width * height  # by default high enough to look lossless
+    return stream

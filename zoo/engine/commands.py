@@ -158,7 +158,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     num_classes = args.num_classes or run.get("num_classes")
     overrides = parse_overrides(args.set, run.get("overrides"))
 
-    dist_utils.setup(config.device)
+    device = dist_utils.setup(config.device)
     try:
         seed_everything(config.seed)
         model = _build_model(model_source, num_classes, overrides)
@@ -178,7 +178,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         collate = _collate()
         loaders = [dist_utils.make_loader(dataset, config.batch_size, train=train,
                                           seed=config.seed, num_workers=config.num_workers,
-                                          collate_fn=collate)
+                                          collate_fn=collate, device=device)
                    for dataset, train in ((train_set, True), (val_set, False))]
         history = fit(model, loaders[0], loaders[1], config)
         if dist_utils.is_main_process() and history:

@@ -37,7 +37,7 @@ class TrainConfig:
     fusion_epochs: int = 0  # > 0: two-stage training of a learned fusion, see `fit`
     fusion_lr: Optional[float] = None  # stage-2 learning rate (default: `lr`)
     seed: int = 0
-    num_workers: int = 0
+    num_workers: Optional[int] = None  # DataLoader workers (None: zoo.data.loader_settings)
     device: str = "auto"  # auto | cpu | cuda
     out_dir: Optional[str] = None  # checkpoints (last.pt, best.pt) and log.csv
     resume: Optional[str] = None  # a checkpoint to continue from

@@ -119,14 +119,17 @@ class ShardSampler(Sampler[int]):
 
 
 def make_loader(dataset: Dataset, batch_size: int, train: bool, seed: int = 0,
-                num_workers: int = 0, collate_fn: Optional[Callable] = None,
-                drop_last: bool = False) -> DataLoader:
+                num_workers: Optional[int] = 0, collate_fn: Optional[Callable] = None,
+                drop_last: bool = False, device: Any = "cpu") -> DataLoader:
     """A DataLoader for this process: `batch_size` is the global batch, split over processes.
 
     Training shuffles with a DistributedSampler seeded by `seed` (call ``set_epoch``; `fit`
     does), even in a single process, so the global batches are the same for any number of
-    processes. Evaluation reads a `ShardSampler`.
+    processes. Evaluation reads a `ShardSampler`. `num_workers` None chooses the worker
+    processes for the dataset and machine (`zoo.data.loader_settings`).
     """
+    from ..data.loading import loader_settings
+
     replicas = world_size()
     if batch_size % replicas:
         raise ConfigError(f"batch size {batch_size} is not divisible by the {replicas} processes; "
@@ -134,7 +137,7 @@ def make_loader(dataset: Dataset, batch_size: int, train: bool, seed: int = 0,
     sampler = (DistributedSampler(dataset, num_replicas=replicas, rank=rank(), shuffle=True,
                                   seed=seed, drop_last=drop_last)
                if train else ShardSampler(len(dataset)))
+    settings = loader_settings(dataset, batch_size // replicas, num_workers, device)
     return DataLoader(dataset, batch_size=batch_size // replicas, sampler=sampler,
-                      num_workers=num_workers, collate_fn=collate_fn, drop_last=drop_last,
-                      persistent_workers=num_workers > 0)
+                      collate_fn=collate_fn, drop_last=drop_last, **settings.kwargs())
 
