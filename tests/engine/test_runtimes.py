@@ -242,3 +242,31 @@ def test_outer_layers_are_each_streams_stem_and_the_classifiers(tmp_path):
     assert [name.split("/")[-2] for name in quantize.outer_layers(graph)] == ["stem.0", "fc"]
     two = onnx.load(str(export_onnx(TwoStreams(), tmp_path / "two.onnx", two_streams(1)))).graph
     assert len(quantize.outer_layers(two)) == 4  # one conv and one linear a stream: all outer
+
+
+def _alternate_signal_stack():
+    """The calling thread's alternate signal stack: (address, size), or None if it has none."""
+    import ctypes
+
+    class Stack(ctypes.Structure):
+        _fields_ = [("sp", ctypes.c_void_p), ("flags", ctypes.c_int), ("size", ctypes.c_size_t)]
+
+    stack = Stack()
+    if ctypes.CDLL(None).sigaltstack(None, ctypes.byref(stack)) != 0:
+        pytest.skip("sigaltstack is not available here")
+    return None if stack.flags & 2 else (stack.sp, stack.size)  # 2: SS_DISABLE
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's sigaltstack")
+def test_openvino_models_freed_out_of_order_leave_a_live_signal_stack(tmp_path):
+    """A Core per model left the thread's alternate signal stack on a freed buffer, and the
+    interpreter crashed at the next signal (a DataLoader worker's SIGCHLD)."""
+    pytest.importorskip("openvino")
+    path = export_openvino(tiny_r3d(), tmp_path / "r3d.xml", torch.randn(1, 3, 4, 32, 32))
+    first = load_exported(path, "openvino", threads=1)
+    stack = _alternate_signal_stack()
+    second = load_exported(path, "openvino", threads=1)
+    del first
+    third = load_exported(path, "openvino", threads=1)
+    del second, third
+    assert _alternate_signal_stack() in (stack, None)

@@ -14,6 +14,7 @@ latency hint, in the precision it picks (f32 on a CPU without bf16; `ExportedMod
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -66,9 +67,17 @@ def _onnxruntime(path: Path, threads: int):
     return names, run, "as exported"
 
 
+@functools.lru_cache(maxsize=None)
+def _openvino_core() -> Any:
+    """The process's one OpenVINO Core. Each Core's CPU plugin points the thread's alternate
+    signal stack at a buffer of its own and restores the previous one when it goes, so Cores that
+    end out of order left it on freed memory, and Python's next signal handler (SIGCHLD from a
+    DataLoader worker) corrupted the heap; one Core that lives as long as the process does not."""
+    return require("openvino").Core()
+
+
 def _openvino(path: Path, threads: int):
-    ov = require("openvino")
-    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads,
+    compiled = _openvino_core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads,
                                                           "PERFORMANCE_HINT": "LATENCY"})
     names = [port.get_any_name() for port in compiled.inputs]
     precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # f32, bf16
