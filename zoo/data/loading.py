@@ -16,7 +16,6 @@ class LoaderSettings:
 
     num_workers: int = 0
     persistent_workers: bool = False  # workers (and their frame caches) outlive an epoch
-    prefetch_factor: Optional[int] = None  # batches each worker loads ahead (None: torch's)
     pin_memory: bool = False  # page-locked batches, for copying to a GPU
 
     def kwargs(self) -> Dict[str, Any]:
