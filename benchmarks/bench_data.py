@@ -5,7 +5,8 @@ optical-flow speed, flow-cache speed-up.
 
 Data wait is the share of training time spent waiting for a batch, as the harness measures it
 (`zoo bench --data video_folder=FOLDER`, profile cpu-small: c3d and single_frame trained side by
-side in two one-thread processes, batch 16, 200 steps or 45 s), on a folder of six real clips:
+side in two one-thread processes, batch 16, 200 steps or the profile's 40 s), on a folder of six
+real clips:
 the Kinetics clip (H.264 MP4, 340x256) and the UCF101-style clip (MPEG-4 AVI, 320x240) of
 ../shared/data, each re-encoded at 1920x1080 and 640x480 in its own codec. "before" is the
 pipeline as it was: no worker process, every frame decoded at full size then resized in torch,
@@ -148,7 +149,7 @@ def train_on_folder(preset: str, root: Path, pipeline: Tuple[str, bool, Optional
     from zoo.registry import current
 
     name, after, workers = pipeline
-    profile = dataclasses.replace(PROFILES["cpu-small"], steps=steps)
+    profile = dataclasses.replace(PROFILES["cpu-small"], steps=steps, fit_accuracy=0)  # a fixed length
     torch.set_num_threads(profile.threads)
     factory = current().get("dataset", "video_folder")
     seed_everything(profile.seed)
@@ -162,9 +163,9 @@ def train_on_folder(preset: str, root: Path, pipeline: Tuple[str, bool, Optional
                                      collate_fn=collate, **settings.kwargs(),
                                      generator=torch.Generator().manual_seed(profile.seed)))
     stats: Dict[str, float] = {}
-    done, _ = train_for_budget(model, loader, profile.steps, profile.seconds, profile.lr,
-                               profile.weight_decay, warmup=profile.warmup,
-                               channels_last=profile.channels_last, progress=False, stats=stats)
+    done, _ = train_for_budget(model, loader, profile.budget(), profile.lr_for(preset),
+                               profile.weight_decay, channels_last=profile.channels_last,
+                               progress=False, stats=stats)
     first = sum(loader.waits[:len(loader)])
     return {"preset": preset, "pipeline": name, "workers": settings.num_workers, "steps": done,
             "seconds": stats["seconds"], "wait": stats["data_wait_s"] / stats["seconds"],
@@ -270,7 +271,8 @@ def describe_clips(root: Path) -> str:
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200,
-                        help="training steps per preset in the data-wait runs (45 s at most)")
+                        help="training steps per preset in the data-wait runs (within the profile's "
+                             "time limit)")
     parser.add_argument("--wait-only", action="store_true", help="measure the data wait only")
     parser.add_argument("--clips", type=int, default=16, help="clips per loader run")
     parser.add_argument("--flow-pairs", type=int, default=12, help="pairs per flow method")
