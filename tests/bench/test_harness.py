@@ -207,3 +207,16 @@ def test_the_same_network_is_trained_once(toy_presets, tmp_path):
     assert (twin.top1, twin.steps, twin.params) == (first.top1, first.steps, first.params)
     assert twin.source == "broken-zoo" and twin.paper != first.paper  # its own metadata
     assert "the same network as `acme_single`" in twin.note
+
+
+@pytest.mark.parametrize("top1_ci, arrow, expected", [
+    ((0.05, 0.10), None, "learned nothing in this budget: its top-1 interval reaches chance "
+                         "(0.083) after 166 steps"),
+    ((0.40, 0.47), 0.02, "reads no arrow of time here: 2% of the 400 motion clips"),
+    ((0.40, 0.47), 0.90, ""),
+    ((0.10, 0.14), 0.02, ""),  # above chance, not yet twice it: neither said
+])
+def test_a_rows_note_says_what_its_figures_show(top1_ci, arrow, expected):
+    row = BenchRow("m", "d", "x", status="ok", top1=sum(top1_ci) / 2, top1_ci=top1_ci,
+                   chance=1 / 12, steps=166, arrow=arrow, arrow_clips=400)
+    assert row.note.startswith(expected) and bool(row.note) == bool(expected)

@@ -68,23 +68,75 @@ def test_zoo_train_chooses_unless_told(tiny_video):
     assert make_loader(video_dataset(tiny_video), 4, train=True, num_workers=0).num_workers == 0
 
 
+class CountingDecoder(PyAVDecoder):
+    """Counts its decoding calls (in `reads`, a list per instance)."""
+
+    def __init__(self):
+        super().__init__()
+        self.reads = []
+
+    def read_resized(self, path, indices, short_side):
+        self.reads.append((path, list(indices)))
+        return super().read_resized(path, indices, short_side)
+
+
 def test_a_video_read_again_comes_from_the_frame_cache(tiny_video):
-    class CountingDecoder(PyAVDecoder):
-        reads = 0
-
-        def read_resized(self, path, indices, short_side):
-            CountingDecoder.reads += 1
-            return super().read_resized(path, indices, short_side)
-
     dataset = video_dataset(tiny_video, clips=2, train=False, decoder=CountingDecoder())
     first = dataset[0]["inputs"]["rgb"]
-    assert CountingDecoder.reads == 1
+    assert len(dataset.decoder.reads) == 1
     assert torch.equal(dataset[1]["inputs"]["rgb"], first)  # the same video: no decoding
-    assert CountingDecoder.reads == 1 and dataset.frame_cache.hits == 4
+    assert len(dataset.decoder.reads) == 1 and dataset.frame_cache.hits == 4
     uncached = video_dataset(tiny_video, clips=2, train=False, decoder=CountingDecoder(),
                              frame_cache_mb=0)
     assert torch.equal(uncached[0]["inputs"]["rgb"], first) and uncached.frame_cache is None
-    assert torch.equal(uncached[1]["inputs"]["rgb"], first) and CountingDecoder.reads == 3
+    assert torch.equal(uncached[1]["inputs"]["rgb"], first) and len(uncached.decoder.reads) == 2
+
+
+def two_videos(tiny_video, tmp_path, **options) -> VideoClipDataset:
+    other = tmp_path / "other.mp4"
+    other.write_bytes(tiny_video.read_bytes())
+    return VideoClipDataset([VideoRecord(str(tiny_video), 0, "a"), VideoRecord(str(other), 0, "b")],
+                            ["a"], {"rgb": InputSpec(frames=4, size=32)},
+                            decoder=CountingDecoder(), **options)
+
+
+def test_prepare_decodes_every_frame_of_the_training_videos_before_the_clock(tiny_video, tmp_path):
+    dataset = two_videos(tiny_video, tmp_path)
+    dataset.prepare()
+    assert [indices for _, indices in dataset.decoder.reads] == [list(range(16))] * 2
+    for _ in range(4):  # random clips anywhere in either video: no decoding
+        dataset[0], dataset[1]
+    assert len(dataset.decoder.reads) == 2 and dataset.frame_cache.misses == 0
+    dataset.prepare()  # nothing left to decode
+    assert len(dataset.decoder.reads) == 2
+
+
+def test_prepare_decodes_a_subsets_clips_only(tiny_video, tmp_path):
+    dataset = two_videos(tiny_video, tmp_path)
+    Subset(dataset, [1]).prepare()
+    assert [path for path, _ in dataset.decoder.reads] == [str(tmp_path / "other.mp4")]
+
+
+def test_prepare_stops_when_the_cache_is_full_and_skips_what_it_need_not_decode(tiny_video,
+                                                                               tmp_path):
+    small = two_videos(tiny_video, tmp_path, frame_cache_mb=0.02)  # under one video's frames
+    small.prepare()
+    assert len(small.decoder.reads) == 1 and small.frame_cache.size == 0
+    test_split = two_videos(tiny_video, tmp_path, train=False)
+    test_split.prepare()
+    uncached = two_videos(tiny_video, tmp_path, frame_cache_mb=0)
+    uncached.prepare()
+    assert test_split.decoder.reads == [] and uncached.decoder.reads == []
+
+
+def test_prepare_leaves_an_unreadable_video_to_its_first_read(tiny_video, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    dataset = VideoClipDataset([VideoRecord(str(broken), 0, "x"), VideoRecord(str(tiny_video), 0, "y")],
+                               ["a"], {"rgb": InputSpec(frames=4, size=32)})
+    dataset.prepare()
+    assert dataset[0] is None and dataset.health.skipped == 1
+    assert dataset[1] is not None and dataset.frame_cache.misses == 0
 
 
 def test_the_frame_cache_drops_the_least_recently_used_frames_past_its_size():

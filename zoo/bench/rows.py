@@ -95,11 +95,16 @@ class BenchRow:
 
     @property
     def note(self) -> str:
-        """What the figures say plainly about the row: a model that learned the task (its
-        interval above twice chance) but whose predictions almost never flip when the motion
-        clips play backwards does not read the arrow of time."""
-        learned = self.score_ci is not None and self.chance is not None and \
-            self.score_ci[0] > 2 * self.chance
+        """What the figures say plainly about the row: a model whose interval reaches down to
+        chance learned nothing in the budget (its figures say nothing about the architecture);
+        one that learned the task (its interval above twice chance) but whose predictions almost
+        never flip when the motion clips play backwards does not read the arrow of time."""
+        known = self.score_ci is not None and self.chance is not None
+        if known and self.score_ci[0] <= self.chance and not self.same_as:
+            return (f"learned nothing in this budget: its top-1 interval reaches chance "
+                    f"({self.chance:.3f}) after {self.steps} steps; the row says nothing about "
+                    f"the architecture")
+        learned = known and self.score_ci[0] > 2 * self.chance
         if learned and self.arrow is not None and self.arrow < 0.05:
             return (f"reads no arrow of time here: {self.arrow:.0%} of the {self.arrow_clips} "
                     f"motion clips played backwards flip to the reversed class")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import platform
 import time
 from pathlib import Path
@@ -99,6 +100,14 @@ class Subset:
 
     def __getitem__(self, index: int):
         return self.dataset[self.indices[index]]
+
+    def prepare(self, time_orders: Sequence[str] = ("forward",)) -> None:
+        """The wrapped dataset's `prepare`: for these clips where it takes `indices`."""
+        prepare = getattr(self.dataset, "prepare", None)
+        if prepare is not None and "indices" in inspect.signature(prepare).parameters:
+            prepare(time_orders, indices=self.indices)
+        elif prepare is not None:
+            prepare(time_orders)
 
     def label(self, index: int):
         return self.dataset.label(self.indices[index])
@@ -298,7 +307,7 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
         row.group_docs = group_descriptions(test_set)
         if not getattr(test_set, "multi_label", False):
             row.chance = round(1 / len(classes), 4)
-        prepare(train_set)  # generated clips: rendered before the clock starts
+        prepare(train_set)  # generated or decoded before the clock starts
         prepare(test_set, EVAL_ORDERS)
         settings = loader_settings(train_set, profile.batch_size, profile.workers or None, device)
         train_loader = DataLoader(train_set, batch_size=profile.batch_size, shuffle=True,

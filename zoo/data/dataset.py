@@ -108,6 +108,10 @@ class FrameCache:
         self.misses += len(indices) - len(found)
         return found
 
+    def missing(self, video: str, short_side: int, indices: Iterable[int]) -> List[int]:
+        """The indices among `indices` not cached (not counted as hits or misses)."""
+        return [i for i in indices if (video, short_side, i) not in self._frames]
+
     def put(self, video: str, short_side: int, frames: Dict[int, np.ndarray]) -> None:
         for i, frame in frames.items():
             if frame.nbytes > self.limit:
@@ -197,10 +201,7 @@ class VideoClipDataset(Dataset):
 
     def load(self, record: VideoRecord) -> Dict[str, Any]:
         """The sample of `record`; raises VideoDecodeError when the video gives no frames."""
-        info = self.decoder.probe(record.path)
-        first = 0 if record.start is None else min(int(record.start * info.fps), info.num_frames - 1)
-        last = info.num_frames if record.end is None else int(np.ceil(record.end * info.fps))
-        count = max(min(last, info.num_frames) - first, 1)
+        first, count = self._frame_range(record)
         start = float(torch.rand(())) if self.train else 0.5  # shared by all dense streams
         plans = {name: [[first + i for i in view] for view in self._plan(spec, count, start)]
                  for name, spec in self.inputs.items()}
@@ -229,6 +230,38 @@ class VideoClipDataset(Dataset):
             inputs[name] = views[0] if len(views) == 1 else torch.stack(views)
         return {"inputs": inputs, "label": self.target(record.label),
                 "video": record.video_id or record.path, "padded": padded}
+
+    def prepare(self, time_orders: Sequence[str] = ("forward",),
+                indices: Optional[Sequence[int]] = None) -> None:
+        """Decode every frame a training clip of each record (of `indices`, default all) can
+        read into the frame cache, before anything is timed, while the cache has room: random
+        training clips then never wait for the decoder. A test split reads a few fixed frames
+        of each video once, and `time_orders` are the built-in dataset's, so neither is
+        decoded ahead; nor is an unreadable video (its first read reports it)."""
+        cache = self.frame_cache
+        if not self.train or cache is None:
+            return
+        short_side = max(self._short(spec) for spec in self.inputs.values())
+        for index in range(len(self.records)) if indices is None else indices:
+            record = self.records[index]
+            try:
+                first, count = self._frame_range(record)
+                wanted = cache.missing(record.path, short_side, range(first, first + count))
+                decoded = wanted and self.decoder.read_resized(record.path, wanted, short_side)
+            except Exception:  # noqa: BLE001 - reported by __getitem__ when the clip is read
+                continue
+            if decoded and not decoded.padded:
+                frames = dict(zip(wanted, decoded.data.numpy()))
+                if cache.size + sum(f.nbytes for f in frames.values()) > cache.limit:
+                    return  # full: the clips left are decoded as they come
+                cache.put(record.path, short_side, frames)
+
+    def _frame_range(self, record: VideoRecord) -> Tuple[int, int]:
+        """(first frame, frame count) of `record`'s segment of its video (at least one)."""
+        info = self.decoder.probe(record.path)
+        first = 0 if record.start is None else min(int(record.start * info.fps), info.num_frames - 1)
+        last = info.num_frames if record.end is None else int(np.ceil(record.end * info.fps))
+        return first, max(min(last, info.num_frames) - first, 1)
 
     def _read(self, video: str, indices: List[int], short_side: int
               ) -> Tuple[Dict[int, np.ndarray], bool]:

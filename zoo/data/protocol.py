@@ -16,8 +16,9 @@ class BenchDataset(Protocol):
     a sentence) add a score per group; ``health`` (a DataHealth, or None) counts unreadable
     clips. Optional: ``reversed_class`` (class -> the class of the same clip played backwards)
     and ``with_time_order(order)`` ("reversed", "shuffled": the same clips reordered in time)
-    give the arrow-of-time and shuffled-frames measurements; ``prepare(time_orders)`` renders
-    or decodes what the clips need once, before the clock starts (see `prepare`);
+    give the arrow-of-time and shuffled-frames measurements; ``prepare(time_orders)`` (or
+    ``prepare(time_orders, indices=None)``, for some of its clips) renders or decodes what the
+    clips need once, before the clock starts (see `prepare`);
     ``clip_fields`` names the InputSpec fields its clips depend on (None: all of them), so that
     two presets that differ only in others are measured once."""
 
