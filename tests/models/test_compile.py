@@ -40,3 +40,24 @@ def test_slowfast_compiles_as_one_graph_without_recompiling():
         expected = model(x)
         for _ in range(2):
             assert torch.allclose(compiled(x), expected, atol=1e-5)
+
+
+def test_each_compiled_model_gets_room_in_the_shared_forwards_cache(monkeypatch):
+    """Every zoo model runs VideoClassifier.forward: models compiled one after another in a
+    process must not exhaust its recompile limit and run eager (the fourth one of a benchmark
+    run did)."""
+    from zoo.inference import FastPath, optimize_for_inference
+
+    torch._dynamo.reset()
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    monkeypatch.setattr(torch._dynamo.config, "fail_on_recompile_limit_hit", True)
+    compile_ = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model: compile_(model, backend="eager"))
+    for name, x in [("c3d", torch.randn(1, 3, 8, 32, 32)),  # a tensor, then a dict
+                    ("two_stream", {"rgb": torch.randn(1, 3, 1, 32, 32),
+                                    "flow": torch.randn(1, 20, 1, 32, 32)}),
+                    ("c3d", torch.randn(2, 3, 8, 32, 32))]:
+        model = zoo.build(name, num_classes=3, frames=8, size=32, width=0.125)
+        run = optimize_for_inference(model, FastPath(compile=True))
+        assert run(x).shape[-1] == 3  # raises past the limit
+    torch._dynamo.reset()
