@@ -247,14 +247,17 @@ class VideoClipDataset(Dataset):
             try:
                 first, count = self._frame_range(record)
                 wanted = cache.missing(record.path, short_side, range(first, first + count))
-                decoded = wanted and self.decoder.read_resized(record.path, wanted, short_side)
+                if not wanted:
+                    continue
+                decoded = self.decoder.read_resized(record.path, wanted, short_side)
             except Exception:  # noqa: BLE001 - reported by __getitem__ when the clip is read
                 continue
-            if decoded and not decoded.padded:
-                frames = dict(zip(wanted, decoded.data.numpy()))
-                if cache.size + sum(f.nbytes for f in frames.values()) > cache.limit:
-                    return  # full: the clips left are decoded as they come
-                cache.put(record.path, short_side, frames)
+            if decoded.padded:  # fewer frames than the container says: read as they come
+                continue
+            frames = dict(zip(wanted, decoded.data.numpy()))
+            if cache.size + sum(f.nbytes for f in frames.values()) > cache.limit:
+                return  # full: the clips left are decoded as they come
+            cache.put(record.path, short_side, frames)
 
     def _frame_range(self, record: VideoRecord) -> Tuple[int, int]:
         """(first frame, frame count) of `record`'s segment of its video (at least one)."""
