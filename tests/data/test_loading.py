@@ -156,3 +156,17 @@ def test_a_pickled_frame_cache_travels_empty():
     cache.put("a.mp4", 32, {0: np.zeros((8, 8, 3), np.uint8)})
     copy = pickle.loads(pickle.dumps(cache))
     assert copy.get("a.mp4", 32, [0]) == {} and copy.size == 0 and copy.limit == cache.limit
+
+
+def test_prepared_frames_feed_a_flow_stream_too(tiny_video, tmp_path):
+    from zoo.data import FlowOptions
+
+    streams = {"rgb": InputSpec(frames=2, size=32),
+               "flow": InputSpec(modality="flow", frames=2, size=32, flow_stack=2)}
+    dataset = VideoClipDataset([VideoRecord(str(tiny_video), 0, "a")], ["a"], streams,
+                               decoder=CountingDecoder(),
+                               flow=FlowOptions("dis", cache_dir=str(tmp_path / "flow")))
+    dataset.prepare()
+    sample = dataset[0]
+    assert sample is not None and dataset.health.skipped == 0, dataset.health.summary()
+    assert sample["inputs"]["flow"].shape[0] == 2 * 2 and len(dataset.decoder.reads) == 1

@@ -201,7 +201,8 @@ class VideoClipDataset(Dataset):
 
     def load(self, record: VideoRecord) -> Dict[str, Any]:
         """The sample of `record`; raises VideoDecodeError when the video gives no frames."""
-        first, count = self._frame_range(record)
+        info = self.decoder.probe(record.path)
+        first, count = self._frame_range(record, info)
         start = float(torch.rand(())) if self.train else 0.5  # shared by all dense streams
         plans = {name: [[first + i for i in view] for view in self._plan(spec, count, start)]
                  for name, spec in self.inputs.items()}
@@ -245,7 +246,7 @@ class VideoClipDataset(Dataset):
         for index in range(len(self.records)) if indices is None else indices:
             record = self.records[index]
             try:
-                first, count = self._frame_range(record)
+                first, count = self._frame_range(record, self.decoder.probe(record.path))
                 wanted = cache.missing(record.path, short_side, range(first, first + count))
                 if not wanted:
                     continue
@@ -259,9 +260,10 @@ class VideoClipDataset(Dataset):
                 return  # full: the clips left are decoded as they come
             cache.put(record.path, short_side, frames)
 
-    def _frame_range(self, record: VideoRecord) -> Tuple[int, int]:
-        """(first frame, frame count) of `record`'s segment of its video (at least one)."""
-        info = self.decoder.probe(record.path)
+    @staticmethod
+    def _frame_range(record: VideoRecord, info: Any) -> Tuple[int, int]:
+        """(first frame, frame count) of `record`'s segment of its video (probed: `info`), at
+        least one."""
         first = 0 if record.start is None else min(int(record.start * info.fps), info.num_frames - 1)
         last = info.num_frames if record.end is None else int(np.ceil(record.end * info.fps))
         return first, max(min(last, info.num_frames) - first, 1)
