@@ -115,7 +115,11 @@ def run_preset(preset: str, args: argparse.Namespace) -> Tuple[List[Dict], float
     for row in rows:
         print(f"  {preset:12s} {row['variant']:55s} {row['clips_s']:7.2f} train clips/s  "
               f"{row['ratio']:5.2f}x", flush=True)
-    curves = {v.label: losses(v.make(copy.deepcopy(model)), batches) for v in chosen}
+    curves = {}
+    for v in chosen:  # the same dropout masks for every variant
+        step = v.make(copy.deepcopy(model))
+        seed_everything(1)
+        curves[v.label] = losses(step, batches)
     reference = curves[PLAIN]
     diff = max(abs(a - b) for label, curve in curves.items() for a, b in zip(curve, reference))
     print(f"  {preset:12s} loss over {len(reference)} steps: "
