@@ -73,6 +73,11 @@ def test_rows_streams_leaderboard_and_cards(toy_presets, tmp_path):
     flow = rows["acme_two_stream:flow"]
     assert flow.kind == "stream" and flow.of == "acme_two_stream" and flow.ok
     assert set(flow.input) == {"flow"} and flow.test_clips == 24 and flow.arrow is not None
+    # frames averaged by design (acme_pool): permuting them changes no logit; order is read by
+    # the flow stream's recurrent head, and flow is not a series of frames to permute
+    assert single.order_change == 0 and single.order_clips == 24
+    assert rows["acme_two_stream:rgb"].order_change == 0
+    assert flow.order_change is None and rows["acme_two_stream"].order_change is None
     broken = rows["broken_preset"]
     assert not broken.ok and broken.reason.startswith("build: ")
     assert "no_such_backbone" in broken.reason
@@ -209,14 +214,19 @@ def test_the_same_network_is_trained_once(toy_presets, tmp_path):
     assert "the same network as `acme_single`" in twin.note
 
 
-@pytest.mark.parametrize("top1_ci, arrow, expected", [
-    ((0.05, 0.10), None, "learned nothing in this budget: its top-1 interval reaches chance "
-                         "(0.083) after 166 steps"),
-    ((0.40, 0.47), 0.02, "reads no arrow of time here: 2% of the 400 motion clips"),
-    ((0.40, 0.47), 0.90, ""),
-    ((0.10, 0.14), 0.02, ""),  # above chance, not yet twice it: neither said
+@pytest.mark.parametrize("top1_ci, arrow, order_change, expected", [
+    ((0.05, 0.10), None, None, "learned nothing in this budget: its top-1 interval reaches "
+                               "chance (0.083) after 166 steps"),
+    ((0.40, 0.47), 0.02, None, "reads no arrow of time here: 2% of the 400 motion clips"),
+    ((0.40, 0.47), 0.07, 0.0, "blind to frame order by design: permuting the frames of 64 test "
+                              "clips changes no logit (by under 0.0001 of the largest); arrow "
+                              "of time 7%"),
+    ((0.40, 0.47), 0.02, 0.03, "reads no arrow of time here"),  # order read, arrow not learned
+    ((0.40, 0.47), 0.90, None, ""),
+    ((0.10, 0.14), 0.02, None, ""),  # above chance, not yet twice it: neither said
 ])
-def test_a_rows_note_says_what_its_figures_show(top1_ci, arrow, expected):
+def test_a_rows_note_says_what_its_figures_show(top1_ci, arrow, order_change, expected):
     row = BenchRow("m", "d", "x", status="ok", top1=sum(top1_ci) / 2, top1_ci=top1_ci,
-                   chance=1 / 12, steps=166, arrow=arrow, arrow_clips=400)
+                   chance=1 / 12, steps=166, arrow=arrow, arrow_clips=400,
+                   order_change=order_change, order_clips=64)
     assert row.note.startswith(expected) and bool(row.note) == bool(expected)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from toys import install
-from zoo.bench import cli, cost, jobs, leaderboard
+from zoo.bench import cli, cost, jobs, leaderboard, run
 from zoo.bench.measure import (Budget, PeakMemory, _Schedule, arrow_of_time, latency,
                                recompute_bn_stats, score, shuffle_frames, train_for_budget,
                                wilson_interval)
@@ -262,6 +262,18 @@ def test_paper_scale_cost_is_measured_once_per_config_and_machine(toys, tmp_path
     assert len(cost.measure_costs(["acme_single"], store, force=True, progress=False)) == 1
     text = "\n".join(leaderboard.cost_table(["acme_single"], store.rows()))
     assert "## Cost at the paper's scale" in text and "| `acme_single` | rgb 4x16² |" in text
+
+
+def test_the_cost_table_reads_the_benchmark_rows_machine():
+    def measured(processor, params):
+        return cost.CostRow("p", processor, "2.14", status="ok", params=params)
+
+    here, other = "AMD EPYC (AVX512, avx512_bf16)", "AMD EPYC (AVX2)"
+    rows = [BenchRow("p", "d", "x", env={"processor": here, "torch": "2.14"})]
+    for stored in ([measured(here, 1), measured(other, 2)], [measured(other, 2), measured(here, 1)]):
+        assert cost.costs_for(rows, stored)["p"].params == 1  # one row a preset, this machine's
+    assert cost.costs_for(rows, [measured(other, 2)])["p"].params == 2  # else another's
+    assert run.machine().startswith(run.processor() + " (")
 
 
 def test_precise_bn_sets_the_exact_statistics_of_the_training_batches():

@@ -67,7 +67,11 @@ def test_runtime_models_export_once_and_run_under_both_runtimes(peers, tmp_path)
 
     model = zoo.build("r3d_18", num_classes=4, frames=4, size=32, width=0.125).eval()
     models = peers.runtime_models(model, tmp_path, int8=True)
-    assert list(models) == ["onnxruntime fp32", "openvino fp32", "onnxruntime int8", "openvino int8"]
+    # OpenVINO runs a float model in the precision it picks: bf16 where the processor has it
+    float_labels = [label for label in models if "int8" not in label]
+    assert float_labels[0] == "onnxruntime fp32" and float_labels[1].startswith("openvino ")
+    assert float_labels[1].split()[1] in ("fp32", "bf16", "f16")
+    assert list(models)[2:] == ["onnxruntime int8", "openvino int8"]
     assert sorted(p.name for p in tmp_path.glob("*.onnx")) == ["fp32.onnx", "int8.onnx"]
     x = peers.model_inputs(model, 2)
     with torch.no_grad():
@@ -77,6 +81,8 @@ def test_runtime_models_export_once_and_run_under_both_runtimes(peers, tmp_path)
         assert logits.shape == expected.shape
         if "fp32" in label:
             torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-5)
+        elif "int8" not in label:  # half precision: within its rounding
+            torch.testing.assert_close(logits, expected, rtol=5e-2, atol=5e-2)
 
 
 def test_fastest_skips_the_peer_and_refused_int8(peers):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from zoo.engine import step
 from zoo.registry import REGISTRY
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_train.py"
@@ -27,7 +28,9 @@ def bench():
         del sys.modules[spec.name]
 
 
-def test_rows_ratios_and_the_same_loss_curve(bench):
+def test_rows_ratios_and_the_same_loss_curve(bench, monkeypatch):
+    # zoo's step in float32 even where bf16 is native, whose rounding moves the curve by ~0.1
+    monkeypatch.setattr(step, "native_bf16", lambda device: False)
     args = argparse.Namespace(frames=4, size=32, width=0.125, batch=4, min_seconds=0.0, rounds=1,
                               loss_steps=3, compile=False)
     rows, diff = bench.run_preset("r3d_18", args)

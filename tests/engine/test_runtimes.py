@@ -63,7 +63,7 @@ def test_onnx_file_under_each_runtime_matches_pytorch(tmp_path, runtime):
     torch.manual_seed(0)
     model = TwoStreams().eval()
     path = export_onnx(model, tmp_path / "m.onnx", two_streams(2))
-    exported = load_exported(path, runtime, threads=1)
+    exported = load_exported(path, runtime, threads=1, fp32=True)
     assert sorted(exported.input_names) == ["flow", "rgb"]
     inputs = two_streams(3)  # another batch size than the exported one
     torch.testing.assert_close(exported(inputs), expected(model, inputs), rtol=1e-4, atol=1e-5)
@@ -75,16 +75,21 @@ def test_openvino_ir_round_trip_single_and_two_streams(tmp_path):
     clip = torch.randn(2, 3, 4, 32, 32)
     path = export_openvino(model, tmp_path / "r3d.xml", {"rgb": clip})
     assert path.with_suffix(".bin").exists()
-    exported = load_exported(path, "openvino", threads=1)
+    exported = load_exported(path, "openvino", threads=1, fp32=True)
     assert exported.input_names == ["rgb"] and exported.precision == "f32"
     other = torch.randn(3, 3, 4, 32, 32)
     torch.testing.assert_close(exported(other), expected(model, other), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(exported({"rgb": other}), exported(other))
 
     two = TwoStreams().eval()
-    ir = load_exported(export_openvino(two, tmp_path / "two.xml", two_streams(2)), "openvino")
+    ir = load_exported(export_openvino(two, tmp_path / "two.xml", two_streams(2)), "openvino",
+                       fp32=True)
     inputs = two_streams(1)
     torch.testing.assert_close(ir(inputs), expected(two, inputs), rtol=1e-4, atol=1e-5)
+    # by default OpenVINO picks its precision: bf16 where the processor has it, within rounding
+    picked = load_exported(path, "openvino")
+    assert picked.precision in ("f32", "bf16")
+    torch.testing.assert_close(picked(other), expected(model, other), rtol=5e-2, atol=5e-2)
 
 
 def test_wrong_inputs_and_runtime_are_named(tmp_path):
@@ -152,12 +157,16 @@ def test_predict_runtime_switch_gives_pytorchs_top_k(tmp_path, cache, capsys, ru
         captured = capsys.readouterr()
         return json.loads(captured.out)["predictions"], captured.err
 
-    reference, _ = top()
+    reference, _ = top("--no-optimize")  # eager fp32
     exported, err = top("--runtime", runtime)
     assert "exporting the model to" in err
-    assert [p["label"] for p in exported] == [p["label"] for p in reference]
+    # OpenVINO says when it picks bf16 on this processor: then within bf16's rounding
+    half = f"{runtime} runs the model in bf16" in err
+    assert not half or runtime == "openvino"
+    if not half:
+        assert [p["label"] for p in exported] == [p["label"] for p in reference]
     np.testing.assert_allclose([p["probability"] for p in exported],
-                               [p["probability"] for p in reference], atol=1e-5)
+                               [p["probability"] for p in reference], atol=1e-2 if half else 1e-5)
     assert top("--runtime", runtime)[1].count("exporting") == 0  # read from the cache
 
 

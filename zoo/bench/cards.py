@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from .cost import COST_COLUMNS, COST_STORE, CostRow
+from .cost import COST_COLUMNS, COST_STORE, CostRow, costs_for
 from .jobs import DATASET
 from .leaderboard import ranked
 from .profiles import DEFAULT_PROFILE
@@ -72,7 +72,7 @@ def render_cards(rows: Sequence[BenchRow], costs: Sequence[CostRow] = (),
     ok, _ = ranked(board)
     ranks = {r.preset: rank for rank, _, r in ok}
     presets = {r.preset: r for r in board if r.kind == "preset"}  # combinations get no card
-    cost = {c.preset: c for c in costs if c.status == "ok"}
+    cost = costs_for(board, costs)
     installed = {name: _live(name) for name in current().names("preset")}
     first_party = {name for name, info in installed.items()
                    if info and info["source"] == FIRST_PARTY}

@@ -1,7 +1,7 @@
 """What each preset costs at its paper's scale (its default config, 400 classes): parameters,
 GFLOPs at the paper's input and clips/s at batch 1 and 8, measured without training.
 
-Measured once per preset config, machine (processor, torch, threads) and kept in
+Measured once per preset config, machine (processor and its instruction set, torch) and kept in
 ``paper_cost.jsonl`` beside the leaderboard: counting and timing the full-size networks takes
 minutes, and the figures do not change with the benchmark's seed or budget. ``zoo bench
 --force-cost`` measures them again."""
@@ -64,6 +64,21 @@ COST_COLUMNS: List[Column] = [
 ]
 
 
+def costs_for(rows: Sequence[Any], costs: Sequence[CostRow]) -> Dict[str, CostRow]:
+    """Each preset's measured cost, from the machine (processor, torch) of the benchmark `rows`
+    where the store has it, else from the last other machine measured."""
+    here = {(r.env.get("processor"), r.env.get("torch")) for r in rows}
+    chosen: Dict[str, CostRow] = {}
+    for cost in costs:
+        if cost.status != "ok":
+            continue
+        kept = chosen.get(cost.preset)
+        if kept is None or (kept.processor, kept.torch) not in here \
+                or (cost.processor, cost.torch) in here:
+            chosen[cost.preset] = cost
+    return chosen
+
+
 def config_digest(preset: str) -> str:
     """A short digest of the config `preset` resolves to by default."""
     from ..builder import resolve_config
@@ -92,9 +107,9 @@ def measure_cost(preset: str) -> CostRow:
     import zoo
     from ..tensors import count_parameters
     from .measure import gflops
-    from .run import input_summary, processor, reason
+    from .run import input_summary, machine, reason
 
-    row = CostRow(preset, processor(), torch.__version__, torch.get_num_threads())
+    row = CostRow(preset, machine(), torch.__version__, torch.get_num_threads())
     stage = "build"
     try:
         row.config = config_digest(preset)
@@ -121,12 +136,12 @@ def measure_costs(presets: Sequence[str], store, force: bool = False,
     import torch
     from tqdm.auto import tqdm
 
-    from .run import processor
+    from .run import machine
 
     measured = []
-    machine = (processor(), torch.__version__)
+    here = (machine(), torch.__version__)
     for preset in tqdm(presets, desc="paper-scale cost", disable=not progress):
-        stored = store.get(preset, *machine)
+        stored = store.get(preset, *here)
         try:
             current = stored is not None and stored.config == config_digest(preset)
         except Exception:  # an unbuildable preset is measured (and fails) below

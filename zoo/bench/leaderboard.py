@@ -15,7 +15,7 @@ import io
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .cost import COST_COLUMNS, CostRow
+from .cost import COST_COLUMNS, CostRow, costs_for
 from .jobs import DATASET
 from .profiles import DEFAULT_PROFILE
 from .rows import BenchRow, Column, columns_for, legend, metric_label
@@ -110,7 +110,8 @@ def markdown(rows: Sequence[BenchRow], costs: Sequence[CostRow] = ()) -> str:
     if failed:
         lines += ["", "Failed:", "", "| preset | reason |", "|---|---|"]
         lines += [f"| `{r.preset}` | {r.reason.replace('|', '/')} |" for r in failed]
-    lines += cost_table([r.preset for r in rows if r.kind == "preset"], costs)
+    lines += cost_table([r.preset for r in rows if r.kind == "preset"],
+                        list(costs_for(rows, costs).values()))
     return "\n".join(lines) + "\n"
 
 
@@ -176,7 +177,7 @@ _STYLE = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collap
           "th[data-dir=desc]::after{content:' \\25BC'}tr.front td{background:#fff6d5}")
 
 
-def html_page(rows: Sequence[BenchRow], costs: Sequence[CostRow] = ()) -> str:
+def html_page(rows: Sequence[BenchRow]) -> str:
     """A self-contained page (inline CSS and JavaScript, no external resources) with the
     leaderboard as a table sorted by clicking a header; Pareto-front rows are highlighted."""
     ok, failed = ranked(rows)
@@ -261,7 +262,7 @@ def write_leaderboard(rows: Sequence[BenchRow], results_dir: Path, stem: str = "
     text = markdown(rows, costs)
     (results_dir / f"{stem}.md").write_text(text, encoding="utf-8")
     (results_dir / f"{stem}.csv").write_text(csv_text(rows), encoding="utf-8")
-    (results_dir / f"{stem}.html").write_text(html_page(rows, costs), encoding="utf-8")
+    (results_dir / f"{stem}.html").write_text(html_page(rows), encoding="utf-8")
     pareto_plot(rows, results_dir / ("pareto.png" if stem == "leaderboard" else f"{stem}_pareto.png"))
     return text
 

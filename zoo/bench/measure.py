@@ -260,6 +260,13 @@ def shuffle_frames(inputs: Inputs, seeds: Sequence[int]) -> Inputs:
     return out
 
 
+def order_change(forward: torch.Tensor, permuted: torch.Tensor) -> float:
+    """The largest change of any logit when the clips' frames are permuted, relative to the
+    largest logit: about 1e-7 (summation order) for a model blind to frame order by design."""
+    scale = forward.abs().max().clamp_min(1e-12)
+    return float((permuted - forward).abs().max() / scale)
+
+
 def metric_value(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Top-1, or mAP for multi-hot labels."""
     if labels.is_floating_point():

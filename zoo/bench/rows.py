@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 Interval = Tuple[float, float]
+# a permutation of the frames that changes no logit by this share of the largest: summation order
+ORDER_BLIND = 1e-4
 
 
 @dataclass
@@ -66,6 +68,8 @@ class BenchRow:
     unchanged_reversed: Optional[float] = None  # share whose prediction reversal leaves as is
     arrow_clips: int = 0
     shuffled: Optional[float] = None  # the score with every clip's frames shuffled
+    order_change: Optional[float] = None  # largest relative logit change, RGB frames permuted
+    order_clips: int = 0
     temporal_reliance: Optional[float] = None  # score - shuffled
     skipped_loads: int = 0
     # speed at the benchmark's scale
@@ -97,22 +101,29 @@ class BenchRow:
     def note(self) -> str:
         """What the figures say plainly about the row: a model whose interval reaches down to
         chance learned nothing in the budget (its figures say nothing about the architecture);
-        one that learned the task (its interval above twice chance) but whose predictions almost
-        never flip when the motion clips play backwards does not read the arrow of time."""
+        one whose logits stay as they are when its RGB frames are permuted is blind to frame
+        order by design (TSN's consensus, a single-frame model); one that learned the task (its
+        interval above twice chance) but whose predictions almost never flip when the motion
+        clips play backwards does not read the arrow of time."""
         known = self.score_ci is not None and self.chance is not None
         if known and self.score_ci[0] <= self.chance and not self.same_as:
             return (f"learned nothing in this budget: its top-1 interval reaches chance "
                     f"({self.chance:.3f}) after {self.steps} steps; the row says nothing about "
                     f"the architecture")
+        if self.same_as:
+            return (f"the same network as `{self.same_as}` at the benchmark's input and width: "
+                    f"measured once, not trained twice")
+        if self.order_change is not None and self.order_change < ORDER_BLIND:
+            arrow = "" if self.arrow is None else f"; arrow of time {self.arrow:.0%}"
+            return (f"blind to frame order by design: permuting the frames of {self.order_clips} "
+                    f"test clips changes no logit (by under {ORDER_BLIND:g} of the largest)"
+                    f"{arrow}")
         learned = known and self.score_ci[0] > 2 * self.chance
         if learned and self.arrow is not None and self.arrow < 0.05:
             return (f"reads no arrow of time here: {self.arrow:.0%} of the {self.arrow_clips} "
                     f"motion clips played backwards flip to the reversed class")
         if self.kind == "stream":
             return f"one stream of `{self.of}`, scored alone"
-        if self.same_as:
-            return (f"the same network as `{self.same_as}` at the benchmark's input and width: "
-                    f"measured once, not trained twice")
         return ""
 
     def to_dict(self) -> Dict[str, Any]:
@@ -228,6 +239,8 @@ COLUMNS: List[Column] = [
            markdown=False),
     Column("arrow_clips", "arrow_clips", _attr("arrow_clips"), markdown=False),
     Column("shuffled", "shuffled", _attr("shuffled"), digits=4, markdown=False),
+    Column("order_change", "order_change", _attr("order_change"), digits=4, markdown=False),
+    Column("order_clips", "order_clips", _attr("order_clips"), markdown=False),
     Column("width", "width", _attr("width"), markdown=False),
     Column("input", "input", lambda r: format_input(r.input) if r.input else "", markdown=False),
     Column("train_s", "train_s", _attr("train_s"), markdown=False),

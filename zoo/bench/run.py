@@ -31,12 +31,23 @@ def processor() -> str:
         return platform.processor() or platform.machine()
 
 
+def machine() -> str:
+    """The processor with what its speed depends on besides the name: torch's vector instruction
+    set and native bf16 (``AMD EPYC (AVX512, avx512_bf16)``); virtual machines of two processor
+    generations can report the same name."""
+    import torch
+
+    from ..inference import cpu_bf16_features
+    features = [torch.backends.cpu.get_cpu_capability(), *cpu_bf16_features()]
+    return f"{processor()} ({', '.join(features)})"
+
+
 def environment(device: str = "cpu", bf16: bool = False) -> Dict[str, Any]:
     """Where a row was measured: processor, torch version, CPU threads, dtype and device."""
     import torch
     if device.startswith("cuda") and torch.cuda.is_available():
         device = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
-    return {"processor": processor(), "torch": torch.__version__,
+    return {"processor": machine(), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "dtype": "bf16-autocast" if bf16 else "fp32",
             "device": device}
 
@@ -173,18 +184,25 @@ def describe_scale(scale: Dict[str, Any], inputs: str, lr: Optional[float] = Non
 
 def evaluate_orders(model, test_set, profile: Profile, device: str) -> Dict[str, Dict[str, Any]]:
     """Scores of the model and of each stream scored alone, on the test split played forward,
-    with the arrow of time (its motion clips played backwards) and the score with shuffled
-    frames: ``{"model" | stream: {field: value}}`` of BenchRow fields."""
+    with the arrow of time (its motion clips played backwards), the score with shuffled
+    frames and, where the input is RGB frames, how much permuting them changes the logits:
+    ``{"model" | stream: {field: value}}`` of BenchRow fields."""
     from torch.utils.data import DataLoader
 
     from ..data import collate, loader_settings
     from ..data.protocol import first_label, reversed_class
-    from .measure import arrow_of_time, collect, metric_value, score, shuffle_frames
+    from .measure import (arrow_of_time, collect, metric_value, order_change, score,
+                          shuffle_frames)
 
     loader = functools.partial(DataLoader, batch_size=EVAL_BATCH, collate_fn=collate,
                                **loader_settings(test_set, EVAL_BATCH, profile.workers or None,
                                                  device).kwargs())
     run = functools.partial(collect, model, bf16=profile.bf16, device=device)
+
+    def shuffled_frames(inputs, seen: int):
+        batch = len(next(iter(inputs.values())))
+        return shuffle_frames(inputs, [profile.seed * 1_000_003 + seen + i for i in range(batch)])
+
     groups = getattr(test_set, "class_groups", None)
     scores, labels = run(loader(test_set))
     out = {name: {**score(logits, labels, groups), "test_clips": len(labels)}
@@ -199,13 +217,19 @@ def evaluate_orders(model, test_set, profile: Profile, device: str) -> Dict[str,
     if hasattr(test_set, "with_time_order"):
         shuffled, _ = run(loader(test_set.with_time_order("shuffled")))
     else:
-        shuffled, _ = run(loader(test_set), transform=lambda inputs, seen: shuffle_frames(
-            inputs, [profile.seed * 1_000_003 + seen + i
-                     for i in range(len(next(iter(inputs.values()))))]))
+        shuffled, _ = run(loader(test_set), transform=shuffled_frames)
     for name, logits in shuffled.items():
         value = metric_value(logits, labels)
         out[name].update(shuffled=round(value, 4),
                          temporal_reliance=round(metric_value(scores[name], labels) - value, 4))
+    # blind to frame order by design: the same frames in another order give the same logits
+    first = Subset(test_set, range(min(EVAL_BATCH, len(test_set))))
+    (played, _), (permuted, _) = run(loader(first)), run(loader(first), transform=shuffled_frames)
+    modality = {name: spec.modality for name, spec in model.spec.inputs.items()}
+    for name, logits in permuted.items():
+        if set(modality.values() if name == "model" else [modality[name]]) == {"rgb"}:
+            out[name].update(order_change=order_change(played[name], logits),
+                             order_clips=len(logits))
     return out
 
 

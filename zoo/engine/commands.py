@@ -380,7 +380,11 @@ def _exported(model, runtime: str):
     require(runtime)  # fail before exporting
     path = cached_onnx(model, example_inputs(model.spec.inputs, 2),
                        log=lambda line: print(f"zoo predict: {line}", file=sys.stderr))
-    return ExportedModel(path, runtime, spec=model.spec, classes=getattr(model, "classes", None))
+    exported = ExportedModel(path, runtime, spec=model.spec, classes=getattr(model, "classes", None))
+    if exported.precision not in ("as exported", "f32"):
+        print(f"zoo predict: {runtime} runs the model in {exported.precision}, the precision it "
+              f"picks on this processor", file=sys.stderr)
+    return exported
 
 
 # -- export -------------------------------------------------------------------------------

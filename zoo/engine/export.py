@@ -127,11 +127,12 @@ def _onnx_export(wrapper: nn.Module, named: Dict[str, torch.Tensor], path: Path,
 
 def onnx_max_abs_diff(model: nn.Module, path: PathLike, inputs: Inputs,
                       runtime: str = "onnxruntime") -> float:
-    """Run the exported file (ONNX, or an OpenVINO IR) with `runtime` (CPU) and `model` on
-    `inputs`; the largest absolute difference of their logits."""
+    """Run the exported file (ONNX, or an OpenVINO IR) with `runtime` (CPU, float32: what is
+    checked is the conversion) and `model` on `inputs`; the largest absolute difference of their
+    logits."""
     from .runtimes import load_exported, max_abs_diff
 
-    return max_abs_diff(model, load_exported(path, runtime), inputs)
+    return max_abs_diff(model, load_exported(path, runtime, fp32=True), inputs)
 
 
 def export_torchscript(model: nn.Module, path: PathLike, example_inputs: Inputs) -> Path:

@@ -10,7 +10,8 @@ keyed by its config and weights (what ``zoo predict --runtime`` reads).
 
 Both runtimes use the process's intra-op thread count (``torch.get_num_threads()``) unless told
 otherwise: ONNX Runtime with every graph optimisation, OpenVINO on its CPU device with the
-latency hint, in the precision it picks (f32 on a CPU without bf16; `ExportedModel.precision`).
+latency hint, in the precision it picks (bf16 on a CPU with AVX512-BF16 or AMX, else f32;
+`ExportedModel.precision` says which) unless told to keep float32 (``fp32=True``).
 """
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ def _threads(threads: Optional[int]) -> int:
     return threads or torch.get_num_threads()
 
 
-def _onnxruntime(path: Path, threads: int):
+def _onnxruntime(path: Path, threads: int, fp32: bool):
+    """ONNX Runtime's CPU provider runs the graph in its own precision: float32 either way."""
     ort = require("onnxruntime")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -76,9 +78,10 @@ def _openvino_core() -> Any:
     return require("openvino").Core()
 
 
-def _openvino(path: Path, threads: int):
-    compiled = _openvino_core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                          "PERFORMANCE_HINT": "LATENCY"})
+def _openvino(path: Path, threads: int, fp32: bool):
+    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+              **({"INFERENCE_PRECISION_HINT": "f32"} if fp32 else {})}
+    compiled = _openvino_core().compile_model(str(path), "CPU", config)
     names = [port.get_any_name() for port in compiled.inputs]
     precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # f32, bf16
     request = compiled.create_infer_request()
@@ -92,12 +95,13 @@ _LOADERS = {"onnxruntime": _onnxruntime, "openvino": _openvino}
 
 
 class ExportedModel(nn.Module):
-    """An exported model run by `runtime`, called like the model it came from.
+    """An exported model run by `runtime`, called like the model it came from, in the precision
+    the runtime picks for this processor (`precision`), or in float32 with `fp32`.
 
     `spec` and `classes`, when given, are the source model's (``zoo predict`` reads them)."""
 
     def __init__(self, path: PathLike, runtime: str, threads: Optional[int] = None,
-                 spec: Any = None, classes: Optional[List[str]] = None):
+                 spec: Any = None, classes: Optional[List[str]] = None, fp32: bool = False):
         super().__init__()
         path = Path(path)
         if runtime not in _LOADERS:
@@ -106,7 +110,8 @@ class ExportedModel(nn.Module):
         if path.suffix == ".xml" and runtime != "openvino":
             raise ZooError(f"{path}: an OpenVINO IR runs under openvino, not {runtime}")
         self.path, self.runtime = path, runtime
-        self.input_names, self._run, self.precision = _LOADERS[runtime](path, _threads(threads))
+        self.input_names, self._run, self.precision = _LOADERS[runtime](path, _threads(threads),
+                                                                        fp32)
         self.spec, self.classes = spec, classes
 
     def feeds(self, inputs: Inputs) -> Dict[str, np.ndarray]:
@@ -126,9 +131,11 @@ class ExportedModel(nn.Module):
         return torch.from_numpy(self._run(self.feeds(inputs)))
 
 
-def load_exported(path: PathLike, runtime: str, threads: Optional[int] = None) -> ExportedModel:
-    """`path` (ONNX, or OpenVINO IR ``.xml``) under `runtime` (onnxruntime, openvino)."""
-    return ExportedModel(path, runtime, threads)
+def load_exported(path: PathLike, runtime: str, threads: Optional[int] = None,
+                  fp32: bool = False) -> ExportedModel:
+    """`path` (ONNX, or OpenVINO IR ``.xml``) under `runtime` (onnxruntime, openvino); `fp32`
+    keeps float32 where the runtime would pick a lower precision."""
+    return ExportedModel(path, runtime, threads, fp32=fp32)
 
 
 def export_openvino(model: nn.Module, path: PathLike, example_inputs: Inputs,
