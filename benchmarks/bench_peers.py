@@ -364,7 +364,8 @@ def environment() -> str:
 
 
 def write_markdown(rows: List[Dict], checked: Dict[str, Tuple[str, Dict[str, Checked]]], command: str,
-                   overhead: Dict[Tuple[str, int], float], minutes: float) -> None:
+                   overhead: Dict[Tuple[str, int], float], minutes: float,
+                   path: Path = RESULTS) -> None:
     from zoo.bench.profiles import PROFILES
     from zoo.engine.quantize import MIN_AGREEMENT
 
@@ -405,8 +406,8 @@ def write_markdown(rows: List[Dict], checked: Dict[str, Tuple[str, Dict[str, Che
         lines += [f"| {m} | {note} | {label} | {c.agreement.max_logit_diff:.1e} | {c.agreement.top1:.1%} | "
                   f"{'yes' if c.offered else 'no'} |"
                   for m, (note, variants) in checked.items() for label, c in variants.items()]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
 
 
 def main(argv=None) -> int:
@@ -419,6 +420,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3,
                    help="interleaved timing rounds per variant; the median is reported")
     p.add_argument("--no-agreement", action="store_true")
+    p.add_argument("--out", type=Path, default=RESULTS, help="the Markdown file written")
     p.add_argument("--no-bf16", action="store_true",
                    help="leave bf16 out of the fast path (CPUs without AVX512-BF16/AMX emulate it slowly)")
     args = p.parse_args(argv)
@@ -440,8 +442,8 @@ def main(argv=None) -> int:
                          bf16=not args.no_bf16, overhead=overhead, runtimes=not args.no_runtimes,
                          checked=checked.get(pair.preset, ("", {}))[1])
     command = "python benchmarks/bench_peers.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    write_markdown(rows, checked, command, overhead, (time.perf_counter() - start) / 60)
-    print(f"written {RESULTS}")
+    write_markdown(rows, checked, command, overhead, (time.perf_counter() - start) / 60, args.out)
+    print(f"written {args.out}")
     return 0
 
 

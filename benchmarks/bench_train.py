@@ -133,7 +133,7 @@ def environment() -> str:
 
 
 def write_markdown(rows: List[Dict], diffs: Dict[str, float], args: argparse.Namespace,
-                   command: str) -> None:
+                   command: str, path: Path = RESULTS) -> None:
     lines = ["# zoo's training step vs plain eager fp32: train clips/s, measured in one run", "",
              f"Command: `{command}`  ", f"Environment: {environment()}  ",
              f"Input: {args.frames}x{args.size}x{args.size}, width {args.width:g}, batch {args.batch}; "
@@ -144,8 +144,8 @@ def write_markdown(rows: List[Dict], diffs: Dict[str, float], args: argparse.Nam
               f"{args.loss_steps} built-in dataset batches:", "",
               "| model | largest loss difference |", "|---|---|"]
     lines += [f"| {m} | {d:.1e} |" for m, d in diffs.items()]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
 
 
 def main(argv=None) -> int:
@@ -160,6 +160,7 @@ def main(argv=None) -> int:
     p.add_argument("--loss-steps", type=int, default=3, help="steps of the loss comparison")
     p.add_argument("--compile", action="store_true", help="also time the compiled model")
     p.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
+    p.add_argument("--out", type=Path, default=RESULTS, help="the Markdown file written")
     args = p.parse_args(argv)
     print(f"environment: {environment()}")
     rows, diffs = [], {}
@@ -170,8 +171,8 @@ def main(argv=None) -> int:
         rows += preset_rows
     if not args.no_write:
         command = "python benchmarks/bench_train.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        write_markdown(rows, diffs, args, command.strip())
-        print(f"written {RESULTS}")
+        write_markdown(rows, diffs, args, command.strip(), args.out)
+        print(f"written {args.out}")
     return 0
 
 
