@@ -92,6 +92,31 @@ def test_openvino_ir_round_trip_single_and_two_streams(tmp_path):
     torch.testing.assert_close(picked(other), expected(model, other), rtol=5e-2, atol=5e-2)
 
 
+def test_openvino_falls_back_to_f32_when_its_own_precision_cannot_compile(monkeypatch, tmp_path):
+    from zoo.engine import runtimes
+
+    class Compiled:
+        inputs = []
+
+        def __init__(self, precision):
+            self.precision = precision
+
+        def get_property(self, name):
+            return type("Type", (), {"get_type_name": lambda _: self.precision})()
+
+        def create_infer_request(self):
+            return None
+
+    class Core:  # as OpenVINO 2026.4 on an AVX512-BF16 CPU with X3D-XS's int8 export
+        def compile_model(self, path, device, config):
+            if config.get("INFERENCE_PRECISION_HINT") != "f32":
+                raise RuntimeError("No suitable implementations.")
+            return Compiled("f32")
+
+    monkeypatch.setattr(runtimes, "_openvino_core", lambda: Core())
+    assert ExportedModel(tmp_path / "m.onnx", "openvino").precision == "f32"
+
+
 def test_wrong_inputs_and_runtime_are_named(tmp_path):
     pytest.importorskip("onnxruntime")
     path = export_onnx(TwoStreams(), tmp_path / "m.onnx", two_streams(1))

@@ -79,9 +79,17 @@ def _openvino_core() -> Any:
 
 
 def _openvino(path: Path, threads: int, fp32: bool):
-    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
-              **({"INFERENCE_PRECISION_HINT": "f32"} if fp32 else {})}
-    compiled = _openvino_core().compile_model(str(path), "CPU", config)
+    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+    float32 = {"INFERENCE_PRECISION_HINT": "f32"}
+    try:
+        compiled = _openvino_core().compile_model(str(path), "CPU",
+                                                  {**config, **(float32 if fp32 else {})})
+    except RuntimeError:
+        if fp32:
+            raise
+        # the precision it picks can lack kernels for a graph (OpenVINO 2026.4 in bf16 on an
+        # AVX512-BF16 CPU: "No suitable implementations" for X3D-XS's int8 export); f32 has them
+        compiled = _openvino_core().compile_model(str(path), "CPU", {**config, **float32})
     names = [port.get_any_name() for port in compiled.inputs]
     precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # f32, bf16
     request = compiled.create_infer_request()
