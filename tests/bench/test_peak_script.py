@@ -2,27 +2,18 @@
 sizes."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_peak.py"
+from benchmark_scripts import loaded
+
 TINY = dict(matmul_size=32, conv_shape=(1, 4, 8, 2, 6, 6, 3))
 
 
 @pytest.fixture(scope="module")
 def peak():
-    spec = importlib.util.spec_from_file_location("bench_peak", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
+    with loaded("bench_peak") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 def test_flop_counts_are_twice_fvcores_multiply_adds(peak):

@@ -2,15 +2,10 @@
 harness-overhead ratio is recorded."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
+from benchmark_scripts import loaded
 from zoo.registry import REGISTRY
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_peers.py"
 
 
 @pytest.fixture(scope="module")
@@ -18,14 +13,8 @@ def peers():
     if "x3d_xs" not in REGISTRY.names("preset"):
         pytest.skip("the first-party presets are not installed")
     pytest.importorskip("pytorchvideo")
-    spec = importlib.util.spec_from_file_location("bench_peers", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
+    with loaded("bench_peers") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 def test_pair_rows_ratios_and_harness_overhead(peers):

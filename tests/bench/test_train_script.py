@@ -2,30 +2,20 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
+from benchmark_scripts import loaded
 from zoo.engine import step
 from zoo.registry import REGISTRY
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_train.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
     if "r3d_18" not in REGISTRY.names("preset"):
         pytest.skip("the first-party presets are not installed")
-    spec = importlib.util.spec_from_file_location("bench_train", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
+    with loaded("bench_train") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 def test_rows_ratios_and_the_same_loss_curve(bench, monkeypatch):
