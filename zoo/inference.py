@@ -30,7 +30,7 @@ from .tensors import autocast
 Inputs = Union[torch.Tensor, Mapping[str, torch.Tensor]]
 Runner = Callable[[Inputs], torch.Tensor]
 
-MIN_AGREEMENT = 0.99  # top-1 agreement with eager fp32 a candidate needs to be chosen
+MIN_AGREEMENT = 0.99  # top-1 agreement with eager fp32 a faster path needs (int8 included)
 AGREEMENT_CLIPS = 24  # built-in test clips compared by default (two per class)
 # compile="auto" tries torch.compile (10-50 s per model) only when the calls the caller expects
 # would take longer than this at the best uncompiled speed
@@ -315,14 +315,18 @@ class Measured:
         return self.agreement is not None and self.agreement >= MIN_AGREEMENT
 
 
-def compare(runner: Runner, reference: List[torch.Tensor], batches: List[Inputs],
-            clips: int) -> Tuple[float, float]:
-    """(top-1 agreement, largest |logit| difference) of `runner` against the reference logits
-    over the first `clips` clips of `batches`."""
-    outputs = torch.cat([runner(b).float().cpu() for b in batches])[:clips]
-    expected = torch.cat(reference)[:clips]
+def logit_agreement(outputs: torch.Tensor, expected: torch.Tensor) -> Tuple[float, float]:
+    """(share of clips with the same arg-max class, largest absolute logit difference)."""
     agree = (outputs.argmax(1) == expected.argmax(1)).float().mean().item()
     return agree, (outputs - expected).abs().max().item()
+
+
+def compare(runner: Runner, reference: List[torch.Tensor], batches: List[Inputs],
+            clips: int) -> Tuple[float, float]:
+    """`logit_agreement` of `runner` with the reference logits over the first `clips` clips of
+    `batches`."""
+    outputs = torch.cat([runner(b).float().cpu() for b in batches])[:clips]
+    return logit_agreement(outputs, torch.cat(reference)[:clips])
 
 
 # -- the choice ----------------------------------------------------------------------------------

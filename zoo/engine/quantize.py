@@ -21,12 +21,12 @@ import torch
 from torch import nn
 
 from ..errors import ZooError
+from ..inference import MIN_AGREEMENT, logit_agreement
 from .runtimes import ExportedModel, export_openvino, require
 
 Inputs = Union[torch.Tensor, Mapping[str, torch.Tensor]]
 PathLike = Union[str, Path]
 
-MIN_AGREEMENT = 0.99  # top-1 agreement with fp32 below which int8 is not offered
 CALIBRATION_CLIPS = 48  # built-in train clips (4 of each class) that set the activation ranges
 BATCH = 16
 
@@ -51,16 +51,15 @@ class Agreement:
 def agreement(reference: Callable[[Inputs], torch.Tensor], candidate: Callable[[Inputs], torch.Tensor],
               batches: Iterable[Inputs]) -> Agreement:
     """Run both predictors on every batch and compare their logits."""
-    same, clips, diff = 0, 0, 0.0
+    expected, outputs = [], []
     for inputs in batches:
         with torch.inference_mode():
-            ref, out = reference(inputs).float(), candidate(inputs).float()
-        diff = max(diff, float((out - ref).abs().max()))
-        same += int((out.argmax(1) == ref.argmax(1)).sum())
-        clips += ref.shape[0]
-    if not clips:
+            expected.append(reference(inputs).float())
+            outputs.append(candidate(inputs).float())
+    if not expected:
         raise ValueError("agreement needs at least one batch")
-    return Agreement(same / clips, diff, clips)
+    agree, diff = logit_agreement(torch.cat(outputs), torch.cat(expected))
+    return Agreement(agree, diff, sum(len(x) for x in expected))
 
 
 def offered(measured: Agreement, minimum: float = MIN_AGREEMENT) -> bool:
