@@ -98,7 +98,6 @@ class _Schedule:
                 self.decay_steps = max(0, min(round(b.cooldown * steps), b.steps - steps))
                 return
 
-
     def _worst_class(self) -> float:
         """The lowest share of right predictions of any class in the recent batches."""
         labels = torch.cat([l for l, _ in self.recent])
