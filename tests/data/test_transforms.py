@@ -35,6 +35,8 @@ def test_flip_negates_horizontal_flow():
     assert torch.allclose(flipped[1], flow[1]) and torch.allclose(flipped[2:], flow[2:])
     rgb = ramp()
     assert torch.equal(hflip(rgb), rgb.flip(-1))
+    quantised = (flow * 255).round().to(torch.uint8)  # as the dataset keeps flow before normalising
+    assert hflip(quantised, flow=True)[0].flip(-1).tolist() == (255 - quantised[0]).tolist()
 
 
 def test_normalize_uses_the_spec():
@@ -45,6 +47,16 @@ def test_normalize_uses_the_spec():
         [(1 - m) / s for m, s in zip(spec.mean, spec.std)])
     flow = InputSpec(modality="flow", size=4, flow_stack=2)
     assert normalize(torch.full((4, 1, 4, 4), 0.5), flow.mean, flow.std).abs().max() < 1e-6
+
+
+def test_normalize_reads_uint8_clips_as_pixels_over_255_and_returns_contiguous_float():
+    spec = InputSpec(size=4)
+    pixels = torch.randint(0, 256, (2, 4, 6, 3), dtype=torch.uint8).permute(3, 0, 1, 2)  # [C,T,H,W]
+    before = pixels.clone()
+    out = normalize(pixels, spec.mean, spec.std)
+    assert out.dtype == torch.float32 and out.is_contiguous()
+    assert torch.allclose(out, normalize(pixels.float() / 255, spec.mean, spec.std), atol=1e-5)
+    assert torch.equal(pixels, before)  # normalised into a new tensor
 
 
 def test_spatial_views_train_and_test():

@@ -17,8 +17,7 @@ from ..specs import InputSpec
 from .flow import FlowComputer, FlowOptions, rgb_difference
 from .health import ON_ERROR, DataHealth
 from .sampling import PAD_MODES, clip_length, multiview_indices, sample_indices
-from .transforms import (default_short_side, random_position, resize_short_side,
-                         short_side_shape, spatial_views)
+from .transforms import default_short_side, resize_short_side, short_side_shape, spatial_views
 from .video import Decoder, VideoDecodeError, get_decoder
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".flv")
@@ -82,8 +81,8 @@ def keep_found(records: Iterable[Tuple[Optional[str], VideoRecord]], health: Dat
 
 
 class FrameCache:
-    """Decoded frames in memory, by ``(video, short side, frame index)``, the least recently used
-    dropped past `megabytes`. Each process (each DataLoader worker) fills its own; a pickled
+    """Decoded frames ``[3, H, W]`` in memory, by ``(video, short side, frame index)``, the
+    least recently used dropped past `megabytes`. Each process (each DataLoader worker) fills its own; a pickled
     cache (a worker started by spawn) travels empty."""
 
     def __init__(self, megabytes: float = 256.0):
@@ -203,7 +202,11 @@ class VideoClipDataset(Dataset):
         """The sample of `record`; raises VideoDecodeError when the video gives no frames."""
         info = self.decoder.probe(record.path)
         first, count = self._frame_range(record, info)
-        start = float(torch.rand(())) if self.train else 0.5  # shared by all dense streams
+        if self.train:  # one draw: the clip's start (shared by all dense streams), crop, flip
+            start, top, left, coin = torch.rand(4).tolist()
+            position, flip = (top, left), coin < 0.5
+        else:
+            start, position, flip = 0.5, None, False
         plans = {name: [[first + i for i in view] for view in self._plan(spec, count, start)]
                  for name, spec in self.inputs.items()}
         cached = {name: self.flow.from_cache(
@@ -217,8 +220,6 @@ class VideoClipDataset(Dataset):
         padded = decode_padded or any(
             count < clip_length(s.sampling, s.frames, s.frame_stride, _span(s))
             for s in self.inputs.values())
-        position = random_position() if self.train else None
-        flip = self.train and bool(torch.rand(()) < 0.5)
         inputs = {}
         for name, spec in self.inputs.items():
             views = []
@@ -255,7 +256,7 @@ class VideoClipDataset(Dataset):
                 continue
             if decoded.padded:  # fewer frames than the container says: read as they come
                 continue
-            frames = dict(zip(wanted, decoded.data.numpy()))
+            frames = dict(zip(wanted, _channels_first(decoded)))
             if cache.size + sum(f.nbytes for f in frames.values()) > cache.limit:
                 return  # full: the clips left are decoded as they come
             cache.put(record.path, short_side, frames)
@@ -270,15 +271,16 @@ class VideoClipDataset(Dataset):
 
     def _read(self, video: str, indices: List[int], short_side: int
               ) -> Tuple[Dict[int, np.ndarray], bool]:
-        """``{index: frame}`` shrunk toward `short_side`, from the cache or decoded, and whether
-        decoding padded (frames past the end of the video repeat the last one; not cached)."""
+        """``{index: frame [3, H, W]}`` shrunk toward `short_side`, from the cache or decoded,
+        and whether decoding padded (frames past the end of the video repeat the last one; not
+        cached)."""
         cache = self.frame_cache
         frames = cache.get(video, short_side, indices) if cache is not None else {}
         missing = [i for i in indices if i not in frames]
         if not missing:
             return frames, False
         decoded = self.decoder.read_resized(video, missing, short_side)
-        fresh = dict(zip(missing, decoded.data.numpy()))
+        fresh = dict(zip(missing, _channels_first(decoded)))
         if cache is not None and not decoded.padded:
             cache.put(video, short_side, fresh)
         return {**frames, **fresh}, decoded.padded
@@ -299,41 +301,49 @@ class VideoClipDataset(Dataset):
 
     def _resized(self, spec: InputSpec, indices: List[int], frames: Dict[int, np.ndarray]
                  ) -> Tuple[torch.Tensor, Dict[int, int]]:
-        """The distinct frames of `indices` resized, in [0, 1]: ``[3, N, H', W']``, and the
-        position of each frame index along N."""
+        """The distinct frames of `indices` resized, uint8: ``[3, N, H', W']``, and the position
+        of each frame index along N. Frames decoded at the stream's size are not copied."""
         unique = list(dict.fromkeys(indices))
-        stack = torch.from_numpy(np.stack([frames[i] for i in unique])).permute(3, 0, 1, 2)
-        resized = resize_short_side(stack, self._short(spec)).div_(255.0).clamp_(0.0, 1.0)
+        stack = torch.from_numpy(np.stack([frames[i] for i in unique], axis=1))
+        resized = resize_short_side(stack, self._short(spec))
+        if resized is not stack:
+            resized = resized.round_().clamp_(0, 255).to(torch.uint8)
         return resized, {i: k for k, i in enumerate(unique)}
 
     def _frames(self, spec: InputSpec, indices: List[int],
                 frames: Dict[int, np.ndarray]) -> torch.Tensor:
-        """An RGB or RGB-difference view ``[3, T, H', W']`` in [0, 1]."""
+        """An RGB view ``[3, T, H', W']`` uint8, or an RGB-difference view in [0, 1]."""
         resized, position = self._resized(spec, indices, frames)
         span = _span(spec)
         steps = [indices[t * span:(t + 1) * span] for t in range(spec.frames)]
-        current = resized[:, [position[s[0]] for s in steps]]
+        order = [position[s[0]] for s in steps]
+        current = resized if order == list(range(resized.shape[1])) else resized[:, order]
         if spec.modality == "rgb":
             return current
-        return rgb_difference(current, resized[:, [position[s[1]] for s in steps]])
+        return rgb_difference(current / 255.0, resized[:, [position[s[1]] for s in steps]] / 255.0)
 
     def _flow(self, video: str, spec: InputSpec, indices: List[int],
               frames: Dict[int, np.ndarray], cached: Optional[Dict[int, np.ndarray]]
               ) -> torch.Tensor:
-        """A flow view ``[2L, T, H', W']`` in [0, 1], from the cache or computed on the frames
-        resized to the stream's short side."""
+        """A flow view ``[2L, T, H', W']`` uint8 (quantised), from the cache or computed on the
+        frames resized to the stream's short side."""
         pairs = _flow_pairs(spec, indices)
         fields = cached
         if fields is None:
             resized, position = self._resized(spec, indices, frames)
-            as_uint8 = {i: (resized[:, k] * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
-                        for i, k in position.items()}
-            fields = self.flow.pairs(video, as_uint8, pairs)
+            fields = self.flow.pairs(video, {i: resized[:, k].permute(1, 2, 0).numpy()
+                                             for i, k in position.items()}, pairs)
         span = _span(spec)
         steps = [indices[t * span:(t + 1) * span] for t in range(spec.frames)]
         stacked = np.stack([np.concatenate([fields[s[k]] for k in range(span - 1)], axis=-1)
                             for s in steps])  # [T, H, W, 2L]
-        return torch.from_numpy(stacked).permute(3, 0, 1, 2).float().div_(255.0)
+        return torch.from_numpy(np.ascontiguousarray(stacked.transpose(3, 0, 1, 2)))
+
+
+def _channels_first(decoded: Any) -> np.ndarray:
+    """Decoded `Frames` as ``[N, 3, H, W]``: a clip's frames then stack into ``[3, T, H, W]``
+    without a transposing copy per clip."""
+    return np.ascontiguousarray(decoded.data.numpy().transpose(0, 3, 1, 2))
 
 
 def _flow_pairs(spec: InputSpec, indices: List[int]) -> Dict[int, int]:

@@ -6,6 +6,7 @@ crop and one flip.
 """
 from __future__ import annotations
 
+import functools
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -22,12 +23,12 @@ def short_side_shape(height: int, width: int, size: int) -> Tuple[int, int]:
 
 def resize_short_side(clip: torch.Tensor, size: int) -> torch.Tensor:
     """Resize so that the shorter of H and W is `size`, keeping the aspect ratio (bilinear,
-    antialiased when shrinking). Returns float."""
+    antialiased when shrinking). Returns float, or `clip` itself when it has that size."""
     c, t, h, w = clip.shape
     new_h, new_w = short_side_shape(h, w, size)
     scale = new_h / h
     if (new_h, new_w) == (h, w):
-        return clip.float()
+        return clip
     frames = clip.permute(1, 0, 2, 3).float()  # [T, C, H, W]
     frames = F.interpolate(frames, size=(new_h, new_w), mode="bilinear", align_corners=False,
                            antialias=scale < 1)
@@ -67,22 +68,38 @@ def three_crops(clip: torch.Tensor, size: int) -> List[torch.Tensor]:
     return [crop(clip, size, p) for p in THREE_CROP_POSITIONS]
 
 
+def _full_scale(clip: torch.Tensor) -> float:
+    """The value of a full-scale pixel: 255 for uint8 clips, 1 for float clips in [0, 1]."""
+    return 255 if clip.dtype == torch.uint8 else 1.0
+
+
 def hflip(clip: torch.Tensor, flow: bool = False) -> torch.Tensor:
-    """Mirror left-right. For quantised flow (channels dx, dy, dx, dy, ... in [0, 1], 0.5 = no
-    motion) the horizontal components are negated as well: dx -> 1 - dx."""
+    """Mirror left-right. For quantised flow (channels dx, dy, dx, dy, ... in [0, 1] or uint8,
+    the middle = no motion) the horizontal components are negated as well: dx -> 1 - dx."""
     out = clip.flip(-1)
     if flow:
-        out = out.clone()
-        out[0::2] = 1.0 - out[0::2]
+        out[0::2] = _full_scale(out) - out[0::2]
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _affine(mean: Tuple[float, ...], std: Tuple[float, ...], channels: int, dims: int,
+            full_scale: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(scale, shift)`` with ``x * scale + shift == (x / full_scale - mean) / std``, shaped to
+    broadcast over a clip of `dims` dimensions."""
+    shape = (channels,) + (1,) * (dims - 1)
+    mean_t = torch.as_tensor(mean, dtype=torch.float32).expand(channels)
+    std_t = torch.as_tensor(std, dtype=torch.float32).expand(channels)
+    return (1.0 / (full_scale * std_t)).reshape(shape), (-mean_t / std_t).reshape(shape)
+
+
 def normalize(clip: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """``(clip - mean) / std`` per channel; a single value applies to every channel."""
-    shape = (-1,) + (1,) * (clip.dim() - 1)
-    mean_t = torch.as_tensor(mean, dtype=clip.dtype).reshape(shape)
-    std_t = torch.as_tensor(std, dtype=clip.dtype).reshape(shape)
-    return (clip - mean_t) / std_t
+    """``(clip - mean) / std`` per channel in float32, for a float clip in [0, 1] or a uint8 clip
+    (read as ``clip / 255``), contiguous; a single mean or std applies to every channel."""
+    scale, shift = _affine(tuple(mean), tuple(std), clip.shape[0], clip.dim(),
+                           _full_scale(clip))
+    out = clip.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+    return out.mul_(scale).add_(shift)
 
 
 def default_short_side(spec: InputSpec, crops: int = 1) -> int:
@@ -94,7 +111,7 @@ def default_short_side(spec: InputSpec, crops: int = 1) -> int:
 def spatial_views(clip: torch.Tensor, spec: InputSpec, train: bool, crops: int = 1,
                   position: Optional[Tuple[float, float]] = None, flip: bool = False
                   ) -> List[torch.Tensor]:
-    """Crop, flip and normalise a resized clip with values in [0, 1].
+    """Crop, flip and normalise a resized clip (float in [0, 1], or uint8).
 
     Training gives one crop at `position` (random if None), mirrored when `flip`; testing gives
     the centre crop, or the three crops when ``crops == 3``.

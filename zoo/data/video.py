@@ -13,9 +13,11 @@ filter).
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
@@ -58,13 +60,22 @@ class Frames:
     padded: bool  # some indices were past the last decodable frame
 
 
-def _check_file(path: Any) -> Path:
-    path = Path(path)
-    if not path.is_file():
+def _stat_file(path: Any) -> os.stat_result:
+    """`path`'s stat (one system call); VideoDecodeError when it is missing or empty."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        stat = None
+    if stat is None or not S_ISREG(stat.st_mode):
         raise VideoDecodeError(f"missing: {path} does not exist")
-    if path.stat().st_size == 0:
+    if stat.st_size == 0:
         raise VideoDecodeError(f"empty: {path} is a zero-byte file")
-    return path
+    return stat
+
+
+def _check_file(path: Any) -> Path:
+    _stat_file(path)
+    return Path(path)
 
 
 def _gather(decoded: Dict[int, np.ndarray], indices: Sequence[int], path: Path) -> Frames:
@@ -132,8 +143,7 @@ class PyAVDecoder(Decoder):
         return float(rate) if rate else 25.0
 
     def probe(self, path: Any) -> VideoInfo:
-        path = _check_file(path)
-        stat = path.stat()
+        stat = _stat_file(path)
         return _probe(str(path), stat.st_size, stat.st_mtime_ns)
 
     def read(self, path: Any, indices: Sequence[int]) -> Frames:
