@@ -39,10 +39,15 @@ class Profile:
     cooldown: float = 0.2
     batch_size: int = 16
     lr: float = 3e-3
-    # presets trained at another learning rate ("name=lr,..."): C3D (no batch norm in its
-    # fc6/fc7) collapses onto a few classes at 3e-3 (measured: 0.64 top-1 after 500 steps) and
-    # learns at 1e-3 (0.998)
-    lr_by_preset: str = "c3d=0.001"
+    # presets trained at another learning rate ("name=lr,..."), each measured against 3e-3 with
+    # the rest of this profile (top-1, seed 0): C3D (no batch norm in its fc6/fc7) collapses onto
+    # a few classes at 3e-3 (0.64 after 500 steps) and learns at 1e-3 (0.998); CaffeNet + LSTM
+    # 0.665 -> 0.820 at 1e-3 (0.493 at 5e-4, 0.413 at 1e-2); VGG-16 fused two-stream 0.647 ->
+    # 0.983 at 5e-4 (0.907 at 1e-3); X3D-L 0.623 -> 0.722 at 6e-3 (0.477 at 1e-3, 0.397 at
+    # 1e-2); MViT-B, a transformer, learns nothing at 5e-4 and above and 0.527 at 1.5e-4 (0.490
+    # at 3e-4)
+    lr_by_preset: str = ("c3d=0.001,cnn_lstm=0.001,fused_two_stream=0.0005,x3d_l=0.006,"
+                         "mvit_b=0.00015")
     weight_decay: float = 0.05
     # weight of each stream's own loss in a multi-stream model (0: the fused output's only)
     stream_loss: float = 1.0
