@@ -6,8 +6,9 @@
 For each preset it times, in the same process and on the same batch: plain eager fp32 (the
 reference: contiguous memory, torch's default AdamW, no autocast, what a user writes) and zoo's
 training step as `zoo train` sets it up (zoo.engine.step.TrainStep with channels_last_3d weights
-and batches, the fused AdamW of zoo.engine.train.build_optimizer, bf16 autocast only where the
-processor runs it natively; with --compile also the model compiled by torch.compile), and prints
+and batches, the fused AdamW of zoo.engine.train.build_optimizer, bf16 autocast where the
+processor runs it natively, it measures faster than fp32 for the model and its steps keep the
+weights finite (zoo.engine.train.choose_bf16); with --compile also the model compiled by torch.compile), and prints
 train clips/s and each one's ratio to the reference. The variants are timed in interleaved
 rounds and each figure is the median of its rounds. Then every variant trains a copy of the same
 initial model on the same built-in dataset batches for a few steps, and the largest difference
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -30,7 +32,7 @@ from torch import nn
 import zoo
 from zoo.engine.config import TrainConfig
 from zoo.engine.step import TrainStep
-from zoo.engine.train import build_optimizer, seed_everything
+from zoo.engine.train import build_optimizer, choose_bf16, seed_everything
 from zoo.inference import channels_last_model, detect_machine, interleaved_rates
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train.md"
@@ -53,21 +55,24 @@ def plain_step(model: nn.Module) -> Step:
     return TrainStep(model.train(), optimizer, "cpu", bf16=False)
 
 
-def zoo_step(model: nn.Module, compile_: bool = False) -> Step:
-    """`zoo train`'s step: channels_last_3d, fused AdamW, bf16 where native (and compiled)."""
+def zoo_step(model: nn.Module, batch: int, compile_: bool = False) -> Step:
+    """`zoo train`'s step: channels_last_3d, fused AdamW, bf16 where it measures faster than
+    fp32 on this machine and keeps the weights finite (zoo.engine.train.choose_bf16), and
+    compiled when asked."""
+    config = TrainConfig(optimizer="adamw", weight_decay=WEIGHT_DECAY, lr=LR)
+    bf16 = choose_bf16(model, config, "cpu", batch).bf16
     channels_last_model(model)
-    optimizer = build_optimizer(model.parameters(), TrainConfig(optimizer="adamw",
-                                                                weight_decay=WEIGHT_DECAY), lr=LR)
+    optimizer = build_optimizer(model.parameters(), config)
     runner = torch.compile(model) if compile_ else model
-    return TrainStep(runner.train(), optimizer, "cpu", bf16=None, channels_last=True)
+    return TrainStep(runner.train(), optimizer, "cpu", bf16=bf16, channels_last=True)
 
 
-def variants(compile_: bool) -> List[Variant]:
-    bf16 = " + bf16" if detect_machine("cpu").native_bf16 else ""
-    fast = f"zoo: channels_last_3d + fused AdamW{bf16}"
-    out = [Variant(PLAIN, plain_step), Variant(fast, zoo_step)]
+def variants(compile_: bool, batch: int) -> List[Variant]:
+    precision = " + bf16 where faster" if detect_machine("cpu").native_bf16 else ""
+    fast = f"zoo: channels_last_3d + fused AdamW{precision}"
+    out = [Variant(PLAIN, plain_step), Variant(fast, partial(zoo_step, batch=batch))]
     if compile_:
-        out.append(Variant(fast + " + compile", partial(zoo_step, compile_=True)))
+        out.append(Variant(fast + " + compile", partial(zoo_step, batch=batch, compile_=True)))
     return out
 
 
@@ -103,17 +108,17 @@ def run_preset(preset: str, args: argparse.Namespace) -> Tuple[List[Dict], float
     over `args.loss_steps` steps."""
     seed_everything(0)
     model = zoo.build(preset, num_classes=12, frames=args.frames, size=args.size, width=args.width)
-    chosen = variants(args.compile)
+    chosen = variants(args.compile, args.batch)
     batches = dataset_batches(model, args.batch, max(1, args.loss_steps))
     steps = {v.label: v.make(copy.deepcopy(model)) for v in chosen}
     for step in steps.values():
         step(*batches[0])  # warm-up; compiles the compiled variant
     rates = interleaved_rates({label: partial(train_rate, step, batches[0], args.min_seconds)
                                for label, step in steps.items()}, args.rounds)
-    rows = [{"model": preset, "variant": label, "clips_s": rate, "ratio": rate / rates[PLAIN]}
-            for label, rate in rates.items()]
+    rows = [{"model": preset, "variant": label, "precision": "bf16" if steps[label].bf16 else "fp32",
+             "clips_s": rate, "ratio": rate / rates[PLAIN]} for label, rate in rates.items()]
     for row in rows:
-        print(f"  {preset:12s} {row['variant']:55s} {row['clips_s']:7.2f} train clips/s  "
+        print(f"  {preset:12s} {row['variant']:55s} {row['precision']} {row['clips_s']:7.2f} train clips/s  "
               f"{row['ratio']:5.2f}x", flush=True)
     curves = {}
     for v in chosen:  # the same dropout masks for every variant
@@ -121,7 +126,9 @@ def run_preset(preset: str, args: argparse.Namespace) -> Tuple[List[Dict], float
         seed_everything(1)
         curves[v.label] = losses(step, batches)
     reference = curves[PLAIN]
-    diff = max(abs(a - b) for label, curve in curves.items() for a, b in zip(curve, reference))
+    pairs = [(a, b) for curve in curves.values() for a, b in zip(curve, reference)]
+    diff = (max(abs(a - b) for a, b in pairs) if all(map(math.isfinite, sum(pairs, ())))
+            else math.inf)  # a NaN loss is reported, not lost in max()
     print(f"  {preset:12s} loss over {len(reference)} steps: "
           + "; ".join(f"{label}: {' '.join(f'{x:.4f}' for x in curve)}" for label, curve in curves.items())
           + f"; largest difference {diff:.1e}", flush=True)
@@ -138,12 +145,14 @@ def write_markdown(rows: List[Dict], diffs: Dict[str, float], args: argparse.Nam
              f"Command: `{command}`  ", f"Environment: {environment()}  ",
              f"Input: {args.frames}x{args.size}x{args.size}, width {args.width:g}, batch {args.batch}; "
              f"medians of {args.rounds} interleaved rounds of at least {args.min_seconds:g} s", "",
-             "| model | variant | train clips/s | ratio to plain |", "|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['variant']} | {r['clips_s']:.2f} | {r['ratio']:.2f}x |" for r in rows]
+             "| model | variant | precision | train clips/s | ratio to plain |", "|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['variant']} | {r['precision']} | {r['clips_s']:.2f} | "
+              f"{r['ratio']:.2f}x |" for r in rows]
     lines += ["", f"Loss of each variant against plain eager fp32, same initial weights and the same "
               f"{args.loss_steps} built-in dataset batches:", "",
               "| model | largest loss difference |", "|---|---|"]
-    lines += [f"| {m} | {d:.1e} |" for m, d in diffs.items()]
+    lines += [f"| {m} | {f'{d:.1e}' if math.isfinite(d) else 'a loss was not finite'} |"
+              for m, d in diffs.items()]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 

@@ -6,7 +6,7 @@ import argparse
 import pytest
 
 from benchmark_scripts import loaded
-from zoo.engine import step
+from zoo.engine import step, train
 from zoo.registry import REGISTRY
 
 
@@ -20,10 +20,12 @@ def bench():
 
 def test_rows_ratios_and_the_same_loss_curve(bench, monkeypatch):
     # zoo's step in float32 even where bf16 is native, whose rounding moves the curve by ~0.1
-    monkeypatch.setattr(step, "native_bf16", lambda device: False)
+    for module in (step, train):
+        monkeypatch.setattr(module, "native_bf16", lambda device: False)
     args = argparse.Namespace(frames=4, size=32, width=0.125, batch=4, min_seconds=0.0, rounds=1,
                               loss_steps=3, compile=False)
     rows, diff = bench.run_preset("r3d_18", args)
     assert [r["variant"] for r in rows][0] == bench.PLAIN and rows[0]["ratio"] == 1.0
     assert len(rows) == 2 and all(r["clips_s"] > 0 for r in rows)
+    assert [r["precision"] for r in rows] == ["fp32", "fp32"]
     assert diff < 1e-3

@@ -13,7 +13,8 @@ from tiny_run import SCRIPT, TinyTwoStream, TinyVideos, collate, run
 from zoo.engine import TrainConfig, evaluate, fit, load_checkpoint
 from zoo.engine import train as train_module
 from zoo.engine.checkpoint import CheckpointError
-from zoo.engine.train import lr_factor
+from zoo.engine.step import TrainStep
+from zoo.engine.train import PrecisionChoice, lr_factor
 from zoo.errors import ConfigError, ZooError
 
 
@@ -143,6 +144,85 @@ def test_bf16_autocast_grad_clip_and_unreadable_samples():
     assert math.isfinite(history[0]["train_loss"]) and math.isfinite(history[0]["val_loss"])
     metrics = evaluate(model, loader, bf16=True)
     assert 0 <= metrics["top1"] <= 1 and metrics["top5"] == 1.0
+
+
+def test_training_precision_is_fp32_without_native_bf16_and_measured_with_it(monkeypatch):
+    import zoo.inference
+
+    model = TinyTwoStream()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    monkeypatch.setattr(train_module, "native_bf16", lambda device: False)
+    assert train_module.choose_bf16(model, TrainConfig(), "cpu", 4) == PrecisionChoice(False)
+    monkeypatch.setattr(train_module, "native_bf16", lambda device: True)
+    choice = train_module.choose_bf16(model, TrainConfig(), "cpu", 4, rounds=1, steps=1)
+    assert set(choice.rates) == {False, True} and all(r > 0 for r in choice.rates.values())
+    assert choice.bf16 == (choice.rates[True] > choice.rates[False]) and choice.bf16_finite
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # timed copies
+    for measured, expected in (({False: 2.0, True: 1.0}, False), ({False: 1.0, True: 2.0}, True)):
+        monkeypatch.setattr(zoo.inference, "interleaved_rates", lambda timers, rounds, r=measured: r)
+        assert train_module.choose_bf16(model, TrainConfig(), "cpu", 4).bf16 is expected
+
+
+@pytest.mark.filterwarnings("ignore:bf16 autocast gave non-finite gradients")
+def test_a_faster_bf16_that_breaks_the_weights_is_not_chosen(monkeypatch):
+    """A bf16 kernel that returns NaN gradients (torch 2.14's conv3d weight gradient over 2
+    frames on an AVX512-BF16 CPU) loses to fp32 however fast it is."""
+    import zoo.inference
+
+    monkeypatch.setattr(train_module, "native_bf16", lambda device: True)
+    monkeypatch.setattr(zoo.inference, "interleaved_rates",
+                        lambda timers, rounds: {k: (t(), 1.0 + k)[1] for k, t in timers.items()})
+    real_step = train_module.TrainStep.__call__
+
+    def nan_in_bf16(self, inputs, labels, share=1.0):
+        loss = real_step(self, inputs, labels, share)
+        if self.bf16:
+            for p in self.params:
+                p.data.fill_(float("nan"))
+        return loss
+
+    monkeypatch.setattr(train_module.TrainStep, "__call__", nan_in_bf16)
+    choice = train_module.choose_bf16(TinyTwoStream(), TrainConfig(), "cpu", 4, rounds=1, steps=1)
+    assert choice == PrecisionChoice(False, {False: 1.0, True: 2.0}, bf16_finite=False)
+    assert "non-finite weights" in choice.summary() and choice.summary().endswith("-> fp32")
+
+
+class NaNGradientsUnderAutocast(torch.nn.Module):
+    """A linear classifier whose weight gradient is NaN under autocast, as a faulty bf16 kernel's."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, inputs):
+        out = self.fc(inputs["x"])
+        if torch.is_autocast_enabled("cpu"):
+            out.register_hook(lambda grad: torch.full_like(grad, float("nan")))
+        return out
+
+
+def test_a_bf16_step_with_non_finite_gradients_is_taken_again_in_fp32():
+    model = NaNGradientsUnderAutocast()
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "cpu", bf16=True)
+    batch = ({"x": torch.randn(6, 4)}, torch.tensor([0, 1, 2, 0, 1, 2]))
+    with pytest.warns(RuntimeWarning, match="taken again in fp32"):
+        step(*batch)
+    assert not step.bf16 and all(torch.isfinite(p).all() for p in model.parameters())
+    step(*batch)  # fp32 from then on: no warning, finite
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_fit_trains_in_the_precision_it_measured_faster(monkeypatch, capsys):
+    chosen = []
+    monkeypatch.setattr(train_module, "choose_bf16", lambda model, config, device, batch:
+                        PrecisionChoice(True, {False: 1.0, True: 3.0}))
+    monkeypatch.setattr(train_module, "evaluate",
+                        lambda model, loader, bf16, progress: chosen.append(bf16) or {})
+    loader = DataLoader(TinyVideos(8), batch_size=4, collate_fn=collate)
+    fit(TinyTwoStream(), loader, loader, TrainConfig(epochs=1, device="cpu", progress=True))
+    assert chosen == [True]
+    assert ("zoo train: bf16 autocast trains at 3.00x fp32 here (3.0 / 1.0 clips/s) -> bf16"
+            in capsys.readouterr().out)
 
 
 def test_lr_schedules():

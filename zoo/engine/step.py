@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Dict, Iterable, Optional
 
 import torch
@@ -76,12 +77,34 @@ class TrainStep:
 
     def __call__(self, inputs: Inputs, labels: torch.Tensor, share: float = 1.0) -> torch.Tensor:
         """One step on a batch; `share` scales the loss (a process's share of a global batch).
-        Returns the detached loss."""
+        Returns the detached loss.
+
+        Under bf16 autocast a step whose gradients are not finite is taken again in fp32, which
+        the step keeps to from then on (torch 2.14's bf16 weight gradient of a 3x3x3 convolution
+        over 2 frames is intermittently NaN on an AVX512-BF16 CPU); not in a distributed run,
+        whose processes must reduce their gradients in step."""
+        loss = self._backward(inputs, labels, share)
+        if self.bf16 and not self._distributed() and not self._gradients_finite():
+            warnings.warn("bf16 autocast gave non-finite gradients (a bf16 kernel of this "
+                          "device): this step is taken again in fp32, and so are the next ones",
+                          RuntimeWarning, stacklevel=2)
+            self.bf16 = False
+            loss = self._backward(inputs, labels, share)
+        self.finish()
+        return loss.detach()
+
+    def _backward(self, inputs: Inputs, labels: torch.Tensor, share: float) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss(inputs, labels.to(self.device, non_blocking=True))
         (loss * share if share != 1 else loss).backward()
-        self.finish()
-        return loss.detach()
+        return loss
+
+    def _gradients_finite(self) -> bool:
+        grads = [p.grad for p in self.params if p.grad is not None]
+        return not grads or bool(torch.isfinite(nn.utils.get_total_norm(grads)))
+
+    def _distributed(self) -> bool:
+        return isinstance(self.model, nn.parallel.DistributedDataParallel)
 
     def finish(self) -> None:
         """Clip the gradients (when asked) and take the optimizer step."""
