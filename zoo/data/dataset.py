@@ -82,8 +82,8 @@ def keep_found(records: Iterable[Tuple[Optional[str], VideoRecord]], health: Dat
 
 class FrameCache:
     """Decoded frames ``[3, H, W]`` in memory, by ``(video, short side, frame index)``, the
-    least recently used dropped past `megabytes`. Each process (each DataLoader worker) fills its own; a pickled
-    cache (a worker started by spawn) travels empty."""
+    least recently used dropped past `megabytes`. Each process (each DataLoader worker) fills
+    its own; a pickled cache (a worker started by spawn) travels empty."""
 
     def __init__(self, megabytes: float = 256.0):
         self.limit = int(megabytes * 2 ** 20)
