@@ -8,11 +8,12 @@ reference: contiguous memory, torch's default AdamW, no autocast, what a user wr
 training step as `zoo train` sets it up (zoo.engine.step.TrainStep with channels_last_3d weights
 and batches, the fused AdamW of zoo.engine.train.build_optimizer, bf16 autocast where the
 processor runs it natively, it measures faster than fp32 for the model and its steps keep the
-weights finite (zoo.engine.train.choose_bf16); with --compile also the model compiled by torch.compile), and prints
-train clips/s and each one's ratio to the reference. The variants are timed in interleaved
-rounds and each figure is the median of its rounds. Then every variant trains a copy of the same
-initial model on the same built-in dataset batches for a few steps, and the largest difference
-of its loss from the reference's is reported. Results go to benchmarks/results/train.md.
+weights finite (zoo.engine.train.choose_bf16); with --compile also the model compiled by
+torch.compile), and prints train clips/s and each one's ratio to the reference. The variants
+are timed in interleaved rounds and each figure is the median of its rounds. Then every
+variant trains a copy of the same initial model on the same built-in dataset batches for a few
+steps, and the largest difference of its loss from the reference's is reported. Results go to
+benchmarks/results/train.md.
 """
 from __future__ import annotations
 
@@ -115,11 +116,12 @@ def run_preset(preset: str, args: argparse.Namespace) -> Tuple[List[Dict], float
         step(*batches[0])  # warm-up; compiles the compiled variant
     rates = interleaved_rates({label: partial(train_rate, step, batches[0], args.min_seconds)
                                for label, step in steps.items()}, args.rounds)
-    rows = [{"model": preset, "variant": label, "precision": "bf16" if steps[label].bf16 else "fp32",
-             "clips_s": rate, "ratio": rate / rates[PLAIN]} for label, rate in rates.items()]
+    rows = [{"model": preset, "variant": label,
+             "precision": "bf16" if steps[label].bf16 else "fp32", "clips_s": rate,
+             "ratio": rate / rates[PLAIN]} for label, rate in rates.items()]
     for row in rows:
-        print(f"  {preset:12s} {row['variant']:55s} {row['precision']} {row['clips_s']:7.2f} train clips/s  "
-              f"{row['ratio']:5.2f}x", flush=True)
+        print(f"  {preset:12s} {row['variant']:55s} {row['precision']} "
+              f"{row['clips_s']:7.2f} train clips/s  {row['ratio']:5.2f}x", flush=True)
     curves = {}
     for v in chosen:  # the same dropout masks for every variant
         step = v.make(copy.deepcopy(model))

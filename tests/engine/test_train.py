@@ -159,7 +159,8 @@ def test_training_precision_is_fp32_without_native_bf16_and_measured_with_it(mon
     assert choice.bf16 == (choice.rates[True] > choice.rates[False]) and choice.bf16_finite
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # timed copies
     for measured, expected in (({False: 2.0, True: 1.0}, False), ({False: 1.0, True: 2.0}, True)):
-        monkeypatch.setattr(zoo.inference, "interleaved_rates", lambda timers, rounds, r=measured: r)
+        monkeypatch.setattr(zoo.inference, "interleaved_rates",
+                            lambda timers, rounds, r=measured: r)
         assert train_module.choose_bf16(model, TrainConfig(), "cpu", 4).bf16 is expected
 
 
@@ -188,7 +189,8 @@ def test_a_faster_bf16_that_breaks_the_weights_is_not_chosen(monkeypatch):
 
 
 class NaNGradientsUnderAutocast(torch.nn.Module):
-    """A linear classifier whose weight gradient is NaN under autocast, as a faulty bf16 kernel's."""
+    """A linear classifier whose weight gradient is NaN under autocast, as a faulty bf16
+    kernel's."""
 
     def __init__(self):
         super().__init__()
