@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader
 from zoo.data import (FLOW_METHODS, Decoder, FlowOptions, Frames, PyAVDecoder, VideoClipDataset,
                       VideoRecord, collate, flow_method_available, loader_settings, write_video)
 from zoo.data.flow import make_flow_fn, to_gray
+from zoo.inference import detect_machine
 from zoo.specs import InputSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -287,7 +288,8 @@ def main(argv=None) -> str:
     parser.add_argument("--flow-method", default="tvl1", choices=FLOW_METHODS)
     parser.add_argument("--write", action="store_true", help=f"also write {RESULTS}")
     args = parser.parse_args(argv)
-    machine = f"torch {torch.__version__}, {os.cpu_count()} CPUs ({platform.machine()})"
+    machine = (f"{detect_machine('cpu').describe()}, torch {torch.__version__}, "
+               f"{os.cpu_count()} CPUs ({platform.machine()})")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         video = source_video(folder)
