@@ -56,24 +56,24 @@ def plain_step(model: nn.Module) -> Step:
     return TrainStep(model.train(), optimizer, "cpu", bf16=False)
 
 
-def zoo_step(model: nn.Module, batch: int, compile_: bool = False) -> Step:
-    """`zoo train`'s step: channels_last_3d, fused AdamW, bf16 where it measures faster than
-    fp32 on this machine and keeps the weights finite (zoo.engine.train.choose_bf16), and
-    compiled when asked."""
-    config = TrainConfig(optimizer="adamw", weight_decay=WEIGHT_DECAY, lr=LR)
-    bf16 = choose_bf16(model, config, "cpu", batch).bf16
+ZOO_CONFIG = TrainConfig(optimizer="adamw", weight_decay=WEIGHT_DECAY, lr=LR)
+
+
+def zoo_step(model: nn.Module, bf16: bool, compile_: bool = False) -> Step:
+    """`zoo train`'s step: channels_last_3d, fused AdamW, bf16 when `zoo train` would pick it
+    (zoo.engine.train.choose_bf16), and compiled when asked."""
     channels_last_model(model)
-    optimizer = build_optimizer(model.parameters(), config)
+    optimizer = build_optimizer(model.parameters(), ZOO_CONFIG)
     runner = torch.compile(model) if compile_ else model
     return TrainStep(runner.train(), optimizer, "cpu", bf16=bf16, channels_last=True)
 
 
-def variants(compile_: bool, batch: int) -> List[Variant]:
+def variants(compile_: bool, bf16: bool) -> List[Variant]:
     precision = " + bf16 where faster" if detect_machine("cpu").native_bf16 else ""
     fast = f"zoo: channels_last_3d + fused AdamW{precision}"
-    out = [Variant(PLAIN, plain_step), Variant(fast, partial(zoo_step, batch=batch))]
+    out = [Variant(PLAIN, plain_step), Variant(fast, partial(zoo_step, bf16=bf16))]
     if compile_:
-        out.append(Variant(fast + " + compile", partial(zoo_step, batch=batch, compile_=True)))
+        out.append(Variant(fast + " + compile", partial(zoo_step, bf16=bf16, compile_=True)))
     return out
 
 
@@ -109,7 +109,8 @@ def run_preset(preset: str, args: argparse.Namespace) -> Tuple[List[Dict], float
     over `args.loss_steps` steps."""
     seed_everything(0)
     model = zoo.build(preset, num_classes=12, frames=args.frames, size=args.size, width=args.width)
-    chosen = variants(args.compile, args.batch)
+    # one choice per preset, for the timed steps and the loss curves alike
+    chosen = variants(args.compile, choose_bf16(model, ZOO_CONFIG, "cpu", args.batch).bf16)
     batches = dataset_batches(model, args.batch, max(1, args.loss_steps))
     steps = {v.label: v.make(copy.deepcopy(model)) for v in chosen}
     for step in steps.values():

@@ -185,7 +185,7 @@ def test_a_faster_bf16_that_breaks_the_weights_is_not_chosen(monkeypatch):
     monkeypatch.setattr(train_module.TrainStep, "__call__", nan_in_bf16)
     choice = train_module.choose_bf16(TinyTwoStream(), TrainConfig(), "cpu", 4, rounds=1, steps=1)
     assert choice == PrecisionChoice(False, {False: 1.0, True: 2.0}, bf16_finite=False)
-    assert "non-finite weights" in choice.summary() and choice.summary().endswith("-> fp32")
+    assert "non-finite gradients" in choice.summary() and choice.summary().endswith("-> fp32")
 
 
 class NaNGradientsUnderAutocast(torch.nn.Module):

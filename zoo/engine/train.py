@@ -15,6 +15,7 @@ import math
 import random
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -85,8 +86,8 @@ def build_optimizer(params: Iterable[nn.Parameter], config: TrainConfig,
 @dataclass(frozen=True)
 class PrecisionChoice:
     """What `choose_bf16` decided and measured: train clips/s per precision ({False: fp32,
-    True: bf16}; empty when nothing was measured) and whether bf16's steps kept every weight
-    finite."""
+    True: bf16}; empty when nothing was measured) and whether bf16's steps all gave finite
+    gradients."""
 
     bf16: bool
     rates: Dict[bool, float] = dataclasses.field(default_factory=dict)
@@ -95,7 +96,7 @@ class PrecisionChoice:
     def summary(self) -> str:
         ratio = self.rates[True] / self.rates[False]
         why = ("" if self.bf16_finite else
-               "; its steps gave non-finite weights (a bf16 kernel of this processor)")
+               "; a step of it gave non-finite gradients (a bf16 kernel of this processor)")
         return (f"bf16 autocast trains at {ratio:.2f}x fp32 here ({self.rates[True]:.1f} / "
                 f"{self.rates[False]:.1f} clips/s){why} -> {'bf16' if self.bf16 else 'fp32'}")
 
@@ -107,37 +108,30 @@ def choose_bf16(model: nn.Module, config: TrainConfig, device: Any, batch_size: 
     fp32 where the device has no native bf16 and bf16 on a CUDA device that has it. On a CPU
     with native bf16 (AMX, AVX512-BF16) each precision trains its own copy of the model (the
     model is left as it was) on a random batch of `batch_size` clips: one untimed step, then
-    `rounds` interleaved rounds of `steps` timed steps; bf16 wins when it is faster and its
-    copy's weights stay finite. Neither holds everywhere it is native: depthwise 3D
+    `rounds` interleaved rounds of `steps` timed steps; bf16 wins when it is faster and none of
+    its steps gave non-finite gradients (`TrainStep` then falls back to fp32). Neither holds everywhere it is native: depthwise 3D
     convolutions (X3D) train slower in bf16, and on an AVX512-BF16 CPU torch 2.14's bf16
     weight gradient of a 3x3x3 convolution over 2 frames is intermittently NaN (I3D)."""
     import copy
 
-    from ..inference import example_for, interleaved_rates
+    from ..inference import clips_per_second, example_for, interleaved_rates
 
     device = torch.device(device)
     if device.type != "cpu" or not native_bf16(device) or not hasattr(model, "spec"):
         return PrecisionChoice(native_bf16(device))
     inputs = example_for(model, batch_size)
     labels = torch.randint(0, model.spec.num_classes, (batch_size,))
-    twins = {bf16: copy.deepcopy(model).to(device) for bf16 in (False, True)}
-
-    def timer(bf16: bool) -> Callable[[], float]:
-        twin = channels_last_model(twins[bf16], config.channels_last)
+    trainers = {}
+    for bf16 in (False, True):
+        twin = channels_last_model(copy.deepcopy(model).to(device), config.channels_last)
         optimizer = build_optimizer([p for p in twin.parameters() if p.requires_grad], config)
-        step = TrainStep(twin.train(), optimizer, device, bf16=bf16,
-                         channels_last=config.channels_last)
-        step(inputs, labels)  # untimed: creates the kernels of this precision
-
-        def rate() -> float:
-            start = time.perf_counter()
-            for _ in range(steps):
-                step(inputs, labels)
-            return steps * batch_size / (time.perf_counter() - start)
-        return rate
-
-    rates = interleaved_rates({bf16: timer(bf16) for bf16 in (False, True)}, rounds)
-    finite = all(bool(torch.isfinite(p).all()) for p in twins[True].parameters())
+        trainers[bf16] = TrainStep(twin.train(), optimizer, device, bf16=bf16,
+                                   channels_last=config.channels_last)
+        trainers[bf16](inputs, labels)  # untimed: creates the kernels of this precision
+    rates = interleaved_rates(
+        {bf16: partial(clips_per_second, lambda x, s=step: s(x, labels), inputs, 0.0,
+                       max_calls=steps) for bf16, step in trainers.items()}, rounds)
+    finite = trainers[True].bf16  # a step with non-finite gradients falls back to fp32
     return PrecisionChoice(finite and rates[True] > rates[False], rates, finite)
 
 
