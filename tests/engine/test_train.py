@@ -214,6 +214,36 @@ def test_a_bf16_step_with_non_finite_gradients_is_taken_again_in_fp32():
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+class ConvsOverClipLengths(torch.nn.Module):
+    """3-frame kernels over 2, 4 and 1 frame(s), the last called by keyword."""
+
+    def __init__(self):
+        super().__init__()
+        self.convs = torch.nn.ModuleList(torch.nn.Conv3d(2, 2, 3, padding=1) for _ in range(3))
+        self.dtypes = []
+
+    def forward(self, inputs):
+        x = inputs["x"]
+        outs = [self.convs[0](x[:, :, :2]), self.convs[1](x)]
+        conv = self.convs[2]
+        outs.append(torch.nn.functional.conv3d(input=x[:, :, :1], weight=conv.weight,
+                                               bias=conv.bias, padding=1))
+        self.dtypes = [out.dtype for out in outs]
+        return torch.stack([out.float().mean((1, 2, 3, 4)) for out in outs], 1)
+
+
+def test_a_bf16_step_runs_convolutions_over_fewer_frames_than_their_kernel_in_fp32():
+    """The guard against the intermittently NaN bf16 weight gradient of such convolutions."""
+    model = ConvsOverClipLengths()
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "cpu", bf16=True)
+    step({"x": torch.randn(2, 2, 4, 5, 5)}, torch.tensor([0, 1]))
+    assert model.dtypes == [torch.float32, torch.bfloat16, torch.bfloat16]
+    assert all(p.grad.dtype == torch.float32 for p in model.parameters())
+    TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "cpu", bf16=False)(
+        {"x": torch.randn(2, 2, 4, 5, 5)}, torch.tensor([0, 1]))
+    assert model.dtypes == [torch.float32] * 3
+
+
 def test_fit_trains_in_the_precision_it_measured_faster(monkeypatch, capsys):
     chosen = []
     monkeypatch.setattr(train_module, "choose_bf16", lambda model, config, device, batch:

@@ -2,12 +2,14 @@
 (zoo.bench), and the cosine decay of `zoo train`'s schedule."""
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from typing import Dict, Iterable, Optional
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ..tensors import autocast, to_device
 
@@ -31,6 +33,34 @@ def native_bf16(device: torch.device) -> bool:
     from ..inference import detect_machine
 
     return detect_machine(device).native_bf16
+
+
+class Fp32ShortClipConv3d(TorchFunctionMode):
+    """Takes out of bf16 autocast the 3D convolutions whose temporal kernel is longer than their
+    input's frames (more than one): torch 2.14's bf16 weight gradient of those is intermittently
+    NaN on an AVX512-BF16 CPU (measured, 8-10 calls each: a 3-frame kernel over 2 frames and a
+    5-frame one over 3 or 4 fail in most shapes, channels-first and channels-last alike; over 1
+    frame or as many as the kernel, none did). They run in fp32 instead; the others keep bf16."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if func is nn.functional.conv3d:
+            names = ("input", "weight")
+            inputs, weight = (args[i] if len(args) > i else kwargs[n] for i, n in enumerate(names))
+            if (inputs.dim() == 5 and weight.dtype == torch.float32
+                    and 1 < inputs.shape[2] < weight.shape[2]):
+                if args:
+                    args = (inputs.float(), *args[1:])
+                else:
+                    kwargs["input"] = inputs.float()
+                with torch.autocast("cpu", enabled=False):
+                    return func(*args, **kwargs)
+        return func(*args, **kwargs)
+
+
+def bf16_guard(device: torch.device, bf16: bool):
+    """`Fp32ShortClipConv3d` for a bf16 step on a CPU, otherwise nothing."""
+    return Fp32ShortClipConv3d() if bf16 and device.type == "cpu" else contextlib.nullcontext()
 
 
 class TrainStep:
@@ -63,7 +93,7 @@ class TrainStep:
         if self.channels_last:
             from ..inference import channels_last_inputs
             inputs = channels_last_inputs(inputs)
-        with autocast(self.device, self.bf16):
+        with autocast(self.device, self.bf16), bf16_guard(self.device, self.bf16):
             if self.stream_weight and hasattr(self.model, "forward_with_streams"):
                 logits, streams = self.model.forward_with_streams(inputs)
             else:
@@ -79,10 +109,11 @@ class TrainStep:
         """One step on a batch; `share` scales the loss (a process's share of a global batch).
         Returns the detached loss.
 
-        Under bf16 autocast a step whose gradients are not finite is taken again in fp32, which
-        the step keeps to from then on (torch 2.14's bf16 weight gradient of a 3x3x3 convolution
-        over 2 frames is intermittently NaN on an AVX512-BF16 CPU); not in a distributed run,
-        whose processes must reduce their gradients in step."""
+        Under bf16 autocast on a CPU the 3D convolutions over fewer frames than their kernel run
+        in fp32 (`Fp32ShortClipConv3d`), and a step whose gradients are still not finite is taken
+        again in fp32, which the step keeps to from then on (a bf16 kernel this guard does not
+        know of); not in a distributed run, whose processes must reduce their gradients in
+        step."""
         loss = self._backward(inputs, labels, share)
         if self.bf16 and not self._distributed() and not self._gradients_finite():
             warnings.warn("bf16 autocast gave non-finite gradients (a bf16 kernel of this "

@@ -109,9 +109,10 @@ def choose_bf16(model: nn.Module, config: TrainConfig, device: Any, batch_size: 
     with native bf16 (AMX, AVX512-BF16) each precision trains its own copy of the model (the
     model is left as it was) on a random batch of `batch_size` clips: one untimed step, then
     `rounds` interleaved rounds of `steps` timed steps; bf16 wins when it is faster and none of
-    its steps gave non-finite gradients (`TrainStep` then falls back to fp32). Neither holds everywhere it is native: depthwise 3D
-    convolutions (X3D) train slower in bf16, and on an AVX512-BF16 CPU torch 2.14's bf16
-    weight gradient of a 3x3x3 convolution over 2 frames is intermittently NaN (I3D)."""
+    its steps gave non-finite gradients (`TrainStep` then falls back to fp32). Neither holds
+    everywhere it is native: depthwise 3D convolutions (X3D) train slower in bf16, and a bf16
+    kernel may return NaN (torch 2.14's weight gradient of a convolution over fewer frames than
+    its kernel on an AVX512-BF16 CPU, which `TrainStep` runs in fp32)."""
     import copy
 
     from ..inference import clips_per_second, example_for, interleaved_rates
