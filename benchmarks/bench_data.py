@@ -169,7 +169,7 @@ def train_on_folder(preset: str, root: Path, pipeline: Tuple[str, bool, Optional
                                      collate_fn=collate, **settings.kwargs(),
                                      generator=torch.Generator().manual_seed(profile.seed)))
     stats: Dict[str, float] = {}
-    done, _ = train_for_budget(model, loader, profile.budget(), profile.lr_for(preset),
+    done, _ = train_for_budget(model, loader, profile.budget(preset), profile.lr_for(preset),
                                profile.weight_decay, channels_last=profile.channels_last,
                                progress=False, stats=stats)
     first = sum(loader.waits[:len(loader)])

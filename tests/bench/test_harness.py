@@ -3,6 +3,7 @@ failures, resuming, the leaderboard rendered from its columns, and the model car
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import pytest
@@ -187,8 +188,6 @@ def test_the_paper_scale_cost_is_measured_once_and_tabulated(toy_presets, tmp_pa
 
 
 def test_scale_overrides_reach_only_the_components_that_take_them():
-    import dataclasses
-
     from zoo.bench.jobs import Job
     from zoo.bench.run import build_scaled, describe_scale
 
@@ -202,6 +201,21 @@ def test_scale_overrides_reach_only_the_components_that_take_them():
     assert scale == {"width": 0.125}
     _, scale = build_scaled(Job("c3d"), 5, dataclasses.replace(profile, batch_norm=False))
     assert scale == {"width": 0.125}
+
+
+def test_a_presets_own_learning_rate_and_time_limit_reach_its_row_and_it_starts_first(
+        toy_presets, tmp_path):
+    store = run(tmp_path, "--presets", "acme_single,acme_two_stream",
+                "--lr-by-preset", "acme_two_stream=0.01",
+                "--seconds-by-preset", "acme_two_stream=300")
+    rows = [r for r in store.rows() if r.kind == "preset"]
+    assert [r.preset for r in rows] == ["acme_two_stream", "acme_single"]  # longest limit first
+    own, default = rows
+    assert own.lr == 0.01 and "lr 0.01, 300 s limit" in own.scale
+    assert default.lr == PROFILES["cpu-small"].lr and "limit" not in default.scale
+    assert "2 steps or 40 s (acme_two_stream 300 s)" in own.budget
+    with pytest.raises(ValueError, match="seconds_by_preset: 'mvit_b' is not NAME=SECONDS"):
+        dataclasses.replace(PROFILES["cpu-small"], seconds_by_preset="mvit_b").own_seconds()
 
 
 def test_the_same_network_is_trained_once(toy_presets, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,22 @@ class Profile:
     # the rest of this profile (top-1, seed 0): C3D (no batch norm in its fc6/fc7) collapses onto
     # a few classes at 3e-3 (0.64 after 500 steps) and learns at 1e-3 (0.998); CaffeNet + LSTM
     # 0.665 -> 0.820 at 1e-3 (0.493 at 5e-4, 0.413 at 1e-2); VGG-16 fused two-stream 0.647 ->
-    # 0.983 at 5e-4 (0.907 at 1e-3); X3D-L 0.623 -> 0.722 at 6e-3 (0.477 at 1e-3, 0.397 at
-    # 1e-2); MViT-B, a transformer, learns nothing at 5e-4 and above and 0.527 at 1.5e-4 (0.490
-    # at 3e-4). R3D-18, R(2+1)D-18 and I3D learn motion at 3e-3 but leave a colour pair confused
-    # (training clips too) in one seed of two until their 40 s end (R3D-18 0.908 / 0.995,
-    # R(2+1)D-18 0.987 / 0.912, I3D 0.952 / 0.992); at 1e-3 they fit in both (0.975 / 0.982,
-    # 0.988 / 0.988; I3D 1.000 in seed 0)
-    lr_by_preset: str = ("c3d=0.001,cnn_lstm=0.001,fused_two_stream=0.0005,x3d_l=0.006,"
+    # 0.983 at 5e-4 (0.907 at 1e-3); MViT-B, a transformer, learns nothing at 5e-4 and above and
+    # 0.527 at 1.5e-4 (0.490 at 3e-4). R3D-18, R(2+1)D-18 and I3D learn motion at 3e-3 but leave
+    # a colour pair confused (training clips too) in one seed of two until their 40 s end
+    # (R3D-18 0.908 / 0.995, R(2+1)D-18 0.987 / 0.912, I3D 0.952 / 0.992); at 1e-3 they fit in
+    # both (0.975 / 0.982, 0.988 / 0.988; I3D 1.000 in seed 0)
+    lr_by_preset: str = ("c3d=0.001,cnn_lstm=0.001,fused_two_stream=0.0005,"
                          "mvit_b=0.00015,r3d_18=0.001,r2plus1d_18=0.001,i3d=0.001")
+    # presets given a longer time limit ("name=seconds,..."), measured against the profile's
+    # (top-1, seeds 0 / 1): MViT-B, a transformer from scratch, trains about 9 steps a second:
+    # 0.500 / 0.472 after 377 steps in 40 s (motion 0.318), 0.875 / 0.903 after 1067 / 965 in
+    # 120 s (motion 0.840 / 0.895, ended by fitting). X3D-L, 55 blocks deep, trains about 8 steps
+    # a second and has its appearance classes half learned after 40 s: 0.727 / 0.420 at lr 6e-3
+    # (its best at 40 s: 0.623 at 3e-3), at 120 s 0.913 / 0.723 at 6e-3 and 0.897 / 0.932 at
+    # the profile's 3e-3. The longest limits start first, so that the main job still ends
+    # within 10 minutes
+    seconds_by_preset: str = "mvit_b=120,x3d_l=120"
     weight_decay: float = 0.05
     # weight of each stream's own loss in a multi-stream model (0: the fused output's only)
     stream_loss: float = 1.0
@@ -79,9 +87,10 @@ class Profile:
     jobs: int = 2
     threads: int = 1
 
-    def budget(self) -> "Budget":
+    def budget(self, preset: Optional[str] = None) -> "Budget":
+        """The training budget of `preset` (its own time limit, where it has one)."""
         from .measure import Budget
-        return Budget(self.steps, self.seconds, self.warmup_steps, self.fit_accuracy,
+        return Budget(self.steps, self.seconds_for(preset), self.warmup_steps, self.fit_accuracy,
                       self.fit_window, self.cooldown)
 
     @property
@@ -94,17 +103,20 @@ class Profile:
 
     def own_lrs(self) -> Dict[str, float]:
         """``{preset: learning rate}`` of `lr_by_preset`."""
-        rates = {}
-        for item in filter(None, (part.strip() for part in self.lr_by_preset.split(","))):
-            name, sep, value = item.partition("=")
-            if not sep:
-                raise ValueError(f"lr_by_preset: {item!r} is not NAME=LR (e.g. c3d=0.001)")
-            rates[name.strip()] = float(value)
-        return rates
+        return _per_preset("lr_by_preset", self.lr_by_preset, "NAME=LR (e.g. c3d=0.001)")
+
+    def own_seconds(self) -> Dict[str, float]:
+        """``{preset: time limit}`` of `seconds_by_preset`."""
+        return _per_preset("seconds_by_preset", self.seconds_by_preset,
+                           "NAME=SECONDS (e.g. mvit_b=120)")
 
     def lr_for(self, preset: str) -> float:
         """The learning rate `preset` trains at."""
         return self.own_lrs().get(preset, self.lr)
+
+    def seconds_for(self, preset: Optional[str]) -> float:
+        """The time limit of `preset`'s training (0: none)."""
+        return self.own_seconds().get(preset, self.seconds) if self.seconds else 0.0
 
     def model_overrides(self) -> Dict[str, Any]:
         """The build overrides that scale a preset to this profile, for the components that take
@@ -120,7 +132,11 @@ class Profile:
             precision += f" on {self.device}"
         if self.channels_last:
             precision += ", channels-last memory"
+        own_seconds = ", ".join(f"{name} {seconds:g} s"
+                                for name, seconds in self.own_seconds().items())
         limits = f"{self.steps} steps" + (f" or {self.seconds:g} s" if self.seconds else "")
+        if self.seconds and own_seconds:
+            limits += f" ({own_seconds})"
         fit = (f"once every class's running training top-1 over {self.fit_window} batches "
                f"reaches {self.fit_accuracy:g}, or " if self.fit_accuracy else "")
         own_lr = "".join(f", {name} at {lr:g}" for name, lr in self.own_lrs().items())
@@ -143,6 +159,17 @@ class Profile:
                 f"clips per class, seed {self.seed}; {self.jobs} preset"
                 f"{'s' if self.jobs > 1 else ''} at a time, {threads} torch thread"
                 f"{'' if self.threads == 1 else 's'} each")
+
+
+def _per_preset(field: str, text: str, form: str) -> Dict[str, float]:
+    """``{preset: value}`` of a "name=value,..." setting."""
+    values = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"{field}: {item!r} is not {form}")
+        values[name.strip()] = float(value)
+    return values
 
 
 def format_width(width: float) -> str:

@@ -171,14 +171,17 @@ def build_scaled(job: Job, num_classes: int, profile: Profile):
     return zoo.build(source, **sizes), {}
 
 
-def describe_scale(scale: Dict[str, Any], inputs: str, lr: Optional[float] = None) -> str:
+def describe_scale(scale: Dict[str, Any], inputs: str, lr: Optional[float] = None,
+                   seconds: Optional[float] = None) -> str:
     """``width 1/8, batch norm added, rgb 8x32²``: how a row's model was scaled (and its own
-    learning rate, when it has one)."""
+    learning rate and time limit, when it has them)."""
     parts = [f"width {format_width(scale.get('width', 1.0))}"]
     if scale.get("batch_norm"):
         parts.append("batch norm added")
     if lr is not None:
         parts.append(f"lr {lr:g}")
+    if seconds is not None:
+        parts.append(f"{seconds:g} s limit")
     return ", ".join(parts + [inputs])
 
 
@@ -245,9 +248,10 @@ def _rounded(fields: Dict[str, Any]) -> Dict[str, Any]:
     return {k: r(v) for k, v in fields.items()}
 
 
-def network_fingerprint(model: Any, dataset: Any, lr: float) -> str:
+def network_fingerprint(model: Any, dataset: Any, lr: float, seconds: float) -> str:
     """What makes two jobs the same experiment: the model's layers, what `dataset` reads of its
-    input specs (its ``clip_fields``, else every field) and the learning rate; not the preset's
+    input specs (its ``clip_fields``, else every field), the learning rate and the time limit;
+    not the preset's
     name. X3D-XS, -S and -M, say, differ only in input size and frame stride, so on the built-in
     dataset (which samples frames uniformly) they are one network once the benchmark sets the
     size."""
@@ -258,7 +262,7 @@ def network_fingerprint(model: Any, dataset: Any, lr: float) -> str:
                      if fields is None or f in fields}
               for name, spec in model.spec.inputs.items()}
     layers = repr(model).replace(model.extra_repr(), "")
-    return hashlib.sha1(f"{layers}\n{inputs}\n{lr}".encode()).hexdigest()
+    return hashlib.sha1(f"{layers}\n{inputs}\n{lr}\n{seconds}".encode()).hexdigest()
 
 
 def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
@@ -312,8 +316,10 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
             raise
         row.input = input_summary(model.spec.inputs)
         row.width, row.lr = scale.get("width", 1.0), profile.lr_for(job.name)
+        budget = profile.budget(job.name)
         row.scale = describe_scale(scale, format_input(row.input),
-                                   row.lr if row.lr != profile.lr else None)
+                                   row.lr if row.lr != profile.lr else None,
+                                   budget.seconds if budget.seconds != profile.seconds else None)
         row.params, row.gflops = count_parameters(model), round(gflops(model), 6)
         row.num_classes = len(classes)
         model.to(device)
@@ -323,7 +329,7 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
         train_set, test_set, row.eval_split = open_splits(dataset, root, model.spec.inputs,
                                                           profile)
         if networks is not None:
-            key = f"{dataset}:{network_fingerprint(model, test_set, row.lr)}"
+            key = f"{dataset}:{network_fingerprint(model, test_set, row.lr, budget.seconds)}"
             first = networks.setdefault(key, job.name)
             if first != job.name:
                 row.status, row.same_as = "twin", first
@@ -341,7 +347,7 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
         start = time.perf_counter()
         stats: Dict[str, float] = {}
         row.steps, loss = train_for_budget(
-            model, train_loader, profile.budget(), row.lr, profile.weight_decay,
+            model, train_loader, budget, row.lr, profile.weight_decay,
             bf16=profile.bf16, stream_weight=profile.stream_loss,
             channels_last=profile.channels_last, progress=progress, device=device, stats=stats)
         row.stopped, row.fit_step = stats["stopped"], stats["fit_step"]
@@ -457,6 +463,10 @@ def share_builtin_clips(profile: Profile) -> None:
         list(pool.map(lambda item: prepare(*item), work))
 
 
+def job_name(preset: Union[str, Job]) -> str:
+    return preset.name if isinstance(preset, Job) else preset
+
+
 def _run_all(todo, profile: Profile):
     """(label, rows) of every ``(label, run_preset arguments)`` of `todo` as each finishes:
     `profile.jobs` at a time in worker processes, or one after the other. A worker that dies
@@ -485,7 +495,7 @@ def _run_all(todo, profile: Profile):
             try:
                 yield label, future.result()
             except Exception as exc:  # the worker process died (out of memory, a crash)
-                name = preset.name if isinstance(preset, Job) else preset
+                name = job_name(preset)
                 yield label, [BenchRow(name, dataset, profile.key, reason=reason("worker", exc),
                                        settings=dataclasses.asdict(profile))]
 
@@ -512,7 +522,7 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
     todo = []
     for dataset, root in datasets:
         for preset in presets:
-            name = preset.name if isinstance(preset, Job) else preset
+            name = job_name(preset)
             label = name if dataset == DATASET else f"{name} on {dataset}"
             stored = store.get(name, dataset, profile.key)
             if stored and stored.settings != settings:
@@ -522,6 +532,8 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
                 tqdm.write(f"{label}: stored, skipped (--force runs it again)")
                 continue
             todo.append((label, (preset, profile, progress and profile.jobs == 1, dataset, root)))
+    # the longest time limits start first, so that none of them ends the run alone
+    todo.sort(key=lambda item: -profile.seconds_for(job_name(item[1][0])))
     bar = tqdm(total=len(todo), desc="bench", unit="job", disable=not progress)
     twins = []
     for label, rows in _run_all(todo, profile):
