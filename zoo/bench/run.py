@@ -251,10 +251,9 @@ def _rounded(fields: Dict[str, Any]) -> Dict[str, Any]:
 def network_fingerprint(model: Any, dataset: Any, lr: float, seconds: float) -> str:
     """What makes two jobs the same experiment: the model's layers, what `dataset` reads of its
     input specs (its ``clip_fields``, else every field), the learning rate and the time limit;
-    not the preset's
-    name. X3D-XS, -S and -M, say, differ only in input size and frame stride, so on the built-in
-    dataset (which samples frames uniformly) they are one network once the benchmark sets the
-    size."""
+    not the preset's name. X3D-XS, -S and -M, say, differ only in input size and frame stride, so
+    on the built-in dataset (which samples frames uniformly) they are one network once the
+    benchmark sets the size."""
     import hashlib
 
     fields = getattr(dataset, "clip_fields", None)

@@ -43,18 +43,16 @@ class Fp32ShortClipConv3d(TorchFunctionMode):
     frame or as many as the kernel, none did). They run in fp32 instead; the others keep bf16."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = dict(kwargs or {})
+        kwargs = kwargs or {}
         if func is nn.functional.conv3d:
-            names = ("input", "weight")
-            inputs, weight = (args[i] if len(args) > i else kwargs[n] for i, n in enumerate(names))
+            named = {**dict(zip(("input", "weight"), args)), **kwargs}
+            inputs, weight = named["input"], named["weight"]
             if (inputs.dim() == 5 and weight.dtype == torch.float32
                     and 1 < inputs.shape[2] < weight.shape[2]):
-                if args:
-                    args = (inputs.float(), *args[1:])
-                else:
-                    kwargs["input"] = inputs.float()
                 with torch.autocast("cpu", enabled=False):
-                    return func(*args, **kwargs)
+                    if args:
+                        return func(inputs.float(), *args[1:], **kwargs)
+                    return func(**{**kwargs, "input": inputs.float()})
         return func(*args, **kwargs)
 
 
