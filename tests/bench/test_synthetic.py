@@ -28,7 +28,7 @@ def test_registered_without_root():
 
 def test_deterministic_per_split_and_index():
     first = synthetic.moving_shapes(split="val", inputs=SMALL, clips_per_class=2)[5]
-    synthetic._rgb_cache.cache_clear()
+    synthetic.clear_cache()
     again = synthetic.moving_shapes(split="val", inputs=SMALL, clips_per_class=3)[5]
     other_split = synthetic.moving_shapes(split="test", inputs=SMALL, clips_per_class=2)[5]
     assert torch.equal(first["inputs"]["rgb"], again["inputs"]["rgb"])
@@ -141,17 +141,27 @@ def test_written_videos_load_through_the_kinetics_adapter(tmp_path):
     assert sorted(dataset.classes[s["label"]] for s in samples) == sorted(CLASSES)
 
 
-def test_prepare_fills_the_caches_a_forked_worker_then_shares():
+def test_prepare_renders_each_clip_once_for_every_order_and_stream(monkeypatch):
     from zoo.data.protocol import prepare
 
     inputs = {"rgb": InputSpec(frames=4, size=16),
               "flow": InputSpec(modality="flow", frames=2, size=16)}
+    orders = ("forward", "reversed", "shuffled")
+    synthetic.clear_cache()
+    alone = {order: [synthetic.MovingShapes("test", inputs, 1, seed=7, time_order=order)[i]
+                     for i in range(len(CLASSES))] for order in orders}  # one order at a time
+    synthetic.clear_cache()
+    renders = []
+    real_render = synthetic.render_clip
+    monkeypatch.setattr(synthetic, "render_clip",
+                        lambda label, rng: renders.append(label) or real_render(label, rng))
     dataset = synthetic.MovingShapes("test", inputs, clips_per_class=1, seed=7)
-    prepare(dataset, ("forward", "reversed"))
-    for cache in (synthetic._rgb_cache, synthetic._flow_cache):
-        before = cache.cache_info()
-        for order in ("forward", "reversed"):
-            cache("test", len(dataset), 7, 16, order)
-        after = cache.cache_info()
-        assert after.hits == before.hits + 2 and after.misses == before.misses  # already there
+    prepare(dataset, orders)
+    assert len(renders) == len(dataset)  # once per clip, for three orders and two streams
+    for order in orders:  # already there (a forked worker shares them), and the same clips
+        played = dataset.with_time_order(order)
+        for i, sample in enumerate(alone[order]):
+            for name, tensor in played[i]["inputs"].items():
+                assert torch.equal(tensor, sample["inputs"][name]), (order, i, name)
+    assert len(renders) == len(dataset)
     prepare(object())  # a dataset without `prepare` reads its clips as they come

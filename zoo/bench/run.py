@@ -457,7 +457,7 @@ def share_builtin_clips(profile: Profile) -> None:
     inputs = {"rgb": InputSpec(size=profile.size), "flow": InputSpec(modality="flow",
                                                                       size=profile.size)}
     train, test, _ = open_splits(DATASET, None, inputs, profile)
-    work = [(train, ("forward",))] + [(test, (order,)) for order in EVAL_ORDERS]
+    work = [(train, ("forward",)), (test, EVAL_ORDERS)]  # each clip of a split rendered once
     with ThreadPoolExecutor(max(1, profile.jobs)) as pool:
         list(pool.map(lambda item: prepare(*item), work))
 

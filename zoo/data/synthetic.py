@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import colorsys
 import csv
-import functools
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
@@ -183,17 +182,16 @@ def clip_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, SPLITS.index(split), index])
 
 
-def _render_split(split: str, count: int, seed: int, time_order: str = "forward"):
-    """The split's clips, each played in `time_order` (shuffled: one seeded permutation per
-    clip)."""
+def _render_split(split: str, count: int, seed: int, time_orders: Sequence[str]):
+    """The split's clips, each rendered once and played in every one of `time_orders`
+    (shuffled: one seeded permutation per clip): ``{order: clip}`` per clip."""
     for index in range(count):
         rng = clip_rng(seed, split, index)
         clip = render_clip(index % len(CLASSES), rng)
-        if time_order == "reversed":
-            clip = np.ascontiguousarray(clip[::-1])
-        elif time_order == "shuffled":
-            clip = clip[rng.permutation(len(clip))]
-        yield clip
+        played = {"forward": clip, "reversed": np.ascontiguousarray(clip[::-1])}
+        if "shuffled" in time_orders:
+            played["shuffled"] = clip[rng.permutation(len(clip))]
+        yield {order: played[order] for order in time_orders}
 
 
 def _resize(frames: torch.Tensor, size: int) -> torch.Tensor:
@@ -208,15 +206,10 @@ def _resize(frames: torch.Tensor, size: int) -> torch.Tensor:
     return out.reshape(*lead, size, size)
 
 
-@functools.lru_cache(maxsize=8)
-def _rgb_cache(split: str, count: int, seed: int, resolution: int,
-               time_order: str = "forward") -> torch.Tensor:
-    """uint8 ``[count, 3, NATIVE_FRAMES, r, r]``: every frame of the split at resolution r."""
-    out = torch.empty(count, 3, NATIVE_FRAMES, resolution, resolution, dtype=torch.uint8)
-    for index, clip in enumerate(_render_split(split, count, seed, time_order)):
-        frames = torch.from_numpy(clip).permute(3, 0, 1, 2).float()
-        out[index] = _resize(frames, resolution).round().clamp(0, 255).to(torch.uint8)
-    return out
+def _rgb_frames(clip: np.ndarray, resolution: int) -> torch.Tensor:
+    """uint8 ``[3, NATIVE_FRAMES, r, r]``: every frame of a native clip at resolution r."""
+    frames = torch.from_numpy(clip).permute(3, 0, 1, 2).float()
+    return _resize(frames, resolution).round().clamp(0, 255).to(torch.uint8)
 
 
 def _flow_fields(clip: np.ndarray) -> np.ndarray:
@@ -226,17 +219,45 @@ def _flow_fields(clip: np.ndarray) -> np.ndarray:
     return np.stack([flow_fn(a, b) for a, b in zip(grey[:-1], grey[1:])])
 
 
-@functools.lru_cache(maxsize=8)
-def _flow_cache(split: str, count: int, seed: int, resolution: int,
-                time_order: str = "forward") -> torch.Tensor:
-    """uint8 ``[count, 2, NATIVE_FRAMES - 1, r, r]``: the split's quantised flow fields, computed
-    at native resolution, then resized with their vectors scaled to resolution r."""
-    out = torch.empty(count, 2, NATIVE_FRAMES - 1, resolution, resolution, dtype=torch.uint8)
-    for index, clip in enumerate(_render_split(split, count, seed, time_order)):
-        flow = torch.from_numpy(_flow_fields(clip)).permute(3, 0, 1, 2)  # [2, T-1, H, W]
-        flow = _resize(flow, resolution) * (resolution / NATIVE_SIZE)
-        out[index] = torch.from_numpy(quantize_flow(flow.numpy(), FLOW_BOUND))
-    return out
+def _flow_frames(clip: np.ndarray, resolution: int) -> torch.Tensor:
+    """uint8 ``[2, NATIVE_FRAMES - 1, r, r]``: a native clip's quantised flow fields, computed at
+    native resolution, then resized with their vectors scaled to resolution r."""
+    flow = torch.from_numpy(_flow_fields(clip)).permute(3, 0, 1, 2)  # [2, T-1, H, W]
+    flow = _resize(flow, resolution) * (resolution / NATIVE_SIZE)
+    return torch.from_numpy(quantize_flow(flow.numpy(), FLOW_BOUND))
+
+
+# (modality, resolution, time order) -> how one native clip becomes its uint8 tensor
+_CONVERT = {"rgb": _rgb_frames, "flow": _flow_frames}
+_CACHE_SIZE = 16
+# (split, count, seed, modality, resolution, time order) -> uint8 [count, C, T, r, r]
+_cache: Dict[tuple, torch.Tensor] = {}
+
+
+def _split_tensors(split: str, count: int, seed: int,
+                   wanted: Sequence[tuple]) -> List[torch.Tensor]:
+    """The split's tensors for each ``(modality, resolution, time order)`` of `wanted` ("rgb"
+    or "flow"), from this process's cache; the missing ones are made in one pass that renders
+    each clip once, whatever the orders and modalities. The oldest entries beyond
+    `_CACHE_SIZE` are dropped."""
+    missing = [w for w in dict.fromkeys(wanted) if (split, count, seed, *w) not in _cache]
+    if missing:
+        orders = list(dict.fromkeys(order for _, _, order in missing))
+        made: Dict[tuple, List[torch.Tensor]] = {w: [] for w in missing}
+        for played in _render_split(split, count, seed, orders):
+            for modality, resolution, order in missing:
+                made[modality, resolution, order].append(
+                    _CONVERT[modality](played[order], resolution))
+        for w, tensors in made.items():
+            _cache[(split, count, seed, *w)] = torch.stack(tensors)
+        for key in list(_cache)[:max(0, len(_cache) - _CACHE_SIZE)]:
+            del _cache[key]
+    return [_cache[(split, count, seed, *w)] for w in wanted]
+
+
+def clear_cache() -> None:
+    """Forget the generated tensors of every split."""
+    _cache.clear()
 
 
 class MovingShapes(torch.utils.data.Dataset):
@@ -280,24 +301,28 @@ class MovingShapes(torch.utils.data.Dataset):
 
     def prepare(self, time_orders: Sequence[str] = ("forward",)) -> None:
         """Render every clip the inputs read (and compute its flow), played in each of
-        `time_orders`, into this process's caches: processes forked afterwards share them."""
-        for order in time_orders:
-            for spec in self.inputs.values():
-                cache = _flow_cache if spec.modality == "flow" else _rgb_cache
-                cache(self.split, self.count, self.seed, min(spec.size, NATIVE_SIZE), order)
+        `time_orders`, into this process's cache, each clip once: processes forked afterwards
+        share them."""
+        _split_tensors(self.split, self.count, self.seed,
+                       [self._key(spec, order) for order in time_orders
+                        for spec in self.inputs.values()])
+
+    def _key(self, spec: InputSpec, time_order: str) -> tuple:
+        return ("flow" if spec.modality == "flow" else "rgb", min(spec.size, NATIVE_SIZE),
+                time_order)
 
     def _stream(self, spec: InputSpec, index: int) -> torch.Tensor:
         resolution = min(spec.size, NATIVE_SIZE)
+        tensors, = _split_tensors(self.split, self.count, self.seed,
+                                  [self._key(spec, self.time_order)])
         if spec.modality == "flow":
-            flow = _flow_cache(self.split, self.count, self.seed, resolution,
-                               self.time_order)[index].float() / 255
+            flow = tensors[index].float() / 255
             steps = uniform_indices(NATIVE_FRAMES - 1, spec.frames, span=spec.flow_stack)
             stacks = flow[:, steps].reshape(2, spec.frames, spec.flow_stack, resolution, resolution)
             clip = stacks.permute(2, 0, 1, 3, 4).reshape(spec.channels, spec.frames,
                                                          resolution, resolution)
         else:
-            frames = _rgb_cache(self.split, self.count, self.seed, resolution,
-                                self.time_order)[index].float() / 255
+            frames = tensors[index].float() / 255
             if spec.modality == "rgb_diff":
                 pairs = frames[:, uniform_indices(NATIVE_FRAMES, spec.frames, span=2)]
                 clip = rgb_difference(pairs[:, 0::2], pairs[:, 1::2])
