@@ -227,7 +227,7 @@ def _flow_frames(clip: np.ndarray, resolution: int) -> torch.Tensor:
     return torch.from_numpy(quantize_flow(flow.numpy(), FLOW_BOUND))
 
 
-# (modality, resolution, time order) -> how one native clip becomes its uint8 tensor
+# modality -> how one native clip becomes its uint8 tensor at a resolution
 _CONVERT = {"rgb": _rgb_frames, "flow": _flow_frames}
 _CACHE_SIZE = 16
 # (split, count, seed, modality, resolution, time order) -> uint8 [count, C, T, r, r]
@@ -250,9 +250,10 @@ def _split_tensors(split: str, count: int, seed: int,
                     _CONVERT[modality](played[order], resolution))
         for w, tensors in made.items():
             _cache[(split, count, seed, *w)] = torch.stack(tensors)
-        for key in list(_cache)[:max(0, len(_cache) - _CACHE_SIZE)]:
-            del _cache[key]
-    return [_cache[(split, count, seed, *w)] for w in wanted]
+    out = [_cache[(split, count, seed, *w)] for w in wanted]
+    for key in list(_cache)[:max(0, len(_cache) - _CACHE_SIZE)]:
+        del _cache[key]
+    return out
 
 
 def clear_cache() -> None:
