@@ -390,7 +390,9 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
     device = dist_utils.setup(config.device)
     model.to(device)
     if config.bf16 is None:
-        choice = choose_bf16(model, config, device, train_loader.batch_size or 1)
+        # each process measures; all take the main process's choice, so that they train alike
+        choice = dist_utils.all_gather_objects(
+            choose_bf16(model, config, device, train_loader.batch_size or 1))[0]
         config = dataclasses.replace(config, bf16=choice.bf16)
         if choice.rates and config.progress and dist_utils.is_main_process():
             print(f"zoo train: {choice.summary()}", flush=True)
