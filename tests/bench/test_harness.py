@@ -213,7 +213,7 @@ def test_a_presets_own_learning_rate_and_time_limit_reach_its_row_and_it_starts_
     own, default = rows
     assert own.lr == 0.01 and "lr 0.01, 300 s limit" in own.scale
     assert default.lr == PROFILES["cpu-small"].lr and "limit" not in default.scale
-    assert "2 steps or 40 s (acme_two_stream 300 s)" in own.budget
+    assert "2 steps or 30 s (acme_two_stream 300 s)" in own.budget
     with pytest.raises(ValueError, match="seconds_by_preset: 'mvit_b' is not NAME=SECONDS"):
         dataclasses.replace(PROFILES["cpu-small"], seconds_by_preset="mvit_b").own_seconds()
 

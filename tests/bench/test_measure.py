@@ -3,6 +3,7 @@ frames, the training step's per-stream losses, data wait, latency, peak memory, 
 combinations, shards and merging; the HTML page, the Pareto plot and the paper-scale cost."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -252,13 +253,18 @@ def test_multi_label_rows_rank_by_map():
     assert text.index("`b`") < text.index("`a`")
 
 
-def test_paper_scale_cost_is_measured_once_per_config_and_machine(toys, tmp_path):
+def test_paper_scale_cost_is_measured_once_per_config(toys, tmp_path):
     store = ResultStore(tmp_path / cost.COST_STORE, cost.CostRow)
     (row,) = cost.measure_costs(["acme_single"], store, progress=False)
     assert row.status == "ok" and row.params > 0 and row.gflops > 0
     assert row.clips_per_s_b1 > 0 and row.clips_per_s_b8 > 0
     assert row.input["rgb"]["size"] == 16  # the preset's own input, not the benchmark's
     assert cost.measure_costs(["acme_single"], store, progress=False) == []  # stored
+    elsewhere = dataclasses.replace(row, processor="Another CPU (AVX2)")
+    store.replace([elsewhere], drop=lambda r: True)
+    assert cost.measure_costs(["acme_single"], store, progress=False) == []  # on another machine
+    store.put(dataclasses.replace(elsewhere, config="an older config"))
+    assert len(cost.measure_costs(["acme_single"], store, progress=False)) == 1
     assert len(cost.measure_costs(["acme_single"], store, force=True, progress=False)) == 1
     text = "\n".join(leaderboard.cost_table(["acme_single"], store.rows()))
     assert "## Cost at the paper's scale" in text and "| `acme_single` | rgb 4x16² |" in text

@@ -165,3 +165,14 @@ def test_prepare_renders_each_clip_once_for_every_order_and_stream(monkeypatch):
                 assert torch.equal(tensor, sample["inputs"][name]), (order, i, name)
     assert len(renders) == len(dataset)
     prepare(object())  # a dataset without `prepare` reads its clips as they come
+
+
+def test_a_clip_played_backwards_has_the_forward_flow_reversed_and_negated():
+    from zoo.data.flow import dequantize_flow
+
+    synthetic.clear_cache()
+    forward, backward = synthetic._split_tensors("test", 12, 3, [("flow", 16, "forward"),
+                                                                ("flow", 16, "reversed")])
+    ahead, back = (dequantize_flow(t.numpy()) for t in (forward, backward))  # [N, 2, T-1, r, r]
+    assert np.abs(ahead).max() > 1  # the motion classes move
+    np.testing.assert_allclose(back, -ahead[:, :, ::-1], atol=2 * 40 / 255)  # a step each way

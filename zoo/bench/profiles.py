@@ -34,7 +34,7 @@ class Profile:
     # Fitted means 0.9 of every class's clips: at 0.8, R3D-18 at lr 1e-3 stopped at step 229
     # with 0.957 test top-1, at 0.9 at step 270 with 0.975
     steps: int = 2000
-    seconds: float = 40.0
+    seconds: float = 30.0
     fit_accuracy: float = 0.9
     fit_window: int = 20
     warmup_steps: int = 20
@@ -52,18 +52,25 @@ class Profile:
     # both (0.975 / 0.982, 0.988 / 0.988; I3D 1.000 in seed 0)
     lr_by_preset: str = ("c3d=0.001,cnn_lstm=0.001,fused_two_stream=0.0005,"
                          "mvit_b=0.00015,r3d_18=0.001,r2plus1d_18=0.001,i3d=0.001")
-    # presets given a longer time limit ("name=seconds,..."), measured against the profile's
-    # (top-1, seeds 0 / 1): MViT-B, a transformer from scratch, trains about 9 steps a second:
-    # 0.500 / 0.472 after 377 steps in 40 s (motion 0.318), 0.875 / 0.903 after 1067 / 965 in
-    # 120 s (motion 0.840 / 0.895, ended by fitting). X3D-L, 55 blocks deep, trains about 8 steps
-    # a second and has its appearance classes half learned after 40 s: 0.727 / 0.420 at lr 6e-3
-    # (its best at 40 s: 0.623 at 3e-3), at 120 s 0.913 / 0.723 at 6e-3 and 0.897 / 0.932 at
-    # the profile's 3e-3. I3D at lr 1e-3 fits in seed 1 (884 steps) but not within 40 s in seed
-    # 0: 0.923 after 1276 steps (0.992 after 1462 on a faster day), 0.998 at 60 s (fitted at
-    # 1802). VGG-16 fused two-stream trains about 9 steps a second and ends on time: 0.945 /
-    # 0.925, 0.927 / 0.982 in two pairs of runs at 40 s (370-380 steps), 0.990 / 0.988 at 60 s.
-    # The longest limits start first, so that the main job still ends within 10 minutes
-    seconds_by_preset: str = "mvit_b=120,x3d_l=120,i3d=60,fused_two_stream=60"
+    # presets given a time limit of their own ("name=seconds,..."). The limits are set so that
+    # the main job ends within 10 minutes on a 2-core AMD EPYC with AVX2 only (Zen 3), where
+    # these networks train 1.4-4x slower than on an AVX-512 one and most presets end on time:
+    # 9 min 30 s there for a sum of limits of 1000 s over two lanes. Measured there (top-1,
+    # motion): MViT-B, a transformer from scratch, 0.710 / 0.620 after 590 steps in 120 s (on
+    # the AVX-512 EPYC 0.875 / 0.840, fitted at step 1067; 0.500 / 0.318 after 377 steps in 40 s
+    # there); X3D-L, 55 blocks deep, 0.695 / 0.792 in 120 s, 0.470 / 0.453 in 90 s (AVX-512:
+    # 0.887 / 0.958 in 120 s, 0.623 in 40 s); X3D-XS/S/M (one network here) 0.925 / 0.900 in
+    # 60 s, 0.590 / 0.420 in 40 s; SlowFast-R50 0.870 / 0.807 in 50 s, 0.798 / 0.698 in 40 s;
+    # CSN-R101 0.923 / 0.900 in 40 s, 0.785 / 0.685 in 32 s; I3D-R50 0.823 / 0.738 in 40 s,
+    # 0.632 / 0.453 in 32 s. I3D (fitted at step 832 there; at 40 s on the AVX-512 EPYC, seed 0
+    # ended unfitted at 0.923) and the VGG-16 fused two-stream (0.890 / 0.915 in 60 s; 0.927 /
+    # 0.982 for two seeds at 40 s on the AVX-512 EPYC) get 60 s. The controls (single frame,
+    # TSN: appearance 0.985 in 20 s) and the CNN+LSTMs (on the AVX-512 EPYC they reach the step
+    # limit in 18 s and 37 s; CaffeNet+LSTM cannot read direction at this input, see
+    # benchmarks/README.md) get 20 s. The longest limits start first
+    seconds_by_preset: str = ("mvit_b=120,x3d_l=120,i3d=60,fused_two_stream=60,x3d_m=60,x3d_s=60,"
+                              "x3d_xs=60,slowfast_r50=50,csn_r101=40,i3d_resnet50=40,"
+                              "single_frame=20,tsn=20,cnn_lstm=20,cnn_lstm_r18=20")
     weight_decay: float = 0.05
     # weight of each stream's own loss in a multi-stream model (0: the fused output's only)
     stream_loss: float = 1.0

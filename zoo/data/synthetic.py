@@ -19,8 +19,9 @@ dot. Classes come in two groups:
 Clips are generated deterministically from ``(seed, split, index)``, nothing is downloaded;
 the tensors of a split are generated once per resolution and kept in memory. A split can also be
 played backwards or with its frames shuffled (`time_order`): the benchmark's arrow-of-time and
-shuffled-frames measurements read those, with the optical flow computed on the reordered video. Optical flow is
-computed from the native-resolution frames with OpenCV's DIS (zoo.data.flow) and quantised the
+shuffled-frames measurements read those. Played backwards, a clip's optical flow is the forward
+clip's in reverse order with the displacements negated; shuffled, it is computed on the shuffled
+video. Optical flow is computed from the native-resolution frames with OpenCV's DIS (zoo.data.flow) and quantised the
 two-stream way (clipped to [-20, 20] px, mapped to 0..255 with 128 = no motion, read as x / 255).
 RGB differences are mapped to [0, 1] as in zoo.data.flow.rgb_difference. Clips are never
 flipped: a mirrored "moving right" clip is a "moving left" one.
@@ -183,15 +184,16 @@ def clip_rng(seed: int, split: str, index: int) -> np.random.Generator:
 
 
 def _render_split(split: str, count: int, seed: int, time_orders: Sequence[str]):
-    """The split's clips, each rendered once and played in every one of `time_orders`
-    (shuffled: one seeded permutation per clip): ``{order: clip}`` per clip."""
+    """The split's clips, each rendered once and played forward, backwards and, when
+    `time_orders` has it, shuffled (one seeded permutation per clip): ``{order: clip}`` per
+    clip."""
     for index in range(count):
         rng = clip_rng(seed, split, index)
         clip = render_clip(index % len(CLASSES), rng)
         played = {"forward": clip, "reversed": np.ascontiguousarray(clip[::-1])}
         if "shuffled" in time_orders:
             played["shuffled"] = clip[rng.permutation(len(clip))]
-        yield {order: played[order] for order in time_orders}
+        yield played
 
 
 def _resize(frames: torch.Tensor, size: int) -> torch.Tensor:
@@ -219,16 +221,24 @@ def _flow_fields(clip: np.ndarray) -> np.ndarray:
     return np.stack([flow_fn(a, b) for a, b in zip(grey[:-1], grey[1:])])
 
 
-def _flow_frames(clip: np.ndarray, resolution: int) -> torch.Tensor:
-    """uint8 ``[2, NATIVE_FRAMES - 1, r, r]``: a native clip's quantised flow fields, computed at
-    native resolution, then resized with their vectors scaled to resolution r."""
-    flow = torch.from_numpy(_flow_fields(clip)).permute(3, 0, 1, 2)  # [2, T-1, H, W]
+def _played_flow(played: Dict[str, np.ndarray], order: str,
+                 fields: Dict[str, np.ndarray]) -> np.ndarray:
+    """The flow fields of a clip played in `order`, kept in `fields` (one clip's): played
+    backwards, the forward clip's in reverse order with the displacements negated."""
+    if order not in fields:
+        fields[order] = (-_played_flow(played, "forward", fields)[::-1] if order == "reversed"
+                         else _flow_fields(played[order]))
+    return fields[order]
+
+
+def _flow_frames(flow_fields: np.ndarray, resolution: int) -> torch.Tensor:
+    """uint8 ``[2, NATIVE_FRAMES - 1, r, r]``: a native clip's flow fields, quantised, resized
+    with their vectors scaled to resolution r."""
+    flow = torch.from_numpy(np.ascontiguousarray(flow_fields)).permute(3, 0, 1, 2)  # [2, T-1, H, W]
     flow = _resize(flow, resolution) * (resolution / NATIVE_SIZE)
     return torch.from_numpy(quantize_flow(flow.numpy(), FLOW_BOUND))
 
 
-# modality -> how one native clip becomes its uint8 tensor at a resolution
-_CONVERT = {"rgb": _rgb_frames, "flow": _flow_frames}
 _CACHE_SIZE = 16
 # (split, count, seed, modality, resolution, time order) -> uint8 [count, C, T, r, r]
 _cache: Dict[tuple, torch.Tensor] = {}
@@ -245,9 +255,11 @@ def _split_tensors(split: str, count: int, seed: int,
         orders = list(dict.fromkeys(order for _, _, order in missing))
         made: Dict[tuple, List[torch.Tensor]] = {w: [] for w in missing}
         for played in _render_split(split, count, seed, orders):
+            fields: Dict[str, np.ndarray] = {}
             for modality, resolution, order in missing:
                 made[modality, resolution, order].append(
-                    _CONVERT[modality](played[order], resolution))
+                    _flow_frames(_played_flow(played, order, fields), resolution)
+                    if modality == "flow" else _rgb_frames(played[order], resolution))
         for w, tensors in made.items():
             _cache[(split, count, seed, *w)] = torch.stack(tensors)
     out = [_cache[(split, count, seed, *w)] for w in wanted]

@@ -1,0 +1,111 @@
+"""Depthwise 3D convolutions whose gradients are forward convolutions (zoo.engine.depthwise):
+the same gradients as torch's own backward, and used by the training step where they apply."""
+import pytest
+import torch
+from torch import nn
+
+from zoo.engine.depthwise import (DepthwiseConv3dFunction, FastDepthwiseConv3d,
+                                  has_depthwise_conv3d)
+from zoo.engine.step import TrainStep
+
+# (channels, input frames x height x width, kernel, stride, padding, bias, channels-last)
+CASES = [
+    (6, (8, 8, 8), (3, 3, 3), (1, 1, 1), (1, 1, 1), False, False),
+    (6, (8, 8, 8), (3, 3, 3), (1, 2, 2), (1, 1, 1), True, True),  # X3D's strided block
+    (5, (7, 9, 8), (3, 3, 3), (2, 2, 2), (1, 1, 1), True, False),  # windows that miss the end
+    (4, (8, 5, 5), (5, 1, 1), (1, 1, 1), (2, 0, 0), False, True),  # X3D's temporal stem
+    (4, (8, 6, 6), (3, 3, 3), (1, 2, 2), (0, 0, 0), False, False),
+    (3, (4, 2, 2), (3, 3, 3), (1, 1, 1), (1, 1, 1), False, True),  # a map smaller than the kernel
+    (3, (4, 4, 4), (3, 3, 3), (1, 4, 4), (1, 1, 1), True, False),  # MViT's pooled keys
+]
+
+
+@pytest.mark.parametrize("channels,size,kernel,stride,padding,bias,channels_last", CASES)
+def test_gradients_equal_torchs(channels, size, kernel, stride, padding, bias, channels_last):
+    torch.manual_seed(0)
+    conv = nn.Conv3d(channels, channels, kernel, stride, padding, groups=channels,
+                     bias=bias).double()
+    x = torch.randn(3, channels, *size, dtype=torch.float64)
+    if channels_last:
+        conv = conv.to(memory_format=torch.channels_last_3d)
+        x = x.to(memory_format=torch.channels_last_3d)
+    x.requires_grad_()
+    expected = conv(x)
+    grad = torch.randn_like(expected)
+    wanted = torch.autograd.grad(expected, [x, *conv.parameters()], grad)
+    with FastDepthwiseConv3d():
+        out = conv(x)
+    assert out.grad_fn.name() == "DepthwiseConv3dFunctionBackward"
+    got = torch.autograd.grad(out, [x, *conv.parameters()], grad)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+    for a, b in zip(got, wanted):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("conv,why", [
+    (nn.Conv3d(4, 8, 3, padding=1), "a dense convolution"),
+    (nn.Conv3d(4, 4, 3, padding=2, dilation=2, groups=4), "dilated"),
+    (nn.Conv3d(4, 4, 3, padding="same", groups=4), "padding given by name"),
+    (nn.Conv3d(4, 8, 3, padding=1, groups=4), "two filters a channel"),
+])
+def test_other_convolutions_keep_torchs_backward(conv, why):
+    x = torch.randn(2, 4, 4, 6, 6, requires_grad=True)
+    with FastDepthwiseConv3d():
+        out = conv(x)
+    assert out.grad_fn.name() == "ConvolutionBackward0", why
+
+
+def test_nor_in_inference_or_under_autocast():
+    conv = nn.Conv3d(4, 4, 3, padding=1, groups=4)
+    x = torch.randn(2, 4, 4, 6, 6)
+    with FastDepthwiseConv3d(), torch.no_grad():
+        assert conv(x).grad_fn is None
+    with FastDepthwiseConv3d(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert conv(x).grad_fn.name() != "DepthwiseConv3dFunctionBackward"
+
+
+class DepthwiseNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(2, 2, 3, padding=1, groups=2)
+        self.norm = nn.BatchNorm3d(2)
+        self.fc = nn.Linear(2, 2)
+        self.grad_fns = []
+
+    def forward(self, inputs):
+        out = self.conv(inputs["x"])
+        self.grad_fns.append(out.grad_fn.name())
+        return self.fc(self.norm(out).mean((2, 3, 4)))
+
+
+def test_the_training_step_measures_which_gradients_are_faster_and_keeps_the_model_as_it_was():
+    torch.manual_seed(0)
+    model = DepthwiseNet()
+    assert has_depthwise_conv3d(model) and not has_depthwise_conv3d(nn.Conv3d(2, 4, 3))
+    twin = DepthwiseNet()
+    twin.load_state_dict(model.state_dict())
+    batch = ({"x": torch.randn(4, 2, 4, 5, 5)}, torch.tensor([0, 1, 0, 1]))
+    measured = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "cpu")
+    assert measured.fast_depthwise is None
+    state = torch.random.get_rng_state()
+    measured(*batch)
+    assert set(measured.depthwise_rates) == {False, True}
+    assert measured.fast_depthwise == (measured.depthwise_rates[True]
+                                       > measured.depthwise_rates[False])
+    assert torch.equal(torch.random.get_rng_state(), state)
+    TrainStep(twin, torch.optim.SGD(twin.parameters(), lr=0.1), "cpu", fast_depthwise=False)(*batch)
+    for a, b in zip(model.state_dict().values(), twin.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)  # one step each, from the same start
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_training_step_takes_the_gradients_it_is_told(fast):
+    model = DepthwiseNet()
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "cpu",
+                     fast_depthwise=fast)
+    step({"x": torch.randn(2, 2, 4, 5, 5)}, torch.tensor([0, 1]))
+    assert model.grad_fns == [DepthwiseConv3dFunction.__name__ + "Backward" if fast
+                              else "ConvolutionBackward0"]
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    assert TrainStep(nn.Linear(2, 2), step.optimizer, "cpu").fast_depthwise is False
