@@ -196,8 +196,8 @@ COLUMNS: List[Column] = [
            doc="the label among the five best-scored classes"),
     Column("arrow", "arrow of time", _attr("arrow"), digits=3,
            doc="each motion-class test clip played backwards (its optical flow in reverse "
-               "order with the displacements negated): the share whose prediction moves to the class of the reversed "
-               "motion (0 for a model blind to frame order, 1 for one that reads it)"),
+               "order with the displacements negated): the share whose prediction moves to the "
+               "class of the reversed motion (0 for a model blind to frame order, 1 for one that reads it)"),
     Column("temporal_reliance", "Δ shuffled", _attr("temporal_reliance"), digits=3,
            doc="the score minus the score with the frames of every test clip shuffled (one "
                "seeded permutation per clip; flow computed on the shuffled video)"),

@@ -21,8 +21,8 @@ the tensors of a split are generated once per resolution and kept in memory. A s
 played backwards or with its frames shuffled (`time_order`): the benchmark's arrow-of-time and
 shuffled-frames measurements read those. Played backwards, a clip's optical flow is the forward
 clip's in reverse order with the displacements negated; shuffled, it is computed on the shuffled
-video. Optical flow is computed from the native-resolution frames with OpenCV's DIS (zoo.data.flow) and quantised the
-two-stream way (clipped to [-20, 20] px, mapped to 0..255 with 128 = no motion, read as x / 255).
+video. Optical flow is computed from the native-resolution frames with OpenCV's DIS
+(zoo.data.flow) and quantised the two-stream way (clipped to [-20, 20] px, mapped to 0..255 with 128 = no motion, read as x / 255).
 RGB differences are mapped to [0, 1] as in zoo.data.flow.rgb_difference. Clips are never
 flipped: a mirrored "moving right" clip is a "moving left" one.
 """

@@ -85,12 +85,17 @@ class DepthwiseConv3dFunction(torch.autograd.Function):
 _CONV3D_ARGS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
 
 
+def conv3d_arguments(args, kwargs) -> dict:
+    """An `F.conv3d` call's arguments by name, defaults included."""
+    return {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1,
+            **dict(zip(_CONV3D_ARGS, args)), **kwargs}
+
+
 def _depthwise_args(args, kwargs) -> Optional[tuple]:
     """``(x, weight, bias, stride, padding)`` of an `F.conv3d` call this module computes faster
     (depthwise, undilated, zero padding no wider than the kernel less one, gradients wanted,
     on a CPU outside autocast); None for any other call."""
-    named = {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1,
-             **dict(zip(_CONV3D_ARGS, args)), **kwargs}
+    named = conv3d_arguments(args, kwargs)
     x, weight = named["input"], named["weight"]
     if (not torch.is_grad_enabled() or x.dim() != 5 or x.device.type != "cpu"
             or torch.is_autocast_enabled("cpu") or isinstance(named["padding"], str)

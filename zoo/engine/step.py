@@ -12,7 +12,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..tensors import autocast, to_device
-from .depthwise import FastDepthwiseConv3d, has_depthwise_conv3d
+from .depthwise import FastDepthwiseConv3d, conv3d_arguments, has_depthwise_conv3d
 
 Inputs = Dict[str, torch.Tensor]
 
@@ -46,14 +46,12 @@ class Fp32ShortClipConv3d(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is nn.functional.conv3d:
-            named = {**dict(zip(("input", "weight"), args)), **kwargs}
+            named = conv3d_arguments(args, kwargs)
             inputs, weight = named["input"], named["weight"]
             if (inputs.dim() == 5 and weight.dtype == torch.float32
                     and 1 < inputs.shape[2] < weight.shape[2]):
                 with torch.autocast("cpu", enabled=False):
-                    if args:
-                        return func(inputs.float(), *args[1:], **kwargs)
-                    return func(**{**kwargs, "input": inputs.float()})
+                    return func(**{**named, "input": inputs.float()})
         return func(*args, **kwargs)
 
 
