@@ -6,8 +6,8 @@
 For each preset it times, in the same process and on the same batch: plain eager fp32 (the
 reference: contiguous memory, torch's default AdamW, no autocast, what a user writes) and zoo's
 training step as `zoo train` sets it up (zoo.engine.step.TrainStep with channels_last_3d weights
-and batches, the fused AdamW of zoo.engine.train.build_optimizer, the gradients of depthwise 3D
-convolutions as forward convolutions (zoo.engine.depthwise), bf16 autocast where the
+and batches, the fused AdamW of zoo.engine.train.build_optimizer, depthwise and temporal-only 3D
+convolutions computed the faster way (zoo.engine.fastconv), bf16 autocast where the
 processor runs it natively, it measures faster than fp32 for the model and its steps keep the
 weights finite (zoo.engine.train.choose_bf16); with --compile also the model compiled by
 torch.compile), and prints train clips/s and each one's ratio to the reference. The variants
@@ -54,7 +54,7 @@ class Variant:
 def plain_step(model: nn.Module) -> Step:
     """What a user writes: contiguous memory, torch's default AdamW, fp32, torch's backward."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-    return TrainStep(model.train(), optimizer, "cpu", bf16=False, fast_depthwise=False)
+    return TrainStep(model.train(), optimizer, "cpu", bf16=False, fast_conv3d=False)
 
 
 ZOO_CONFIG = TrainConfig(optimizer="adamw", weight_decay=WEIGHT_DECAY, lr=LR)
@@ -71,7 +71,7 @@ def zoo_step(model: nn.Module, bf16: bool, compile_: bool = False) -> Step:
 
 def variants(compile_: bool, bf16: bool) -> List[Variant]:
     precision = " + bf16 where faster" if detect_machine("cpu").native_bf16 else ""
-    fast = f"zoo: channels_last_3d + fused AdamW + depthwise gradients{precision}"
+    fast = f"zoo: channels_last_3d + fused AdamW + fast 3D convolutions{precision}"
     out = [Variant(PLAIN, plain_step), Variant(fast, partial(zoo_step, bf16=bf16))]
     if compile_:
         out.append(Variant(fast + " + compile", partial(zoo_step, bf16=bf16, compile_=True)))

@@ -97,6 +97,21 @@ def test_late_fusions():
     assert torch.allclose(average(scores).softmax(-1), probs, atol=1e-6)  # Simonyan 2014
 
 
+@pytest.mark.parametrize("size", [5, 4])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_local_response_norm_is_torchs(size, channels_last):
+    from zoo_plugins.backbones.classic import LocalResponseNorm
+    x = torch.randn(3, 7, 5, 6, dtype=torch.float64) * 20
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    x.requires_grad_()
+    ours, theirs = LocalResponseNorm(size, 1e-3, 0.75, 2.0), nn.LocalResponseNorm(size, 1e-3, 0.75, 2.0)
+    grad = torch.randn(3, 7, 5, 6, dtype=torch.float64)
+    (out, expected) = ours(x), theirs(x)
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(torch.autograd.grad(out, x, grad)[0], torch.autograd.grad(expected, x, grad)[0])
+
+
 def test_c3d_normalisation_is_the_releases():
     spec = zoo.build("c3d", num_classes=5, frames=4, size=32).spec.inputs["rgb"]
     assert np.allclose(np.array(spec.mean) * 255, [101.4083, 97.6570, 90.2516])  # RGB of its BGR

@@ -67,10 +67,12 @@ class Profile:
     # 0.982 for two seeds at 40 s on the AVX-512 EPYC) get 60 s. The controls (single frame,
     # TSN: appearance 0.985 in 20 s) and the CNN+LSTMs (on the AVX-512 EPYC they reach the step
     # limit in 18 s and 37 s; CaffeNet+LSTM cannot read direction at this input, see
-    # benchmarks/README.md) get 20 s. The longest limits start first
+    # benchmarks/README.md) get 20 s, and so do the CaffeNet two-streams, 0.942 / 0.945 (average)
+    # and 0.958 / 0.960 (SVM) in 20 s on the AVX2 EPYC. The longest limits start first
     seconds_by_preset: str = ("mvit_b=120,x3d_l=120,i3d=60,fused_two_stream=60,x3d_m=60,x3d_s=60,"
                               "x3d_xs=60,slowfast_r50=50,csn_r101=40,i3d_resnet50=40,"
-                              "single_frame=20,tsn=20,cnn_lstm=20,cnn_lstm_r18=20")
+                              "single_frame=20,tsn=20,cnn_lstm=20,cnn_lstm_r18=20,two_stream=20,"
+                              "two_stream_svm=20")
     weight_decay: float = 0.05
     # weight of each stream's own loss in a multi-stream model (0: the fused output's only)
     stream_loss: float = 1.0

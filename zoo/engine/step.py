@@ -12,7 +12,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..tensors import autocast, to_device
-from .depthwise import FastDepthwiseConv3d, conv3d_arguments, has_depthwise_conv3d
+from .fastconv import FastConv3d, conv3d_arguments, has_fast_conv3d
 
 Inputs = Dict[str, torch.Tensor]
 
@@ -69,23 +69,23 @@ class TrainStep:
     With `channels_last`, batches are laid out channels-last (convert the model with
     zoo.inference.channels_last_model). `bf16` None means bf16 autocast where the device runs
     bf16 natively (a GPU that supports it, a CPU with AMX or AVX512-BF16: what
-    `zoo.inference.detect_machine` reads), fp32 elsewhere. On a CPU, the gradients of the
-    model's depthwise 3D convolutions are computed by `FastDepthwiseConv3d` where
-    `fast_depthwise` says so; None: where the first batch's forward and backward passes measure
+    `zoo.inference.detect_machine` reads), fp32 elsewhere. On a CPU, the model's
+    depthwise and temporal-only 3D convolutions are computed by `FastConv3d` where
+    `fast_conv3d` says so; None: where the first batch's forward and backward passes measure
     faster with it (the model's weights, buffers and random state are left as they were)."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
                  bf16: Optional[bool] = False, grad_clip: Optional[float] = None,
                  stream_weight: float = 0.0, channels_last: bool = False,
-                 fast_depthwise: Optional[bool] = None):
+                 fast_conv3d: Optional[bool] = None):
         self.model, self.optimizer, self.device = model, optimizer, torch.device(device)
         self.bf16 = native_bf16(self.device) if bf16 is None else bf16
         self.grad_clip, self.stream_weight = grad_clip, stream_weight
         self.channels_last = channels_last
-        applies = self.device.type == "cpu" and has_depthwise_conv3d(model)
-        # None until measured on the first batch (`_faster_depthwise`)
-        self.fast_depthwise = fast_depthwise if applies else False
-        self.depthwise_rates: Dict[bool, float] = {}
+        applies = self.device.type == "cpu" and has_fast_conv3d(model)
+        # None until measured on the first batch (`_faster_conv3d`)
+        self.fast_conv3d = fast_conv3d if applies else False
+        self.conv3d_rates: Dict[bool, float] = {}
         # the last batch's labels and whether each clip's top-1 was right (None: multi-hot)
         self.labels: Optional[torch.Tensor] = None
         self.hits: Optional[torch.Tensor] = None
@@ -99,7 +99,7 @@ class TrainStep:
             from ..inference import channels_last_inputs
             inputs = channels_last_inputs(inputs)
         with autocast(self.device, self.bf16), bf16_guard(self.device, self.bf16), \
-                (FastDepthwiseConv3d() if self.fast_depthwise else contextlib.nullcontext()):
+                (FastConv3d() if self.fast_conv3d else contextlib.nullcontext()):
             if self.stream_weight and hasattr(self.model, "forward_with_streams"):
                 logits, streams = self.model.forward_with_streams(inputs)
             else:
@@ -120,8 +120,8 @@ class TrainStep:
         again in fp32, which the step keeps to from then on (a bf16 kernel this guard does not
         know of); not in a distributed run, whose processes must reduce their gradients in
         step."""
-        if self.fast_depthwise is None:
-            self.fast_depthwise = self._faster_depthwise(inputs, labels)
+        if self.fast_conv3d is None:
+            self.fast_conv3d = self._faster_conv3d(inputs, labels)
         loss = self._backward(inputs, labels, share)
         if self.bf16 and not self._distributed() and not self._gradients_finite():
             warnings.warn("bf16 autocast gave non-finite gradients (a bf16 kernel of this "
@@ -138,29 +138,29 @@ class TrainStep:
         (loss * share if share != 1 else loss).backward()
         return loss
 
-    def _faster_depthwise(self, inputs: Inputs, labels: torch.Tensor, rounds: int = 3) -> bool:
-        """Whether forward and backward passes on this batch run faster with
-        `FastDepthwiseConv3d` (the median of `rounds` interleaved rounds, one pass each after an
-        untimed one); `depthwise_rates` keeps clips/s per choice."""
+    def _faster_conv3d(self, inputs: Inputs, labels: torch.Tensor, rounds: int = 3) -> bool:
+        """Whether forward and backward passes on this batch run faster with `FastConv3d` (the
+        median of `rounds` interleaved rounds, one pass each after an untimed one);
+        `conv3d_rates` keeps clips/s per choice."""
         from ..inference import clips_per_second, interleaved_rates
 
         buffers = {name: b.clone() for name, b in self.model.named_buffers()}
 
         def timer(fast: bool):
             def once(x):
-                self.fast_depthwise = fast
+                self.fast_conv3d = fast
                 self._backward(x, labels, 1.0)
             once(inputs)
             return lambda: clips_per_second(once, inputs, 0.0, max_calls=1)
 
         with torch.random.fork_rng(devices=[]):
-            self.depthwise_rates = interleaved_rates({fast: timer(fast) for fast in (False, True)},
+            self.conv3d_rates = interleaved_rates({fast: timer(fast) for fast in (False, True)},
                                                      rounds)
         self.optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
             for name, b in self.model.named_buffers():
                 b.copy_(buffers[name])
-        return self.depthwise_rates[True] > self.depthwise_rates[False]
+        return self.conv3d_rates[True] > self.conv3d_rates[False]
 
     def _gradients_finite(self) -> bool:
         grads = [p.grad for p in self.params if p.grad is not None]

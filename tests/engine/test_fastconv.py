@@ -1,11 +1,12 @@
-"""Depthwise 3D convolutions whose gradients are forward convolutions (zoo.engine.depthwise):
-the same gradients as torch's own backward, and used by the training step where they apply."""
+"""3D convolutions computed another way (zoo.engine.fastconv): depthwise ones with forward
+convolutions as gradients, temporal-only ones as 2D convolutions; the same outputs and gradients
+as torch's own, and used by the training step where they apply."""
 import pytest
 import torch
 from torch import nn
 
-from zoo.engine.depthwise import (DepthwiseConv3dFunction, FastDepthwiseConv3d,
-                                  has_depthwise_conv3d)
+from zoo.engine.fastconv import (DepthwiseConv3dFunction, FastConv3d,
+                                  has_fast_conv3d)
 from zoo.engine.step import TrainStep
 
 # (channels, input frames x height x width, kernel, stride, padding, bias, channels-last)
@@ -33,7 +34,7 @@ def test_gradients_equal_torchs(channels, size, kernel, stride, padding, bias, c
     expected = conv(x)
     grad = torch.randn_like(expected)
     wanted = torch.autograd.grad(expected, [x, *conv.parameters()], grad)
-    with FastDepthwiseConv3d():
+    with FastConv3d():
         out = conv(x)
     assert out.grad_fn.name() == "DepthwiseConv3dFunctionBackward"
     got = torch.autograd.grad(out, [x, *conv.parameters()], grad)
@@ -43,15 +44,49 @@ def test_gradients_equal_torchs(channels, size, kernel, stride, padding, bias, c
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
 
 
+# (in, out, kernel, stride, padding, dilation, groups, channels-last)
+TEMPORAL = [
+    (5, 3, (3, 1, 1), (1, 1, 1), (1, 0, 0), 1, 1, True),  # R(2+1)D's temporal convolution
+    (4, 6, (3, 1, 1), (2, 1, 1), (1, 0, 0), 1, 2, False),  # strided in time, grouped
+    (3, 4, (5, 1, 1), (1, 1, 1), (4, 0, 0), (2, 1, 1), 1, True),  # dilated in time
+]
+
+
+@pytest.mark.parametrize("cin,cout,kernel,stride,padding,dilation,groups,channels_last", TEMPORAL)
+def test_temporal_convolutions_as_2d_equal_torchs(cin, cout, kernel, stride, padding, dilation,
+                                                  groups, channels_last):
+    torch.manual_seed(0)
+    conv = nn.Conv3d(cin, cout, kernel, stride, padding, dilation, groups).double()
+    x = torch.randn(2, cin, 7, 5, 6, dtype=torch.float64)
+    if channels_last:
+        conv = conv.to(memory_format=torch.channels_last_3d)
+        x = x.to(memory_format=torch.channels_last_3d)
+    x.requires_grad_()
+    expected = conv(x)
+    grad = torch.randn_like(expected)
+    wanted = torch.autograd.grad(expected, [x, *conv.parameters()], grad)
+    with FastConv3d():
+        out = conv(x)
+    assert out.grad_fn.name() == "ViewBackward0"  # a 2D convolution's output, viewed as 3D
+    got = torch.autograd.grad(out, [x, *conv.parameters()], grad)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+    for a, b in zip(got, wanted):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
 @pytest.mark.parametrize("conv,why", [
     (nn.Conv3d(4, 8, 3, padding=1), "a dense convolution"),
+    (nn.Conv3d(4, 8, 1), "pointwise"),
+    (nn.Conv3d(4, 8, (3, 1, 1), stride=(1, 2, 2)), "temporal, strided in space"),
+    (nn.Conv3d(4, 8, (3, 1, 1), padding=(1, 1, 1)), "temporal, padded in space"),
     (nn.Conv3d(4, 4, 3, padding=2, dilation=2, groups=4), "dilated"),
     (nn.Conv3d(4, 4, 3, padding="same", groups=4), "padding given by name"),
     (nn.Conv3d(4, 8, 3, padding=1, groups=4), "two filters a channel"),
 ])
 def test_other_convolutions_keep_torchs_backward(conv, why):
     x = torch.randn(2, 4, 4, 6, 6, requires_grad=True)
-    with FastDepthwiseConv3d():
+    with FastConv3d():
         out = conv(x)
     assert out.grad_fn.name() == "ConvolutionBackward0", why
 
@@ -59,9 +94,9 @@ def test_other_convolutions_keep_torchs_backward(conv, why):
 def test_nor_in_inference_or_under_autocast():
     conv = nn.Conv3d(4, 4, 3, padding=1, groups=4)
     x = torch.randn(2, 4, 4, 6, 6)
-    with FastDepthwiseConv3d(), torch.no_grad():
+    with FastConv3d(), torch.no_grad():
         assert conv(x).grad_fn is None
-    with FastDepthwiseConv3d(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with FastConv3d(), torch.autocast("cpu", dtype=torch.bfloat16):
         assert conv(x).grad_fn.name() != "DepthwiseConv3dFunctionBackward"
 
 
@@ -82,19 +117,20 @@ class DepthwiseNet(nn.Module):
 def test_the_training_step_measures_which_gradients_are_faster_and_keeps_the_model_as_it_was():
     torch.manual_seed(0)
     model = DepthwiseNet()
-    assert has_depthwise_conv3d(model) and not has_depthwise_conv3d(nn.Conv3d(2, 4, 3))
+    assert has_fast_conv3d(model) and not has_fast_conv3d(nn.Conv3d(2, 4, 3))
+    assert has_fast_conv3d(nn.Conv3d(2, 4, (3, 1, 1))) and not has_fast_conv3d(nn.Conv3d(2, 4, 1))
     twin = DepthwiseNet()
     twin.load_state_dict(model.state_dict())
     batch = ({"x": torch.randn(4, 2, 4, 5, 5)}, torch.tensor([0, 1, 0, 1]))
     measured = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "cpu")
-    assert measured.fast_depthwise is None
+    assert measured.fast_conv3d is None
     state = torch.random.get_rng_state()
     measured(*batch)
-    assert set(measured.depthwise_rates) == {False, True}
-    assert measured.fast_depthwise == (measured.depthwise_rates[True]
-                                       > measured.depthwise_rates[False])
+    assert set(measured.conv3d_rates) == {False, True}
+    assert measured.fast_conv3d == (measured.conv3d_rates[True]
+                                       > measured.conv3d_rates[False])
     assert torch.equal(torch.random.get_rng_state(), state)
-    TrainStep(twin, torch.optim.SGD(twin.parameters(), lr=0.1), "cpu", fast_depthwise=False)(*batch)
+    TrainStep(twin, torch.optim.SGD(twin.parameters(), lr=0.1), "cpu", fast_conv3d=False)(*batch)
     for a, b in zip(model.state_dict().values(), twin.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)  # one step each, from the same start
 
@@ -103,9 +139,9 @@ def test_the_training_step_measures_which_gradients_are_faster_and_keeps_the_mod
 def test_the_training_step_takes_the_gradients_it_is_told(fast):
     model = DepthwiseNet()
     step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "cpu",
-                     fast_depthwise=fast)
+                     fast_conv3d=fast)
     step({"x": torch.randn(2, 2, 4, 5, 5)}, torch.tensor([0, 1]))
     assert model.grad_fns == [DepthwiseConv3dFunction.__name__ + "Backward" if fast
                               else "ConvolutionBackward0"]
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
-    assert TrainStep(nn.Linear(2, 2), step.optimizer, "cpu").fast_depthwise is False
+    assert TrainStep(nn.Linear(2, 2), step.optimizer, "cpu").fast_conv3d is False
