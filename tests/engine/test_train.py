@@ -214,12 +214,14 @@ def test_a_bf16_step_with_non_finite_gradients_is_taken_again_in_fp32():
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-class ConvsOverClipLengths(torch.nn.Module):
-    """3-frame kernels over 2, 4 and 1 frame(s), the last called by keyword."""
+class UnsafeBf16Convs(torch.nn.Module):
+    """3-frame kernels of 24 output channels over 2, 4 and 1 frame(s), the last called by
+    keyword, and one of 16 output channels over 4 frames of 65x65 and of 5x5."""
 
     def __init__(self):
         super().__init__()
-        self.convs = torch.nn.ModuleList(torch.nn.Conv3d(2, 2, 3, padding=1) for _ in range(3))
+        self.convs = torch.nn.ModuleList(torch.nn.Conv3d(2, channels, 3, padding=1)
+                                         for channels in (24, 24, 24, 16))
         self.dtypes = []
 
     def forward(self, inputs):
@@ -228,20 +230,23 @@ class ConvsOverClipLengths(torch.nn.Module):
         conv = self.convs[2]
         outs.append(torch.nn.functional.conv3d(input=x[:, :, :1], weight=conv.weight,
                                                bias=conv.bias, padding=1))
+        outs += [self.convs[3](torch.nn.functional.pad(x, (0, 60, 0, 60))), self.convs[3](x)]
         self.dtypes = [out.dtype for out in outs]
         return torch.stack([out.float().mean((1, 2, 3, 4)) for out in outs], 1)
 
 
-def test_a_bf16_step_runs_convolutions_over_fewer_frames_than_their_kernel_in_fp32():
-    """The guard against the intermittently NaN bf16 weight gradient of such convolutions."""
-    model = ConvsOverClipLengths()
+def test_a_bf16_step_runs_the_convolutions_whose_bf16_gradient_fails_in_fp32():
+    """The guard against the intermittently NaN bf16 weight gradient of convolutions over fewer
+    frames than their kernel, and the crashing one of thin convolutions on AMX."""
+    model = UnsafeBf16Convs()
     step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "cpu", bf16=True)
     step({"x": torch.randn(2, 2, 4, 5, 5)}, torch.tensor([0, 1]))
-    assert model.dtypes == [torch.float32, torch.bfloat16, torch.bfloat16]
+    assert model.dtypes == [torch.float32, torch.bfloat16, torch.bfloat16, torch.float32,
+                            torch.bfloat16]
     assert all(p.grad.dtype == torch.float32 for p in model.parameters())
     TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "cpu", bf16=False)(
         {"x": torch.randn(2, 2, 4, 5, 5)}, torch.tensor([0, 1]))
-    assert model.dtypes == [torch.float32] * 3
+    assert model.dtypes == [torch.float32] * 5
 
 
 def test_fit_trains_in_the_precision_it_measured_faster(monkeypatch, capsys):

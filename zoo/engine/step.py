@@ -36,28 +36,33 @@ def native_bf16(device: torch.device) -> bool:
     return detect_machine(device).native_bf16
 
 
-class Fp32ShortClipConv3d(TorchFunctionMode):
-    """Takes out of bf16 autocast the 3D convolutions whose temporal kernel is longer than their
-    input's frames (more than one): torch 2.14's bf16 weight gradient of those is intermittently
-    NaN on an AVX512-BF16 CPU (measured, 8-10 calls each: a 3-frame kernel over 2 frames and a
-    5-frame one over 3 or 4 fail in most shapes, channels-first and channels-last alike; over 1
-    frame or as many as the kernel, none did). They run in fp32 instead; the others keep bf16."""
+class Fp32UnsafeBf16Conv3d(TorchFunctionMode):
+    """Takes out of bf16 autocast the 3D convolutions whose bf16 weight gradient torch 2.14's
+    CPU kernels get wrong, measured 8-10 calls each: (1) those whose temporal kernel is longer
+    than their input's frames (more than one), intermittently NaN on an AVX512-BF16 CPU (a
+    3-frame kernel over 2 frames and a 5-frame one over 3 or 4 fail in most shapes; over 1 frame
+    or as many as the kernel, none did); (2) those of at most 16 output channels, whose weight
+    gradient on an AMX CPU (oneDNN's brgconv_bwd_w) crashes the process or never returns from
+    96x96 input up (8 or 16 channels; 24 and more, or 80x80 and less, did not), when their
+    input has more than 64x64 positions. They run in fp32 instead; the others keep bf16."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is nn.functional.conv3d:
             named = conv3d_arguments(args, kwargs)
             inputs, weight = named["input"], named["weight"]
-            if (inputs.dim() == 5 and weight.dtype == torch.float32
-                    and 1 < inputs.shape[2] < weight.shape[2]):
+            if inputs.dim() == 5 and weight.dtype == torch.float32 and (
+                    1 < inputs.shape[2] < weight.shape[2]
+                    or (weight.requires_grad and weight.shape[0] <= 16
+                        and inputs.shape[3] * inputs.shape[4] > 64 * 64)):
                 with torch.autocast("cpu", enabled=False):
                     return func(**{**named, "input": inputs.float()})
         return func(*args, **kwargs)
 
 
 def bf16_guard(device: torch.device, bf16: bool):
-    """`Fp32ShortClipConv3d` for a bf16 step on a CPU, otherwise nothing."""
-    return Fp32ShortClipConv3d() if bf16 and device.type == "cpu" else contextlib.nullcontext()
+    """`Fp32UnsafeBf16Conv3d` for a bf16 step on a CPU, otherwise nothing."""
+    return Fp32UnsafeBf16Conv3d() if bf16 and device.type == "cpu" else contextlib.nullcontext()
 
 
 class TrainStep:
@@ -115,8 +120,8 @@ class TrainStep:
         """One step on a batch; `share` scales the loss (a process's share of a global batch).
         Returns the detached loss.
 
-        Under bf16 autocast on a CPU the 3D convolutions over fewer frames than their kernel run
-        in fp32 (`Fp32ShortClipConv3d`), and a step whose gradients are still not finite is taken
+        Under bf16 autocast on a CPU the 3D convolutions whose bf16 weight gradient torch gets
+        wrong run in fp32 (`Fp32UnsafeBf16Conv3d`), and a step whose gradients are still not finite is taken
         again in fp32, which the step keeps to from then on (a bf16 kernel this guard does not
         know of); not in a distributed run, whose processes must reduce their gradients in
         step."""
