@@ -37,14 +37,15 @@ def native_bf16(device: torch.device) -> bool:
 
 
 class Fp32UnsafeBf16Conv3d(TorchFunctionMode):
-    """Takes out of bf16 autocast the 3D convolutions whose bf16 weight gradient torch 2.14's
-    CPU kernels get wrong, measured 8-10 calls each: (1) those whose temporal kernel is longer
-    than their input's frames (more than one), intermittently NaN on an AVX512-BF16 CPU (a
-    3-frame kernel over 2 frames and a 5-frame one over 3 or 4 fail in most shapes; over 1 frame
-    or as many as the kernel, none did); (2) those of at most 16 output channels, whose weight
-    gradient on an AMX CPU (oneDNN's brgconv_bwd_w) crashes the process or never returns from
-    96x96 input up (8 or 16 channels; 24 and more, or 80x80 and less, did not), when their
-    input has more than 64x64 positions. They run in fp32 instead; the others keep bf16."""
+    """Takes out of bf16 autocast the 3D convolutions that torch 2.14's bf16 CPU kernels get
+    wrong, measured 8-10 calls each: (1) those whose temporal kernel is longer than their
+    input's frames: over 2-4 frames their weight gradient is intermittently NaN on an
+    AVX512-BF16 CPU (a 3-frame kernel over 2 frames and a 5-frame one over 3 or 4 fail in most
+    shapes), and over 1 frame their output is not finite on an AMX one (I3D's Mixed_5c at 8
+    frames of 112x112, width 1/4, in every call); (2) those of at most 16 output channels over
+    more than 64x64 positions, whose weight gradient on an AMX CPU (oneDNN's brgconv_bwd_w)
+    crashes the process or never returns from 96x96 input up (8 or 16 channels; 24 and more,
+    or 80x80 and less, did not). They run in fp32 instead; the others keep bf16."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -52,7 +53,7 @@ class Fp32UnsafeBf16Conv3d(TorchFunctionMode):
             named = conv3d_arguments(args, kwargs)
             inputs, weight = named["input"], named["weight"]
             if inputs.dim() == 5 and weight.dtype == torch.float32 and (
-                    1 < inputs.shape[2] < weight.shape[2]
+                    inputs.shape[2] < weight.shape[2]
                     or (weight.requires_grad and weight.shape[0] <= 16
                         and inputs.shape[3] * inputs.shape[4] > 64 * 64)):
                 with torch.autocast("cpu", enabled=False):
