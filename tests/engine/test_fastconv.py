@@ -21,12 +21,10 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("channels,size,kernel,stride,padding,bias,channels_last", CASES)
-def test_gradients_equal_torchs(channels, size, kernel, stride, padding, bias, channels_last):
-    torch.manual_seed(0)
-    conv = nn.Conv3d(channels, channels, kernel, stride, padding, groups=channels,
-                     bias=bias).double()
-    x = torch.randn(3, channels, *size, dtype=torch.float64)
+def assert_fast_conv3d_equals_torchs(conv: nn.Conv3d, x: torch.Tensor, channels_last: bool,
+                                     grad_fn: str) -> None:
+    """`conv` on `x` under FastConv3d (its output made by `grad_fn`) gives torch's output and
+    gradients."""
     if channels_last:
         conv = conv.to(memory_format=torch.channels_last_3d)
         x = x.to(memory_format=torch.channels_last_3d)
@@ -36,12 +34,21 @@ def test_gradients_equal_torchs(channels, size, kernel, stride, padding, bias, c
     wanted = torch.autograd.grad(expected, [x, *conv.parameters()], grad)
     with FastConv3d():
         out = conv(x)
-    assert out.grad_fn.name() == "DepthwiseConv3dFunctionBackward"
+    assert out.grad_fn.name() == grad_fn
     got = torch.autograd.grad(out, [x, *conv.parameters()], grad)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
     for a, b in zip(got, wanted):
         assert a.shape == b.shape
         torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("channels,size,kernel,stride,padding,bias,channels_last", CASES)
+def test_gradients_equal_torchs(channels, size, kernel, stride, padding, bias, channels_last):
+    torch.manual_seed(0)
+    conv = nn.Conv3d(channels, channels, kernel, stride, padding, groups=channels,
+                     bias=bias).double()
+    x = torch.randn(3, channels, *size, dtype=torch.float64)
+    assert_fast_conv3d_equals_torchs(conv, x, channels_last, "DepthwiseConv3dFunctionBackward")
 
 
 # (in, out, kernel, stride, padding, dilation, groups, channels-last)
@@ -58,21 +65,8 @@ def test_temporal_convolutions_as_2d_equal_torchs(cin, cout, kernel, stride, pad
     torch.manual_seed(0)
     conv = nn.Conv3d(cin, cout, kernel, stride, padding, dilation, groups).double()
     x = torch.randn(2, cin, 7, 5, 6, dtype=torch.float64)
-    if channels_last:
-        conv = conv.to(memory_format=torch.channels_last_3d)
-        x = x.to(memory_format=torch.channels_last_3d)
-    x.requires_grad_()
-    expected = conv(x)
-    grad = torch.randn_like(expected)
-    wanted = torch.autograd.grad(expected, [x, *conv.parameters()], grad)
-    with FastConv3d():
-        out = conv(x)
-    assert out.grad_fn.name() == "ViewBackward0"  # a 2D convolution's output, viewed as 3D
-    got = torch.autograd.grad(out, [x, *conv.parameters()], grad)
-    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
-    for a, b in zip(got, wanted):
-        assert a.shape == b.shape
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+    # a 2D convolution's output, viewed as 3D
+    assert_fast_conv3d_equals_torchs(conv, x, channels_last, "ViewBackward0")
 
 
 @pytest.mark.parametrize("conv,why", [
