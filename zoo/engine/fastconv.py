@@ -13,10 +13,11 @@
     over the clips; where the output map is no larger than the kernel, each output's input
     window times its gradient, summed.
 
-* Temporal only (a ``k x 1 x 1`` kernel, k > 1: R(2+1)D, the temporal convolutions of SlowFast and the
-  R50 networks): the same convolution as a 2D one over ``[B, C, T, H*W]`` (a view of the clip),
-  whose forward and backward kernels are faster. Same machine, one thread, channels-last, forward
-  and backward: 18 -> 8 channels of 8x16x16 7.6 -> 3.2 ms; 72 -> 32 of 2x4x4 1.13 -> 0.95 ms.
+* Temporal only (a ``k x 1 x 1`` kernel, k > 1: R(2+1)D, the temporal convolutions of SlowFast
+  and the R50 networks): the same convolution as a 2D one over ``[B, C, T, H*W]`` (a view of the
+  clip), whose forward and backward kernels are faster. Same machine, one thread,
+  channels-last, forward and backward: 18 -> 8 channels of 8x16x16 7.6 -> 3.2 ms; 72 -> 32 of
+  2x4x4 1.13 -> 0.95 ms.
 """
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ def input_grad(grad: torch.Tensor, weight: torch.Tensor, size: Sequence[int], st
                                                     for n, p, k in zip(size, padding, kernel)))
         spread[:, :, ::stride[0], ::stride[1], ::stride[2]] = grad
         grad = spread
-    return F.conv3d(grad, weight.flip(2, 3, 4), padding=[k - 1 - p for k, p in zip(kernel, padding)],
-                    groups=weight.shape[0])
+    return F.conv3d(grad, weight.flip(2, 3, 4),
+                    padding=[k - 1 - p for k, p in zip(kernel, padding)], groups=weight.shape[0])
 
 
 def weight_grad(x: torch.Tensor, grad: torch.Tensor, kernel: Sequence[int], stride: Triple,

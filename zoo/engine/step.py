@@ -121,10 +121,10 @@ class TrainStep:
         """One step on a batch; `share` scales the loss (a process's share of a global batch).
         Returns the detached loss.
 
-        Under bf16 autocast on a CPU the 3D convolutions whose bf16 weight gradient torch gets
-        wrong run in fp32 (`Fp32UnsafeBf16Conv3d`), and a step whose gradients are still not finite is taken
-        again in fp32, which the step keeps to from then on (a bf16 kernel this guard does not
-        know of); not in a distributed run, whose processes must reduce their gradients in
+        Under bf16 autocast on a CPU the 3D convolutions that torch's bf16 kernels get wrong run
+        in fp32 (`Fp32UnsafeBf16Conv3d`), and a step whose gradients are still not finite is
+        taken again in fp32, which the step keeps to from then on (a bf16 kernel this guard does
+        not know of); not in a distributed run, whose processes must reduce their gradients in
         step."""
         if self.fast_conv3d is None:
             self.fast_conv3d = self._faster_conv3d(inputs, labels)
