@@ -105,11 +105,12 @@ def test_local_response_norm_is_torchs(size, channels_last):
     if channels_last:
         x = x.to(memory_format=torch.channels_last)
     x.requires_grad_()
-    ours, theirs = LocalResponseNorm(size, 1e-3, 0.75, 2.0), nn.LocalResponseNorm(size, 1e-3, 0.75, 2.0)
+    out = LocalResponseNorm(size, 1e-3, 0.75, 2.0)(x)
+    expected = nn.LocalResponseNorm(size, 1e-3, 0.75, 2.0)(x)
     grad = torch.randn(3, 7, 5, 6, dtype=torch.float64)
-    (out, expected) = ours(x), theirs(x)
     torch.testing.assert_close(out, expected)
-    torch.testing.assert_close(torch.autograd.grad(out, x, grad)[0], torch.autograd.grad(expected, x, grad)[0])
+    torch.testing.assert_close(torch.autograd.grad(out, x, grad)[0],
+                               torch.autograd.grad(expected, x, grad)[0])
 
 
 def test_c3d_normalisation_is_the_releases():
