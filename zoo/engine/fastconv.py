@@ -106,38 +106,45 @@ def temporal_as_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Optional[tor
     return out.view(batch, out.shape[1], out.shape[2], height, width)
 
 
+def _kind(in_channels: int, weight_shape: Sequence[int], groups: int, stride: Triple,
+          padding: Triple, dilation: Triple) -> Optional[str]:
+    """Which convolution this module computes another way: "depthwise" (undilated, padded no
+    wider than the kernel less one), "temporal" (a ``k x 1 x 1`` kernel with spatial stride 1
+    and no spatial padding; pointwise ones are not faster in 2D), or None."""
+    channels, kernel = weight_shape[0], tuple(weight_shape[2:])
+    if (weight_shape[1] == 1 and groups == channels == in_channels and dilation == (1, 1, 1)
+            and all(p <= k - 1 for p, k in zip(padding, kernel))):
+        return "depthwise"
+    if kernel[0] > 1 and kernel[1:] == (1, 1) and stride[1:] == (1, 1) and padding[1:] == (0, 0):
+        return "temporal"
+    return None
+
+
 def _fast_call(args, kwargs):
-    """The faster function and its arguments for an `F.conv3d` call this module computes
-    another way (gradients wanted, on a CPU outside autocast, zero padding given in numbers):
-    depthwise, undilated, padded no wider than the kernel less one; or temporal only (pointwise
-    ones are not faster in 2D), with spatial stride 1 and no spatial padding. None for any
-    other call."""
+    """The faster function and its arguments for an `F.conv3d` call of a `_kind` this module
+    computes another way (gradients wanted, on a CPU outside autocast, zero padding given in
+    numbers); None for any other call."""
     named = conv3d_arguments(args, kwargs)
     x, weight = named["input"], named["weight"]
     if (not torch.is_grad_enabled() or x.dim() != 5 or x.device.type != "cpu"
             or torch.is_autocast_enabled("cpu") or isinstance(named["padding"], str)
             or not (x.requires_grad or weight.requires_grad)):
         return None
-    channels, kernel = weight.shape[0], weight.shape[2:]
     stride, padding = _triple(named["stride"]), _triple(named["padding"])
     dilation = _triple(named["dilation"])
-    if (weight.shape[1] == 1 and named["groups"] == channels == x.shape[1]
-            and dilation == (1, 1, 1) and all(p <= k - 1 for p, k in zip(padding, kernel))):
+    kind = _kind(x.shape[1], weight.shape, named["groups"], stride, padding, dilation)
+    if kind == "depthwise":
         return DepthwiseConv3dFunction.apply, (x, weight, named["bias"], stride, padding)
-    if kernel[0] > 1 and tuple(kernel[1:]) == (1, 1) and stride[1:] == (1, 1) \
-            and padding[1:] == (0, 0):
+    if kind == "temporal":
         return temporal_as_conv2d, (x, weight, named["bias"], stride[0], padding[0], dilation[0],
                                     named["groups"])
     return None
 
 
 def _computed_another_way(conv: nn.Module) -> bool:
-    if not isinstance(conv, nn.Conv3d) or isinstance(conv.padding, str):
-        return False
-    depthwise = conv.groups > 1 and conv.groups == conv.in_channels == conv.out_channels
-    temporal = (conv.kernel_size[0] > 1 and conv.kernel_size[1:] == (1, 1)
-                and conv.stride[1:] == (1, 1) and conv.padding[1:] == (0, 0))
-    return depthwise or temporal
+    return (isinstance(conv, nn.Conv3d) and not isinstance(conv.padding, str)
+            and _kind(conv.in_channels, conv.weight.shape, conv.groups, conv.stride,
+                      conv.padding, conv.dilation) is not None)
 
 
 def has_fast_conv3d(model: nn.Module) -> bool:

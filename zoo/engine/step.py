@@ -161,7 +161,7 @@ class TrainStep:
 
         with torch.random.fork_rng(devices=[]):
             self.conv3d_rates = interleaved_rates({fast: timer(fast) for fast in (False, True)},
-                                                     rounds)
+                                                  rounds)
         self.optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
             for name, b in self.model.named_buffers():
