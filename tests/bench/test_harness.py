@@ -203,17 +203,21 @@ def test_scale_overrides_reach_only_the_components_that_take_them():
     assert scale == {"width": 0.125}
 
 
-def test_a_presets_own_learning_rate_and_time_limit_reach_its_row_and_it_starts_first(
+def test_a_presets_own_learning_rate_time_limit_and_size_reach_its_row_and_it_starts_first(
         toy_presets, tmp_path):
     store = run(tmp_path, "--presets", "acme_single,acme_two_stream",
                 "--lr-by-preset", "acme_two_stream=0.01",
-                "--seconds-by-preset", "acme_two_stream=300")
+                "--seconds-by-preset", "acme_two_stream=300",
+                "--size-by-preset", "acme_two_stream=24")
     rows = [r for r in store.rows() if r.kind == "preset"]
     assert [r.preset for r in rows] == ["acme_two_stream", "acme_single"]  # longest limit first
     own, default = rows
     assert own.lr == 0.01 and "lr 0.01, 300 s limit" in own.scale
+    assert {s["size"] for s in own.input.values()} == {24} and "x24²" in own.scale
     assert default.lr == PROFILES["cpu-small"].lr and "limit" not in default.scale
+    assert {s["size"] for s in default.input.values()} == {32}
     assert "2 steps or 30 s (acme_two_stream 300 s)" in own.budget
+    assert "32x32, acme_two_stream at 24x24" in own.budget
     with pytest.raises(ValueError, match="seconds_by_preset: 'mvit_b' is not NAME=SECONDS"):
         dataclasses.replace(PROFILES["cpu-small"], seconds_by_preset="mvit_b").own_seconds()
 

@@ -157,7 +157,7 @@ def build_scaled(job: Job, num_classes: int, profile: Profile):
     from ..errors import IncompatibleError
 
     source = job.config or job.name
-    sizes = dict(num_classes=num_classes, frames=profile.frames, size=profile.size)
+    sizes = dict(num_classes=num_classes, frames=profile.frames, size=profile.size_for(job.name))
     lookup = Lookup()
     taken = component_parameters(resolve_config(source, lookup=lookup, **sizes), lookup)
     scale = {k: v for k, v in profile.model_overrides().items() if k in taken}
@@ -445,10 +445,11 @@ def _set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def share_builtin_clips(profile: Profile) -> None:
+def share_builtin_clips(profile: Profile, sizes: Sequence[int] = ()) -> None:
     """Generate the built-in dataset's clips at the profile's size (RGB and flow, each time
-    order the measurements play) once, in this process: the worker processes forked after it
-    share them instead of each generating its own."""
+    order the measurements play) and the RGB clips at each of `sizes` (the presets' own) once,
+    in this process: the worker processes forked after it share them instead of each
+    generating its own."""
     from concurrent.futures import ThreadPoolExecutor
 
     from ..data.protocol import prepare
@@ -456,6 +457,7 @@ def share_builtin_clips(profile: Profile) -> None:
 
     inputs = {"rgb": InputSpec(size=profile.size), "flow": InputSpec(modality="flow",
                                                                       size=profile.size)}
+    inputs.update({f"rgb {size}": InputSpec(size=size) for size in sizes if size != profile.size})
     train, test, _ = open_splits(DATASET, None, inputs, profile)
     work = [(train, ("forward",)), (test, EVAL_ORDERS)]  # each clip of a split rendered once
     with ThreadPoolExecutor(max(1, profile.jobs)) as pool:
@@ -480,8 +482,9 @@ def _run_all(todo, profile: Profile):
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    if method == "fork" and any(args[3] == DATASET for _, args in todo):
-        share_builtin_clips(profile)
+    builtin = [job_name(args[0]) for _, args in todo if args[3] == DATASET]
+    if method == "fork" and builtin:
+        share_builtin_clips(profile, sorted({profile.size_for(name) for name in builtin}))
     context = multiprocessing.get_context(method)
     with context.Manager() as manager, ProcessPoolExecutor(
             profile.jobs, mp_context=context, initializer=_set_threads,
