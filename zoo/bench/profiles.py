@@ -215,8 +215,9 @@ def format_width(width: float) -> str:
 
 
 PROFILES = {
-    # the main job: every preset at 1/8 width, 8 frames of 32x32, until it fits the training set
-    # (2000 steps or 40 s at most), two at a time (under 10 minutes on 2 cores)
+    # the main job: every preset at 1/8 width, 8 frames of 32x32 (cnn_lstm 104x104), until it
+    # fits the training set (3000 steps or its time limit at most), two at a time (about 10
+    # minutes on 2 cores)
     "cpu-small": Profile("cpu-small"),
     # longer training at a wider scale, the same steps for every preset (hours on 2 cores)
     "cpu-long": Profile("cpu-long", width=0.25, steps=1000, seconds=0, fit_accuracy=0),
