@@ -42,36 +42,38 @@ class Profile:
     cooldown: float = 0.2
     batch_size: int = 16
     lr: float = 3e-3
-    # presets trained at another learning rate ("name=lr,..."), each measured against 3e-3 with
-    # the rest of this profile (top-1, seed 0): C3D (no batch norm in its fc6/fc7) collapses onto
-    # a few classes at 3e-3 (0.64 after 500 steps) and learns at 1e-3 (0.998); CaffeNet + LSTM
-    # with pool5 kept (size_by_preset), motion 0.455 / 0.385 at 3e-3 / 1e-3 after 60 s at
-    # 112x112 (0.570 at 3e-3 after 100 s), 0.915 at 2e-3 after 100 s at 104x104 (at 32x32: 0.665 -> 0.820 at 1e-3, 0.493 at 5e-4, 0.413 at 1e-2); VGG-16 fused two-stream 0.647 ->
+    # presets trained at another learning rate ("name=lr,..."), each measured against 3e-3 with the
+    # rest of this profile (top-1, seed 0): C3D (no batch norm in its fc6/fc7) collapses onto a few
+    # classes at 3e-3 (0.64 after 500 steps) and learns at 1e-3 (0.998); CaffeNet + LSTM with pool5
+    # kept (size_by_preset), motion 0.455 / 0.385 at 3e-3 / 1e-3 after 60 s at 112x112 (0.570 at
+    # 3e-3 after 100 s), 0.915 at 2e-3 after 100 s at 104x104; VGG-16 fused two-stream 0.647 ->
     # 0.983 at 5e-4 (0.907 at 1e-3); MViT-B, a transformer, learns nothing at 5e-4 and above and
-    # 0.527 at 1.5e-4 (0.490 at 3e-4). R3D-18, R(2+1)D-18 and I3D learn motion at 3e-3 but leave
-    # a colour pair confused (training clips too) in one seed of two until their 40 s end
-    # (R3D-18 0.908 / 0.995, R(2+1)D-18 0.987 / 0.912, I3D 0.952 / 0.992); at 1e-3 they fit in
-    # both (0.975 / 0.982, 0.988 / 0.988; I3D 1.000 in seed 0)
+    # 0.527 at 1.5e-4 (0.490 at 3e-4). R3D-18, R(2+1)D-18 and I3D learn motion at 3e-3 but leave a
+    # colour pair confused (training clips too) in one seed of two until their 40 s end (R3D-18
+    # 0.908 / 0.995, R(2+1)D-18 0.987 / 0.912, I3D 0.952 / 0.992); at 1e-3 they fit in both (0.975 /
+    # 0.982, 0.988 / 0.988; I3D 1.000 in seed 0)
     lr_by_preset: str = ("c3d=0.001,cnn_lstm=0.002,fused_two_stream=0.0005,"
                          "mvit_b=0.00015,r3d_18=0.001,r2plus1d_18=0.001,i3d=0.001")
-    # presets given a time limit of their own ("name=seconds,..."). The limits are set so that
-    # the main job ends within 10 minutes on a 2-core AMD EPYC with AVX2 only (Zen 3), where
-    # these networks train 1.4-4x slower than on an AVX-512 one and most presets end on time:
-    # 9 min 30 s there for a sum of limits of 1000 s over two lanes. Measured there (top-1,
-    # motion): MViT-B, a transformer from scratch, 0.710 / 0.620 after 590 steps in 120 s (on
-    # the AVX-512 EPYC 0.875 / 0.840, fitted at step 1067; 0.500 / 0.318 after 377 steps in 40 s
-    # there); X3D-L, 55 blocks deep, 0.695 / 0.792 in 120 s, 0.470 / 0.453 in 90 s (AVX-512:
-    # 0.887 / 0.958 in 120 s, 0.623 in 40 s); X3D-XS/S/M (one network here) 0.925 / 0.900 in
-    # 60 s, 0.590 / 0.420 in 40 s; SlowFast-R50 0.870 / 0.807 in 50 s, 0.798 / 0.698 in 40 s;
-    # CSN-R101 0.923 / 0.900 in 40 s, 0.785 / 0.685 in 32 s; I3D-R50 0.823 / 0.738 in 40 s,
-    # 0.632 / 0.453 in 32 s. I3D (fitted at step 832 there; at 40 s on the AVX-512 EPYC, seed 0
-    # ended unfitted at 0.923) and the VGG-16 fused two-stream (0.890 / 0.915 in 60 s; 0.927 /
-    # 0.982 for two seeds at 40 s on the AVX-512 EPYC) get 60 s. CaffeNet + LSTM at its 104x104
-    # (size_by_preset) trains 16-18 steps/s on one AVX-512 EPYC core and reads direction after
-    # 1700-2500 steps: 150 s. ResNet-18 + LSTM: 0.652 / 0.482 in 20 s (1138 steps), seed 1
-    # 0.947 / 0.922 fitted at step 1280 in 45 s (AVX-512 EPYC). The controls (single frame,
-    # TSN: appearance 0.985 in 20 s) get 20 s, and so do the CaffeNet two-streams, 0.942 / 0.945
-    # (average) and 0.958 / 0.960 (SVM) in 20 s on the AVX2 EPYC. The longest limits start first
+    # presets given a time limit of their own ("name=seconds,..."). The limits were set so that the
+    # main job ended within 10 minutes on a 2-core AMD EPYC with AVX2 only (Zen 3), where these
+    # networks train 1.4-4x slower than on an AVX-512 one and most presets end on time: 9 min 30 s
+    # there for a sum of limits of 1000 s over two lanes (the CNN+LSTMs' 150 s and 45 s have since
+    # added 155 s: 9 min 59 s on the AVX-512 EPYC, not timed there). Measured there (top-1, motion):
+    # MViT-B, a transformer from scratch, 0.710 / 0.620 after 590 steps in 120 s (on the AVX-512
+    # EPYC 0.875 / 0.840, fitted at step 1067; 0.500 / 0.318 after 377 steps in 40 s there); X3D-L,
+    # 55 blocks deep, 0.695 / 0.792 in 120 s, 0.470 / 0.453 in 90 s (AVX-512: 0.887 / 0.958 in 120
+    # s, 0.623 in 40 s); X3D-XS/S/M (one network here) 0.925 / 0.900 in 60 s, 0.590 / 0.420 in 40 s;
+    # SlowFast-R50 0.870 / 0.807 in 50 s, 0.798 / 0.698 in 40 s; CSN-R101 0.923 / 0.900 in 40 s,
+    # 0.785 / 0.685 in 32 s; I3D-R50 0.823 / 0.738 in 40 s, 0.632 / 0.453 in 32 s. I3D (fitted at
+    # step 832 there; at 40 s on the AVX-512 EPYC, seed 0 ended unfitted at 0.923) and the VGG-16
+    # fused two-stream (0.890 / 0.915 in 60 s; 0.927 / 0.982 for two seeds at 40 s on the AVX-512
+    # EPYC) get 60 s. CaffeNet + LSTM at its 104x104 (size_by_preset) trains 16-18 steps/s on one
+    # AVX-512 EPYC core and reads direction after 1700-2500 steps: 150 s. ResNet-18 + LSTM: 0.652 /
+    # 0.482 in 20 s (1138 steps), seed 1 0.947 / 0.922 fitted at step 1280 in 45 s (AVX-512 EPYC;
+    # seed 0 0.858 / 0.792 there, ended on time at step 2141).
+    # The controls (single frame, TSN: appearance 0.985 in 20 s) get 20 s, and so do the CaffeNet
+    # two-streams, 0.942 / 0.945 (average) and 0.958 / 0.960 (SVM) in 20 s on the AVX2 EPYC. The
+    # longest limits start first
     seconds_by_preset: str = ("mvit_b=120,x3d_l=120,i3d=60,fused_two_stream=60,x3d_m=60,x3d_s=60,"
                               "x3d_xs=60,slowfast_r50=50,csn_r101=40,i3d_resnet50=40,"
                               "single_frame=20,tsn=20,cnn_lstm=150,cnn_lstm_r18=45,two_stream=20,"
@@ -82,7 +84,8 @@ class Profile:
     # position. Measured (top-1 / motion, seed 0): 0.623 / 0.455 at 32x32 in 2000 steps (0.765
     # / 0.657 fitted at step 2045, 0.652 / 0.482 with 192 training clips per class); 0.597 /
     # 0.403 at 64x64 (pool5 1x1) in 4054 steps; 0.942 / 0.915 at 104x104 and lr 0.002 in 1697
-    # steps (100 s; seed 1 0.808 / 0.713, 0.77 motion at step 1750 and rising)
+    # steps (100 s; seed 1 0.808 / 0.713, 0.77 motion at step 1750 and rising). In 150 s: 0.948
+    # / 0.922 fitted at step 1445 and 0.970 / 0.955 at step 1978 for seeds 0 / 1
     size_by_preset: str = "cnn_lstm=104"
     weight_decay: float = 0.05
     # weight of each stream's own loss in a multi-stream model (0: the fused output's only)
@@ -135,9 +138,8 @@ class Profile:
 
     def own_sizes(self) -> Dict[str, int]:
         """``{preset: input size}`` of `size_by_preset`."""
-        return {name: int(size) for name, size in
-                _per_preset("size_by_preset", self.size_by_preset, "NAME=SIZE (e.g. cnn_lstm=104)")
-                .items()}
+        sizes = _per_preset("size_by_preset", self.size_by_preset, "NAME=SIZE (e.g. cnn_lstm=104)")
+        return {name: int(size) for name, size in sizes.items()}
 
     def size_for(self, preset: Optional[str]) -> int:
         """The input size (pixels a side) `preset` trains and is tested at."""
@@ -172,7 +174,8 @@ class Profile:
             limits += f" ({own_seconds})"
         fit = (f"once every class's running training top-1 over {self.fit_window} batches "
                f"reaches {self.fit_accuracy:g}, or " if self.fit_accuracy else "")
-        own_sizes = "".join(f", {name} at {size}x{size}" for name, size in self.own_sizes().items())
+        own_sizes = "".join(f", {name} at {size}x{size}"
+                            for name, size in self.own_sizes().items())
         own_lr = "".join(f", {name} at {lr:g}" for name, lr in self.own_lrs().items())
         budget = (f"AdamW, batch {self.batch_size}, lr {self.lr:g}{own_lr} ({self.warmup_steps} warm-up "
                   f"steps, then constant), weight decay {self.weight_decay:g}; the learning rate "
