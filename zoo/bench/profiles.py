@@ -46,13 +46,14 @@ class Profile:
     # rest of this profile (top-1, seed 0): C3D (no batch norm in its fc6/fc7) collapses onto a few
     # classes at 3e-3 (0.64 after 500 steps) and learns at 1e-3 (0.998); CaffeNet + LSTM with pool5
     # kept (size_by_preset), motion 0.455 / 0.385 at 3e-3 / 1e-3 after 60 s at 112x112 (0.570 at
-    # 3e-3 after 100 s), 0.915 at 2e-3 after 100 s at 104x104; VGG-16 fused two-stream 0.647 ->
-    # 0.983 at 5e-4 (0.907 at 1e-3); MViT-B, a transformer, learns nothing at 5e-4 and above and
-    # 0.527 at 1.5e-4 (0.490 at 3e-4). R3D-18, R(2+1)D-18 and I3D learn motion at 3e-3 but leave a
-    # colour pair confused (training clips too) in one seed of two until their 40 s end (R3D-18
-    # 0.908 / 0.995, R(2+1)D-18 0.987 / 0.912, I3D 0.952 / 0.992); at 1e-3 they fit in both (0.975 /
-    # 0.982, 0.988 / 0.988; I3D 1.000 in seed 0)
-    lr_by_preset: str = ("c3d=0.001,cnn_lstm=0.002,fused_two_stream=0.0005,"
+    # 3e-3 after 100 s), 0.915 at 2e-3 after 100 s at 104x104; ResNet-18 + LSTM fitted in 45 s at
+    # 5e-3 in seeds 0 / 1 / 2 (0.930 / 0.963 / 0.977), at 3e-3 in seed 1 only (0.858 / 0.947; 0.645
+    # at 1.5e-3 in seed 0); VGG-16 fused two-stream 0.647 -> 0.983 at 5e-4 (0.907 at 1e-3); MViT-B,
+    # a transformer, learns nothing at 5e-4 and above and 0.527 at 1.5e-4 (0.490 at 3e-4). R3D-18,
+    # R(2+1)D-18 and I3D learn motion at 3e-3 but leave a colour pair confused (training clips too)
+    # in one seed of two until their 40 s end (R3D-18 0.908 / 0.995, R(2+1)D-18 0.987 / 0.912, I3D
+    # 0.952 / 0.992); at 1e-3 they fit in both (0.975 / 0.982, 0.988 / 0.988; I3D 1.000 in seed 0)
+    lr_by_preset: str = ("c3d=0.001,cnn_lstm=0.002,cnn_lstm_r18=0.005,fused_two_stream=0.0005,"
                          "mvit_b=0.00015,r3d_18=0.001,r2plus1d_18=0.001,i3d=0.001")
     # presets given a time limit of their own ("name=seconds,..."). The limits were set so that the
     # main job ended within 10 minutes on a 2-core AMD EPYC with AVX2 only (Zen 3), where these
