@@ -142,9 +142,9 @@ class Profile:
         sizes = _per_preset("size_by_preset", self.size_by_preset, "NAME=SIZE (e.g. cnn_lstm=104)")
         return {name: int(size) for name, size in sizes.items()}
 
-    def size_for(self, preset: Optional[str]) -> int:
+    def size_for(self, preset: str) -> int:
         """The input size (pixels a side) `preset` trains and is tested at."""
-        return self.own_sizes().get(preset, self.size) if preset else self.size
+        return self.own_sizes().get(preset, self.size)
 
     def lr_for(self, preset: str) -> float:
         """The learning rate `preset` trains at."""
