@@ -167,6 +167,17 @@ def test_prepare_renders_each_clip_once_for_every_order_and_stream(monkeypatch):
     prepare(object())  # a dataset without `prepare` reads its clips as they come
 
 
+def test_clips_made_in_forked_processes_are_those_made_in_this_one():
+    wanted = [("rgb", 16, "forward"), ("flow", 16, "shuffled"), ("rgb", 24, "reversed")]
+    synthetic.clear_cache()
+    here = synthetic._split_tensors("test", 14, 5, wanted)
+    synthetic.clear_cache()
+    shared_out = synthetic._split_tensors("test", 14, 5, wanted, processes=3)
+    assert [t.shape[0] for t in shared_out] == [14, 14, 14]
+    for key, a, b in zip(wanted, here, shared_out):
+        assert torch.equal(a, b), key
+
+
 def test_a_clip_played_backwards_has_the_forward_flow_reversed_and_negated():
     from zoo.data.flow import dequantize_flow
 

@@ -448,20 +448,16 @@ def _set_threads(threads: int) -> None:
 def share_builtin_clips(profile: Profile, sizes: Sequence[int] = ()) -> None:
     """Generate the built-in dataset's clips at the profile's size (RGB and flow, each time
     order the measurements play) and the RGB clips at each of `sizes` (the presets' own) once,
-    in this process: the worker processes forked after it share them instead of each
-    generating its own."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ..data.protocol import prepare
+    into this process (shared out among `profile.jobs` processes): the worker processes forked
+    after it share them instead of each generating its own."""
     from ..specs import InputSpec
 
     inputs = {"rgb": InputSpec(size=profile.size), "flow": InputSpec(modality="flow",
                                                                       size=profile.size)}
     inputs.update({f"rgb {size}": InputSpec(size=size) for size in sizes if size != profile.size})
     train, test, _ = open_splits(DATASET, None, inputs, profile)
-    work = [(train, ("forward",)), (test, EVAL_ORDERS)]  # each clip of a split rendered once
-    with ThreadPoolExecutor(max(1, profile.jobs)) as pool:
-        list(pool.map(lambda item: prepare(*item), work))
+    train.prepare(("forward",), processes=profile.jobs)  # each clip of a split rendered once
+    test.prepare(EVAL_ORDERS, processes=profile.jobs)
 
 
 def job_name(preset: Union[str, Job]) -> str:

@@ -183,11 +183,11 @@ def clip_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, SPLITS.index(split), index])
 
 
-def _render_split(split: str, count: int, seed: int, time_orders: Sequence[str]):
-    """The split's clips, each rendered once and played forward, backwards and, when
+def _render_split(split: str, indices: Sequence[int], seed: int, time_orders: Sequence[str]):
+    """Clips `indices` of the split, each rendered once and played forward, backwards and, when
     `time_orders` has it, shuffled (one seeded permutation per clip): ``{order: clip}`` per
     clip."""
-    for index in range(count):
+    for index in indices:
         rng = clip_rng(seed, split, index)
         clip = render_clip(index % len(CLASSES), rng)
         played = {"forward": clip, "reversed": np.ascontiguousarray(clip[::-1])}
@@ -244,24 +244,54 @@ _CACHE_SIZE = 16
 _cache: Dict[tuple, torch.Tensor] = {}
 
 
-def _split_tensors(split: str, count: int, seed: int,
-                   wanted: Sequence[tuple]) -> List[torch.Tensor]:
+def _make_tensors(split: str, indices: Sequence[int], seed: int,
+                  wanted: Sequence[tuple]) -> Dict[tuple, torch.Tensor]:
+    """``{(modality, resolution, time order): uint8 [len(indices), C, T, r, r]}`` of clips
+    `indices` of the split, each clip rendered once whatever the orders and modalities."""
+    orders = list(dict.fromkeys(order for _, _, order in wanted))
+    made: Dict[tuple, List[torch.Tensor]] = {w: [] for w in wanted}
+    for played in _render_split(split, indices, seed, orders):
+        fields: Dict[str, np.ndarray] = {}
+        for modality, resolution, order in wanted:
+            made[modality, resolution, order].append(
+                _flow_frames(_played_flow(played, order, fields), resolution)
+                if modality == "flow" else _rgb_frames(played[order], resolution))
+    return {w: torch.stack(tensors) for w, tensors in made.items()}
+
+
+def _make_in_processes(split: str, count: int, seed: int, wanted: Sequence[tuple],
+                       processes: int) -> Dict[tuple, torch.Tensor]:
+    """`_make_tensors` of all `count` clips, in `processes` forked processes (one share of the
+    clips each; rendering and DIS flow hold the GIL, so threads would not overlap)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    shares = [range(i, count, processes) for i in range(processes)]
+    # one torch thread each: a forked child's OpenMP pool would wait for the parent's threads
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
+                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        parts = list(pool.map(_make_tensors, [split] * processes, shares, [seed] * processes,
+                              [wanted] * processes))
+    order = torch.argsort(torch.tensor([i for share in shares for i in share]))
+    return {w: torch.cat([part[w] for part in parts])[order] for w in wanted}
+
+
+def _split_tensors(split: str, count: int, seed: int, wanted: Sequence[tuple],
+                   processes: int = 1) -> List[torch.Tensor]:
     """The split's tensors for each ``(modality, resolution, time order)`` of `wanted` ("rgb"
     or "flow"), from this process's cache; the missing ones are made in one pass that renders
-    each clip once, whatever the orders and modalities. The oldest entries beyond
-    `_CACHE_SIZE` are dropped."""
+    each clip once, whatever the orders and modalities (in `processes` forked processes where
+    more than one and the platform forks). The oldest entries beyond `_CACHE_SIZE` are
+    dropped."""
+    import multiprocessing
+
     missing = [w for w in dict.fromkeys(wanted) if (split, count, seed, *w) not in _cache]
     if missing:
-        orders = list(dict.fromkeys(order for _, _, order in missing))
-        made: Dict[tuple, List[torch.Tensor]] = {w: [] for w in missing}
-        for played in _render_split(split, count, seed, orders):
-            fields: Dict[str, np.ndarray] = {}
-            for modality, resolution, order in missing:
-                made[modality, resolution, order].append(
-                    _flow_frames(_played_flow(played, order, fields), resolution)
-                    if modality == "flow" else _rgb_frames(played[order], resolution))
-        for w, tensors in made.items():
-            _cache[(split, count, seed, *w)] = torch.stack(tensors)
+        processes = min(processes, count)
+        made = (_make_in_processes(split, count, seed, missing, processes)
+                if processes > 1 and "fork" in multiprocessing.get_all_start_methods()
+                else _make_tensors(split, range(count), seed, missing))
+        _cache.update({(split, count, seed, *w): tensors for w, tensors in made.items()})
     out = [_cache[(split, count, seed, *w)] for w in wanted]
     for key in list(_cache)[:max(0, len(_cache) - _CACHE_SIZE)]:
         del _cache[key]
@@ -312,13 +342,13 @@ class MovingShapes(torch.utils.data.Dataset):
         """The same clips played in `time_order`."""
         return MovingShapes(self.split, self.inputs, self.clips_per_class, self.seed, time_order)
 
-    def prepare(self, time_orders: Sequence[str] = ("forward",)) -> None:
+    def prepare(self, time_orders: Sequence[str] = ("forward",), processes: int = 1) -> None:
         """Render every clip the inputs read (and compute its flow), played in each of
-        `time_orders`, into this process's cache, each clip once: processes forked afterwards
-        share them."""
+        `time_orders`, into this process's cache, each clip once (shared out among `processes`
+        forked processes): processes forked afterwards share them."""
         _split_tensors(self.split, self.count, self.seed,
                        [self._key(spec, order) for order in time_orders
-                        for spec in self.inputs.values()])
+                        for spec in self.inputs.values()], processes)
 
     def _key(self, spec: InputSpec, time_order: str) -> tuple:
         return ("flow" if spec.modality == "flow" else "rgb", min(spec.size, NATIVE_SIZE),
