@@ -327,3 +327,36 @@ def test_evaluating_only_unreadable_clips_names_the_counts():
                         collate_fn=collate)
     with pytest.raises(ZooError, match=r"no clip to evaluate: .* 0 readable clips and skipped 3"):
         evaluate(TinyTwoStream(), loader)
+
+
+def test_bf16_passes_keep_in_fp32_the_3d_convolutions_bf16_kernels_get_wrong():
+    from torch import nn
+    from zoo.engine.step import bf16_autocast
+    from zoo.engine.train import collect_scores
+
+    class Clips(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.longer_than_input = nn.Conv3d(3, 4, (3, 1, 1), padding=(1, 0, 0))  # over 2 frames
+            self.pointwise = nn.Conv3d(4, 4, 1)
+            self.head = nn.Linear(4, 5)
+
+        def forward(self, inputs):
+            return self.head(self.pointwise(self.longer_than_input(inputs["rgb"])).mean((2, 3, 4)))
+
+    model = Clips()
+    dtypes = {}
+    for name in ("longer_than_input", "pointwise"):
+        getattr(model, name).register_forward_hook(
+            lambda module, args, out, name=name: dtypes.__setitem__(name, out.dtype))
+    batch = {"inputs": {"rgb": torch.randn(2, 3, 2, 4, 4)}, "label": torch.tensor([0, 1])}
+    with bf16_autocast("cpu", True):
+        model(batch["inputs"])
+    assert dtypes == {"longer_than_input": torch.float32, "pointwise": torch.bfloat16}
+    dtypes.clear()
+    scores, labels = collect_scores(model, [batch], bf16=True)  # what `zoo eval --bf16` runs
+    assert dtypes == {"longer_than_input": torch.float32, "pointwise": torch.bfloat16}
+    assert scores.shape == (2, 5) and torch.isfinite(scores).all()
+    with bf16_autocast("cpu", False):
+        model(batch["inputs"])
+    assert set(dtypes.values()) == {torch.float32}

@@ -23,8 +23,8 @@ from torch.utils.data import DataLoader
 
 from ..engine.config import TrainConfig
 from ..engine.metrics import mean_average_precision, topk_accuracy
-from ..engine.step import TrainStep
-from ..tensors import autocast, example_inputs, to_device
+from ..engine.step import TrainStep, bf16_autocast
+from ..tensors import example_inputs, to_device
 from ..engine.train import build_optimizer
 
 Inputs = Dict[str, torch.Tensor]
@@ -200,7 +200,7 @@ def collect(model: nn.Module, loader: DataLoader, bf16: bool = False, device: An
             continue
         inputs = batch["inputs"] if transform is None else transform(batch["inputs"], seen)
         seen += len(batch["label"])
-        with autocast(torch.device(device), bf16):
+        with bf16_autocast(device, bf16):
             inputs = to_device(inputs, device)
             if with_streams:
                 logits, streams = model.forward_with_streams(inputs)
@@ -280,7 +280,7 @@ def throughput(model: nn.Module, inputs: Inputs, min_seconds: float = 2.0, min_r
     model.eval()
     inputs = to_device(inputs, device)
     clips = next(iter(inputs.values())).shape[0]
-    with autocast(torch.device(device), bf16):
+    with bf16_autocast(device, bf16):
         model(inputs)
         _sync(device)
         runs, start = 0, time.perf_counter()
@@ -300,7 +300,7 @@ def latency(model: nn.Module, inputs: Inputs, runs: int = 7, bf16: bool = False,
     model.eval()
     inputs = to_device(inputs, device)
     times = []
-    with autocast(torch.device(device), bf16):
+    with bf16_autocast(device, bf16):
         model(inputs)
         _sync(device)
         for _ in range(max(1, runs)):

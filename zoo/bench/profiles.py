@@ -52,7 +52,9 @@ class Profile:
     # a transformer, learns nothing at 5e-4 and above and 0.527 at 1.5e-4 (0.490 at 3e-4). R3D-18,
     # R(2+1)D-18 and I3D learn motion at 3e-3 but leave a colour pair confused (training clips too)
     # in one seed of two until their 40 s end (R3D-18 0.908 / 0.995, R(2+1)D-18 0.987 / 0.912, I3D
-    # 0.952 / 0.992); at 1e-3 they fit in both (0.975 / 0.982, 0.988 / 0.988; I3D 1.000 in seed 0)
+    # 0.952 / 0.992); at 1e-3 they fit in both (0.975 / 0.982, 0.988 / 0.988; I3D 1.000 in seed 0).
+    # X3D-L at 1e-3 was no steadier than at 3e-3: 0.905 / 0.955 / 0.847 in seeds 0 / 1 / 2 (120 s,
+    # AVX-512 EPYC), against 0.878 / 0.917
     lr_by_preset: str = ("c3d=0.001,cnn_lstm=0.002,cnn_lstm_r18=0.005,fused_two_stream=0.0005,"
                          "mvit_b=0.00015,r3d_18=0.001,r2plus1d_18=0.001,i3d=0.001")
     # presets given a time limit of their own ("name=seconds,..."). The limits were set so that the

@@ -477,7 +477,9 @@ def add_commands(subparsers) -> None:
     p.add_argument("--split", help="dataset split (default: the config's val_split, or val)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast (the 3D convolutions that bf16 CPU kernels get wrong "
+                        "stay fp32)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", help="folder for metrics.json, per_class.txt, confusion.png")
     _optimize_argument(p, "run eager fp32")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from typing import Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Optional
 
 import torch
 from torch import nn
@@ -61,9 +61,15 @@ class Fp32UnsafeBf16Conv3d(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def bf16_guard(device: torch.device, bf16: bool):
-    """`Fp32UnsafeBf16Conv3d` for a bf16 step on a CPU, otherwise nothing."""
-    return Fp32UnsafeBf16Conv3d() if bf16 and device.type == "cpu" else contextlib.nullcontext()
+def bf16_autocast(device: Any, bf16: bool) -> contextlib.ExitStack:
+    """bf16 autocast on `device` when asked (otherwise nothing), on a CPU with the 3D
+    convolutions that torch's bf16 kernels get wrong kept in fp32 (`Fp32UnsafeBf16Conv3d`):
+    what every bf16 forward pass of zoo (training, `zoo eval`, the benchmark) runs under."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(autocast(device, bf16))
+    if bf16 and torch.device(device).type == "cpu":
+        stack.enter_context(Fp32UnsafeBf16Conv3d())
+    return stack
 
 
 class TrainStep:
@@ -104,7 +110,7 @@ class TrainStep:
         if self.channels_last:
             from ..inference import channels_last_inputs
             inputs = channels_last_inputs(inputs)
-        with autocast(self.device, self.bf16), bf16_guard(self.device, self.bf16), \
+        with bf16_autocast(self.device, self.bf16), \
                 (FastConv3d() if self.fast_conv3d else contextlib.nullcontext()):
             if self.stream_weight and hasattr(self.model, "forward_with_streams"):
                 logits, streams = self.model.forward_with_streams(inputs)

@@ -32,9 +32,9 @@ from . import distributed as dist_utils
 from .checkpoint import load_resumable, load_state, save_checkpoint, set_rng_state, unwrap
 from .config import TrainConfig
 from .metrics import classification_metrics
-from ..tensors import autocast, example_inputs, to_device
+from ..tensors import example_inputs, to_device
 from ..inference import channels_last_model
-from .step import TrainStep, cosine_decay, loss_for, native_bf16
+from .step import TrainStep, bf16_autocast, cosine_decay, loss_for, native_bf16
 
 logger = logging.getLogger("zoo.engine")
 
@@ -228,7 +228,7 @@ def collect_scores(model: nn.Module, loader: DataLoader, bf16: bool = False,
             local.update(_health(batch))
             if not _size(batch):  # every sample of the batch was unreadable
                 continue
-            with autocast(device, bf16):
+            with bf16_autocast(device, bf16):
                 scores.append(model(to_device(batch["inputs"], device)).float())
             labels.append(batch["label"].to(device))
     finally:
