@@ -108,7 +108,7 @@ class DepthwiseNet(nn.Module):
         return self.fc(self.norm(out).mean((2, 3, 4)))
 
 
-def test_the_training_step_measures_which_gradients_are_faster_and_keeps_the_model_as_it_was():
+def test_the_training_step_measures_each_convolution_and_keeps_the_model_as_it_was():
     torch.manual_seed(0)
     model = DepthwiseNet()
     assert has_fast_conv3d(model) and not has_fast_conv3d(nn.Conv3d(2, 4, 3))
@@ -117,16 +117,46 @@ def test_the_training_step_measures_which_gradients_are_faster_and_keeps_the_mod
     twin.load_state_dict(model.state_dict())
     batch = ({"x": torch.randn(4, 2, 4, 5, 5)}, torch.tensor([0, 1, 0, 1]))
     measured = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "cpu")
-    assert measured.fast_conv3d is None
+    assert measured.fastconv.measure and not measured.fastconv.faster
     state = torch.random.get_rng_state()
     measured(*batch)
-    assert set(measured.conv3d_rates) == {False, True}
-    assert measured.fast_conv3d == (measured.conv3d_rates[True]
-                                       > measured.conv3d_rates[False])
+    assert len(measured.fastconv.faster) == 1  # the depthwise convolution's shapes, timed
+    chosen, = measured.fastconv.faster.values()
+    assert model.grad_fns == [DepthwiseConv3dFunction.__name__ + "Backward" if chosen
+                              else "ConvolutionBackward0"]
     assert torch.equal(torch.random.get_rng_state(), state)
     TrainStep(twin, torch.optim.SGD(twin.parameters(), lr=0.1), "cpu", fast_conv3d=False)(*batch)
     for a, b in zip(model.state_dict().values(), twin.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)  # one step each, from the same start
+
+
+@pytest.mark.parametrize("faster", [True, False])
+def test_a_measuring_mode_times_each_call_signature_once_and_takes_the_faster_way(
+        monkeypatch, faster):
+    from zoo.engine import fastconv
+
+    timed = []
+    monkeypatch.setattr(fastconv, "_another_way_is_faster",
+                        lambda named: timed.append(named["input"].shape) or faster)
+    conv = nn.Conv3d(3, 3, 3, padding=1, groups=3)
+    mode = FastConv3d(measure=True)
+    shapes = [(2, 3, 4, 6, 6), (2, 3, 4, 6, 6), (1, 3, 4, 6, 6)]
+    with mode:
+        grad_fns = [conv(torch.randn(*shape)).grad_fn.name() for shape in shapes]
+    assert timed == [torch.Size(shapes[0]), torch.Size(shapes[2])]  # once per signature
+    assert list(mode.faster.values()) == [faster, faster]
+    assert set(grad_fns) == {DepthwiseConv3dFunction.__name__ + "Backward" if faster
+                             else "ConvolutionBackward0"}
+
+
+def test_timing_both_ways_of_a_call_leaves_its_tensors_alone():
+    from zoo.engine.fastconv import _another_way_is_faster, conv3d_arguments
+
+    x = torch.randn(2, 3, 4, 6, 6, requires_grad=True)
+    weight = torch.randn(3, 1, 3, 3, 3, requires_grad=True)
+    assert _another_way_is_faster(conv3d_arguments((x, weight), {"padding": 1, "groups": 3})) \
+        in (True, False)
+    assert x.grad is None and weight.grad is None
 
 
 @pytest.mark.parametrize("fast", [True, False])
@@ -138,4 +168,4 @@ def test_the_training_step_takes_the_gradients_it_is_told(fast):
     assert model.grad_fns == [DepthwiseConv3dFunction.__name__ + "Backward" if fast
                               else "ConvolutionBackward0"]
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
-    assert TrainStep(nn.Linear(2, 2), step.optimizer, "cpu").fast_conv3d is False
+    assert TrainStep(nn.Linear(2, 2), step.optimizer, "cpu").fastconv is None

@@ -22,7 +22,8 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple
+import time
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -120,11 +121,10 @@ def _kind(in_channels: int, weight_shape: Sequence[int], groups: int, stride: Tr
     return None
 
 
-def _fast_call(args, kwargs):
-    """The faster function and its arguments for an `F.conv3d` call of a `_kind` this module
-    computes another way (gradients wanted, on a CPU outside autocast, zero padding given in
-    numbers); None for any other call."""
-    named = conv3d_arguments(args, kwargs)
+def _fast_call(named: dict):
+    """The faster function and its arguments for an `F.conv3d` call (its arguments by name) of
+    a `_kind` this module computes another way (gradients wanted, on a CPU outside autocast,
+    zero padding given in numbers); None for any other call."""
     x, weight = named["input"], named["weight"]
     if (not torch.is_grad_enabled() or x.dim() != 5 or x.device.type != "cpu"
             or torch.is_autocast_enabled("cpu") or isinstance(named["padding"], str)
@@ -139,6 +139,32 @@ def _fast_call(args, kwargs):
         return temporal_as_conv2d, (x, weight, named["bias"], stride[0], padding[0], dilation[0],
                                     named["groups"])
     return None
+
+
+def _signature(named: dict) -> tuple:
+    """What the speed of an `F.conv3d` call depends on: shapes, layouts, dtypes, settings."""
+    return tuple((v.shape, v.stride(), v.dtype, v.requires_grad) if isinstance(v, torch.Tensor)
+                 else v for v in (named[k] for k in _CONV3D_ARGS))
+
+
+def _another_way_is_faster(named: dict, rounds: int = 3) -> bool:
+    """Whether `_fast_call`'s way of this call runs its forward and backward passes faster than
+    torch's (the fastest of `rounds` interleaved runs each, after one untimed), on copies of
+    its tensors."""
+    leaves = {k: v.detach().requires_grad_(v.requires_grad) if isinstance(v, torch.Tensor) else v
+              for k, v in named.items()}
+    wanted = [v for v in leaves.values() if isinstance(v, torch.Tensor) and v.requires_grad]
+    function, arguments = _fast_call(leaves)
+    ways = {False: lambda: F.conv3d(**leaves), True: lambda: function(*arguments)}
+    grad = torch.ones_like(ways[False]())
+    seconds: Dict[bool, float] = {False: math.inf, True: math.inf}
+    for round_ in range(rounds + 1):
+        for faster, way in ways.items():
+            start = time.perf_counter()
+            torch.autograd.grad(way(), wanted, grad)
+            if round_:
+                seconds[faster] = min(seconds[faster], time.perf_counter() - start)
+    return seconds[True] < seconds[False]
 
 
 def _computed_another_way(conv: nn.Module) -> bool:
@@ -156,13 +182,29 @@ def has_fast_conv3d(model: nn.Module) -> bool:
 class FastConv3d(TorchFunctionMode):
     """Runs the depthwise 3D convolutions called inside it through `DepthwiseConv3dFunction`
     and the temporal-only ones through `temporal_as_conv2d` (on a CPU, in training, outside
-    autocast); every other call as it is."""
+    autocast), each where that way is faster: with `measure`, as timed against torch's the
+    first time a call of its shapes comes (kept in `faster`, per call signature); otherwise
+    always. Every other call runs as it is."""
+
+    def __init__(self, measure: bool = False):
+        super().__init__()
+        self.measure = measure
+        self.faster: Dict[tuple, bool] = {}
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func is F.conv3d:
-            call = _fast_call(args, kwargs)
-            if call is not None:
+            named = conv3d_arguments(args, kwargs)
+            call = _fast_call(named)
+            if call is not None and self._faster(named):
                 function, arguments = call
                 return function(*arguments)
         return func(*args, **kwargs)
+
+    def _faster(self, named: dict) -> bool:
+        if not self.measure:
+            return True
+        key = _signature(named)
+        if key not in self.faster:
+            self.faster[key] = _another_way_is_faster(named)
+        return self.faster[key]

@@ -82,9 +82,9 @@ class TrainStep:
     zoo.inference.channels_last_model). `bf16` None means bf16 autocast where the device runs
     bf16 natively (a GPU that supports it, a CPU with AMX or AVX512-BF16: what
     `zoo.inference.detect_machine` reads), fp32 elsewhere. On a CPU, the model's
-    depthwise and temporal-only 3D convolutions are computed by `FastConv3d` where
-    `fast_conv3d` says so; None: where the first batch's forward and backward passes measure
-    faster with it (the model's weights, buffers and random state are left as they were)."""
+    depthwise and temporal-only 3D convolutions are computed by `FastConv3d`: with
+    `fast_conv3d` None, each where it measures faster than torch's (the first time a call of its
+    shapes comes, on copies of its tensors); True: all of them; False: none."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, device: torch.device,
                  bf16: Optional[bool] = False, grad_clip: Optional[float] = None,
@@ -94,10 +94,8 @@ class TrainStep:
         self.bf16 = native_bf16(self.device) if bf16 is None else bf16
         self.grad_clip, self.stream_weight = grad_clip, stream_weight
         self.channels_last = channels_last
-        applies = self.device.type == "cpu" and has_fast_conv3d(model)
-        # None until measured on the first batch (`_faster_conv3d`)
-        self.fast_conv3d = fast_conv3d if applies else False
-        self.conv3d_rates: Dict[bool, float] = {}
+        applies = self.device.type == "cpu" and has_fast_conv3d(model) and fast_conv3d is not False
+        self.fastconv = FastConv3d(measure=fast_conv3d is None) if applies else None
         # the last batch's labels and whether each clip's top-1 was right (None: multi-hot)
         self.labels: Optional[torch.Tensor] = None
         self.hits: Optional[torch.Tensor] = None
@@ -111,7 +109,7 @@ class TrainStep:
             from ..inference import channels_last_inputs
             inputs = channels_last_inputs(inputs)
         with bf16_autocast(self.device, self.bf16), \
-                (FastConv3d() if self.fast_conv3d else contextlib.nullcontext()):
+                (self.fastconv or contextlib.nullcontext()):
             if self.stream_weight and hasattr(self.model, "forward_with_streams"):
                 logits, streams = self.model.forward_with_streams(inputs)
             else:
@@ -132,8 +130,6 @@ class TrainStep:
         taken again in fp32, which the step keeps to from then on (a bf16 kernel this guard does
         not know of); not in a distributed run, whose processes must reduce their gradients in
         step."""
-        if self.fast_conv3d is None:
-            self.fast_conv3d = self._faster_conv3d(inputs, labels)
         loss = self._backward(inputs, labels, share)
         if self.bf16 and not self._distributed() and not self._gradients_finite():
             warnings.warn("bf16 autocast gave non-finite gradients (a bf16 kernel of this "
@@ -149,30 +145,6 @@ class TrainStep:
         loss = self.loss(inputs, labels.to(self.device, non_blocking=True))
         (loss * share if share != 1 else loss).backward()
         return loss
-
-    def _faster_conv3d(self, inputs: Inputs, labels: torch.Tensor, rounds: int = 3) -> bool:
-        """Whether forward and backward passes on this batch run faster with `FastConv3d` (the
-        median of `rounds` interleaved rounds, one pass each after an untimed one);
-        `conv3d_rates` keeps clips/s per choice."""
-        from ..inference import clips_per_second, interleaved_rates
-
-        buffers = {name: b.clone() for name, b in self.model.named_buffers()}
-
-        def timer(fast: bool):
-            def once(x):
-                self.fast_conv3d = fast
-                self._backward(x, labels, 1.0)
-            once(inputs)
-            return lambda: clips_per_second(once, inputs, 0.0, max_calls=1)
-
-        with torch.random.fork_rng(devices=[]):
-            self.conv3d_rates = interleaved_rates({fast: timer(fast) for fast in (False, True)},
-                                                  rounds)
-        self.optimizer.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            for name, b in self.model.named_buffers():
-                b.copy_(buffers[name])
-        return self.conv3d_rates[True] > self.conv3d_rates[False]
 
     def _gradients_finite(self) -> bool:
         grads = [p.grad for p in self.params if p.grad is not None]
