@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, Iterator, Optional
 
 import torch
 from torch import nn
@@ -61,15 +61,14 @@ class Fp32UnsafeBf16Conv3d(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def bf16_autocast(device: Any, bf16: bool) -> contextlib.ExitStack:
+@contextlib.contextmanager
+def bf16_autocast(device: Any, bf16: bool) -> Iterator[None]:
     """bf16 autocast on `device` when asked (otherwise nothing), on a CPU with the 3D
     convolutions that torch's bf16 kernels get wrong kept in fp32 (`Fp32UnsafeBf16Conv3d`):
     what every bf16 forward pass of zoo (training, `zoo eval`, the benchmark) runs under."""
-    stack = contextlib.ExitStack()
-    stack.enter_context(autocast(device, bf16))
-    if bf16 and torch.device(device).type == "cpu":
-        stack.enter_context(Fp32UnsafeBf16Conv3d())
-    return stack
+    guard = bf16 and torch.device(device).type == "cpu"
+    with autocast(device, bf16), (Fp32UnsafeBf16Conv3d() if guard else contextlib.nullcontext()):
+        yield
 
 
 class TrainStep:
