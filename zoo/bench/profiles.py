@@ -61,7 +61,8 @@ class Profile:
     # main job ended within 10 minutes on a 2-core AMD EPYC with AVX2 only (Zen 3), where these
     # networks train 1.4-4x slower than on an AVX-512 one and most presets end on time: 9 min 30 s
     # there for a sum of limits of 1000 s over two lanes (the CNN+LSTMs' 150 s and 45 s have since
-    # added 155 s: 9 min 36 s on the AVX-512 EPYC, not timed there). Measured there (top-1, motion):
+    # added 155 s: 9 min 22 s on the AVX-512 EPYC, 10 min 37 s there with AVX2 kernels forced, not
+    # timed on the AVX2 EPYC itself). Measured there (top-1, motion):
     # MViT-B, a transformer from scratch, 0.710 / 0.620 after 590 steps in 120 s (on the AVX-512
     # EPYC 0.875 / 0.840, fitted at step 1067; 0.500 / 0.318 after 377 steps in 40 s there); X3D-L,
     # 55 blocks deep, 0.695 / 0.792 in 120 s, 0.470 / 0.453 in 90 s (AVX-512: 0.887 / 0.958 in 120
@@ -88,7 +89,8 @@ class Profile:
     # / 0.657 fitted at step 2045, 0.652 / 0.482 with 192 training clips per class); 0.597 /
     # 0.403 at 64x64 (pool5 1x1) in 4054 steps; 0.942 / 0.915 at 104x104 and lr 0.002 in 1697
     # steps (100 s; seed 1 0.808 / 0.713, 0.77 motion at step 1750 and rising). In 150 s: 0.948
-    # / 0.922 fitted at step 1445 and 0.970 / 0.955 at step 1978 for seeds 0 / 1
+    # / 0.922 fitted at step 1445 and 0.970 / 0.955 at step 1978 for seeds 0 / 1, but seeds 2 / 3
+    # ended on time at 0.795 / 0.698 and 0.745 / 0.618 (about 2500 steps; benchmarks/README.md)
     size_by_preset: str = "cnn_lstm=104"
     weight_decay: float = 0.05
     # weight of each stream's own loss in a multi-stream model (0: the fused output's only)
