@@ -208,18 +208,32 @@ def test_a_presets_own_learning_rate_time_limit_and_size_reach_its_row_and_it_st
     store = run(tmp_path, "--presets", "acme_single,acme_two_stream",
                 "--lr-by-preset", "acme_two_stream=0.01",
                 "--seconds-by-preset", "acme_two_stream=300",
-                "--size-by-preset", "acme_two_stream=24")
+                "--size-by-preset", "acme_two_stream=24",
+                "--overrides-by-preset", "acme_two_stream:hidden_size=9")
     rows = [r for r in store.rows() if r.kind == "preset"]
     assert [r.preset for r in rows] == ["acme_two_stream", "acme_single"]  # longest limit first
     own, default = rows
-    assert own.lr == 0.01 and "lr 0.01, 300 s limit" in own.scale
+    assert own.lr == 0.01 and "hidden_size=9, lr 0.01, 300 s limit" in own.scale
+    assert "acme_two_stream built with hidden_size=9" in own.budget
     assert {s["size"] for s in own.input.values()} == {24} and "x24²" in own.scale
     assert default.lr == PROFILES["cpu-small"].lr and "limit" not in default.scale
+    assert "hidden_size" not in default.scale
     assert {s["size"] for s in default.input.values()} == {32}
     assert "2 steps or 30 s (acme_two_stream 300 s)" in own.budget
     assert "32x32, acme_two_stream at 24x24" in own.budget
     with pytest.raises(ValueError, match="seconds_by_preset: 'mvit_b' is not NAME=SECONDS"):
         dataclasses.replace(PROFILES["cpu-small"], seconds_by_preset="mvit_b").own_seconds()
+    with pytest.raises(ValueError, match="'cnn_lstm=1024' is not NAME:KEY=VALUE"):
+        dataclasses.replace(PROFILES["cpu-small"], overrides_by_preset="cnn_lstm=1024").own_overrides()
+
+
+def test_a_presets_own_build_override_reaches_its_model(toy_presets):
+    from zoo.bench.jobs import Job
+    from zoo.bench.run import build_scaled
+
+    profile = dataclasses.replace(PROFILES["cpu-small"], overrides_by_preset="acme_two_stream:hidden_size=9")
+    model, scale = build_scaled(Job("acme_two_stream"), 3, profile)
+    assert scale["hidden_size"] == 9 and model.streams["flow"].temporal_head.rnn.hidden_size == 9
 
 
 def test_the_same_network_is_trained_once(toy_presets, tmp_path):

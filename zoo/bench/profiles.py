@@ -71,8 +71,10 @@ class Profile:
     # 0.785 / 0.685 in 32 s; I3D-R50 0.823 / 0.738 in 40 s, 0.632 / 0.453 in 32 s. I3D (fitted at
     # step 832 there; at 40 s on the AVX-512 EPYC, seed 0 ended unfitted at 0.923) and the VGG-16
     # fused two-stream (0.890 / 0.915 in 60 s; 0.927 / 0.982 for two seeds at 40 s on the AVX-512
-    # EPYC) get 60 s. CaffeNet + LSTM at its 104x104 (size_by_preset) trains 16-18 steps/s on one
-    # AVX-512 EPYC core and reads direction after 1700-2500 steps: 150 s. ResNet-18 + LSTM: 0.652 /
+    # EPYC) get 60 s. CaffeNet + LSTM at its 104x104 (size_by_preset) with 128 LSTM units
+    # (overrides_by_preset) trains 14-15 steps/s on one AVX-512 EPYC core and fitted at steps
+    # 903-1056 in 71-81 s there (seeds 0-3), at steps 633-1123 in 63-112 s with AVX2 kernels
+    # forced (ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2): 150 s. ResNet-18 + LSTM: 0.652 /
     # 0.482 in 20 s (1138 steps), seed 1 0.947 / 0.922 fitted at step 1280 in 45 s (AVX-512 EPYC;
     # seed 0 0.858 / 0.792 there, ended on time at step 2141).
     # The controls (single frame, TSN: appearance 0.985 in 20 s) get 20 s, and so do the CaffeNet
@@ -88,10 +90,22 @@ class Profile:
     # position. Measured (top-1 / motion, seed 0): 0.623 / 0.455 at 32x32 in 2000 steps (0.765
     # / 0.657 fitted at step 2045, 0.652 / 0.482 with 192 training clips per class); 0.597 /
     # 0.403 at 64x64 (pool5 1x1) in 4054 steps; 0.942 / 0.915 at 104x104 and lr 0.002 in 1697
-    # steps (100 s; seed 1 0.808 / 0.713, 0.77 motion at step 1750 and rising). In 150 s: 0.948
-    # / 0.922 fitted at step 1445 and 0.970 / 0.955 at step 1978 for seeds 0 / 1, but seeds 2 / 3
-    # ended on time at 0.795 / 0.698 and 0.745 / 0.618 (about 2500 steps; benchmarks/README.md)
+    # steps (100 s; seed 1 0.808 / 0.713, 0.77 motion at step 1750 and rising), all with the
+    # LSTM at 32 units (below)
     size_by_preset: str = "cnn_lstm=104"
+    # build overrides of single presets ("name:key=value,...", as zoo.build(name, key=value)),
+    # applied with the scale ones and shown on the row. LRCN's LSTM of 256 units keeps 32 at
+    # width 1/8, and with so small a state it read the direction in some seeds only (150 s at
+    # 104x104, seeds 0 / 1 / 2 / 3: motion 0.922 / 0.955 fitted at steps 1445 / 1978, 0.698 /
+    # 0.618 ended on time at about 2500 steps; neither dropout 0.5 after the LSTM (0.84 / 0.86
+    # / 0.49 / 0.80), its fc6 and LSTM at a third of the learning rate (0.88 / 0.75 / 0.83 /
+    # 0.56) nor training clips played backwards under the paired class (0.57 / 0.94 / 0.47 /
+    # 0.47) made it steady). With hidden_size=1024 (128 units at width 1/8) all four fitted at
+    # steps 903 / 959 / 1056 / 935 in 71-81 s: top-1 0.993 / 0.993 / 0.978 / 0.978, motion
+    # 0.990 / 0.990 / 0.978 / 0.968 (AVX-512 EPYC; with AVX2 kernels 0.988 / 0.997 / 0.987 /
+    # 0.983, motion 0.983 / 0.995 / 0.983 / 0.975). ResNet-18 + LSTM was no steadier with it
+    # (seeds 0 / 1 / 2: 0.867 / 0.918 / 0.983 against 0.930 / 0.963 / 0.977)
+    overrides_by_preset: str = "cnn_lstm:hidden_size=1024"
     weight_decay: float = 0.05
     # weight of each stream's own loss in a multi-stream model (0: the fused output's only)
     stream_loss: float = 1.0
@@ -136,6 +150,20 @@ class Profile:
         """``{preset: learning rate}`` of `lr_by_preset`."""
         return _per_preset("lr_by_preset", self.lr_by_preset, "NAME=LR (e.g. c3d=0.001)")
 
+    def own_overrides(self) -> Dict[str, Dict[str, Any]]:
+        """``{preset: {key: value}}`` of `overrides_by_preset` (values read as YAML scalars)."""
+        import yaml
+
+        overrides: Dict[str, Dict[str, Any]] = {}
+        for item in filter(None, (part.strip() for part in self.overrides_by_preset.split(","))):
+            name, colon, setting = item.partition(":")
+            key, equals, value = setting.partition("=")
+            if not (colon and equals and name.strip() and key.strip()):
+                raise ValueError(f"overrides_by_preset: {item!r} is not NAME:KEY=VALUE "
+                                 f"(e.g. cnn_lstm:hidden_size=1024)")
+            overrides.setdefault(name.strip(), {})[key.strip()] = yaml.safe_load(value)
+        return overrides
+
     def own_seconds(self) -> Dict[str, float]:
         """``{preset: time limit}`` of `seconds_by_preset`."""
         return _per_preset("seconds_by_preset", self.seconds_by_preset,
@@ -159,8 +187,9 @@ class Profile:
         return self.own_seconds().get(preset, self.seconds) if self.seconds else 0.0
 
     def model_overrides(self) -> Dict[str, Any]:
-        """The build overrides that scale a preset to this profile, for the components that take
-        them: channel width, and batch norm for the networks without it."""
+        """The build overrides that scale every preset to this profile, for the components that
+        take them: channel width, and batch norm for the networks without it (a preset's own
+        are in `own_overrides`)."""
         overrides: Dict[str, Any] = {"width": self.width} if self.width != 1 else {}
         if self.batch_norm:
             overrides["batch_norm"] = True
@@ -181,6 +210,9 @@ class Profile:
                f"reaches {self.fit_accuracy:g}, or " if self.fit_accuracy else "")
         own_sizes = "".join(f", {name} at {size}x{size}"
                             for name, size in self.own_sizes().items())
+        own_sizes += "".join(
+            f", {name} built with {', '.join(f'{k}={v}' for k, v in overrides.items())}"
+            for name, overrides in self.own_overrides().items())
         own_lr = "".join(f", {name} at {lr:g}" for name, lr in self.own_lrs().items())
         budget = (f"AdamW, batch {self.batch_size}, lr {self.lr:g}{own_lr} ({self.warmup_steps} warm-up "
                   f"steps, then constant), weight decay {self.weight_decay:g}; the learning rate "

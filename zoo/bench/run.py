@@ -148,9 +148,9 @@ def open_splits(dataset: str, root: Optional[Path], inputs, profile: Profile):
 
 def build_scaled(job: Job, num_classes: int, profile: Profile):
     """`job`'s model at the profile's input, with each of the profile's scale overrides (width,
-    batch norm) that some component takes: (model, the overrides applied). A preset whose
-    components read them otherwise (a plugin's `width` that counts channels, say) is built as
-    it is."""
+    batch norm) that some component takes and the preset's own build overrides: (model, the
+    overrides applied). A preset whose components read the scale ones otherwise (a plugin's
+    `width` that counts channels, say) is built without them."""
     import zoo
     from ..builder import resolve_config
     from ..config import Lookup, component_parameters
@@ -161,23 +161,25 @@ def build_scaled(job: Job, num_classes: int, profile: Profile):
     lookup = Lookup()
     taken = component_parameters(resolve_config(source, lookup=lookup, **sizes), lookup)
     scale = {k: v for k, v in profile.model_overrides().items() if k in taken}
+    own = profile.own_overrides().get(job.name, {}) if job.config is None else {}
     if scale:
         try:
-            return zoo.build(source, **sizes, **scale), scale
+            return zoo.build(source, **sizes, **scale, **own), {**scale, **own}
         except IncompatibleError:
             raise
         except Exception:  # a `width` that is no channel multiplier (a plugin's channel count)
             pass
-    return zoo.build(source, **sizes), {}
+    return zoo.build(source, **sizes, **own), own
 
 
 def describe_scale(scale: Dict[str, Any], inputs: str, lr: Optional[float] = None,
                    seconds: Optional[float] = None) -> str:
     """``width 1/8, batch norm added, rgb 8x32²``: how a row's model was scaled (and its own
-    learning rate and time limit, when it has them)."""
+    build overrides, learning rate and time limit, when it has them)."""
     parts = [f"width {format_width(scale.get('width', 1.0))}"]
     if scale.get("batch_norm"):
         parts.append("batch norm added")
+    parts += [f"{key}={value}" for key, value in scale.items() if key not in ("width", "batch_norm")]
     if lr is not None:
         parts.append(f"lr {lr:g}")
     if seconds is not None:
