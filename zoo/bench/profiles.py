@@ -208,9 +208,9 @@ class Profile:
             limits += f" ({own_seconds})"
         fit = (f"once every class's running training top-1 over {self.fit_window} batches "
                f"reaches {self.fit_accuracy:g}, or " if self.fit_accuracy else "")
-        own_sizes = "".join(f", {name} at {size}x{size}"
-                            for name, size in self.own_sizes().items())
-        own_sizes += "".join(
+        own_builds = "".join(f", {name} at {size}x{size}"
+                             for name, size in self.own_sizes().items())
+        own_builds += "".join(
             f", {name} built with {', '.join(f'{k}={v}' for k, v in overrides.items())}"
             for name, overrides in self.own_overrides().items())
         own_lr = "".join(f", {name} at {lr:g}" for name, lr in self.own_lrs().items())
@@ -227,7 +227,7 @@ class Profile:
                     "C3D, CNN-M, CaffeNet, VGG-16" if self.batch_norm else "")
         return (f"every preset at channel width {format_width(self.width)} of its paper's "
                 f"(the same topology{bn_added}) on {self.frames} frames of "
-                f"{self.size}x{self.size}{own_sizes}, "
+                f"{self.size}x{self.size}{own_builds}, "
                 f"trained from scratch with {budget}{bn}{streams}; {precision}; "
                 f"{self.train_clips_per_class} training and {self.test_clips_per_class} test "
                 f"clips per class, seed {self.seed}; {self.jobs} preset"
