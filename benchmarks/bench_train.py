@@ -64,7 +64,7 @@ def zoo_step(model: nn.Module, bf16: bool, compile_: bool = False) -> Step:
     """`zoo train`'s step: channels_last_3d, fused AdamW, bf16 when `zoo train` would pick it
     (zoo.engine.train.choose_bf16), and compiled when asked."""
     channels_last_model(model)
-    optimizer = build_optimizer(model.parameters(), ZOO_CONFIG)
+    optimizer = build_optimizer(model, ZOO_CONFIG)
     runner = torch.compile(model) if compile_ else model
     return TrainStep(runner.train(), optimizer, "cpu", bf16=bf16, channels_last=True)
 

@@ -14,7 +14,7 @@ from zoo.engine import TrainConfig, evaluate, fit, load_checkpoint
 from zoo.engine import train as train_module
 from zoo.engine.checkpoint import CheckpointError
 from zoo.engine.step import TrainStep
-from zoo.engine.train import PrecisionChoice, lr_factor
+from zoo.engine.train import PrecisionChoice, build_optimizer, lr_factor
 from zoo.errors import ConfigError, ZooError
 
 
@@ -260,6 +260,32 @@ def test_fit_trains_in_the_precision_it_measured_faster(monkeypatch, capsys):
     assert chosen == [True]
     assert ("zoo train: bf16 autocast trains at 3.00x fp32 here (3.0 / 1.0 clips/s) -> bf16"
             in capsys.readouterr().out)
+
+
+def test_weight_decay_spares_biases_norms_and_what_the_model_names():
+    """Decayed towards 0, a batch-norm scale darkens its channel: weights decay, 1-D
+    parameters and the model's own ``no_weight_decay()`` names do not, frozen ones are left
+    out, and Adam, AdamW and SGD all take the groups."""
+    class WithEmbedding(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv3d(3, 4, 3)
+            self.norm = torch.nn.BatchNorm3d(4)
+            self.pos_embed = torch.nn.Parameter(torch.zeros(1, 4, 2))
+            self.frozen = torch.nn.Linear(4, 4)
+            self.frozen.requires_grad_(False)
+
+        def no_weight_decay(self):
+            return {"pos_embed"}
+
+    model = WithEmbedding()
+    for name in ("adamw", "adam", "sgd"):
+        optimizer = build_optimizer(model, TrainConfig(optimizer=name, weight_decay=0.05), lr=0.1)
+        decay = {id(p): group["weight_decay"] for group in optimizer.param_groups
+                 for p in group["params"]}
+        assert decay == {id(model.conv.weight): 0.05, id(model.conv.bias): 0.0,
+                         id(model.norm.weight): 0.0, id(model.norm.bias): 0.0,
+                         id(model.pos_embed): 0.0}, name
 
 
 def test_lr_schedules():

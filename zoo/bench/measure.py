@@ -119,8 +119,7 @@ def train_for_budget(model: nn.Module, loader: DataLoader, budget: Budget, lr: f
     step at which the model fitted the training set, else None)."""
     from tqdm.auto import tqdm
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = build_optimizer(params, TrainConfig(optimizer="adamw", weight_decay=weight_decay),
+    optimizer = build_optimizer(model, TrainConfig(optimizer="adamw", weight_decay=weight_decay),
                                 lr=lr)
     step = TrainStep(model, optimizer, torch.device(device), bf16=bf16, grad_clip=5.0,
                      stream_weight=stream_weight, channels_last=channels_last)

@@ -6,7 +6,11 @@ dot. Classes come in two groups:
 * ``appearance``: the object's shape and hue (red circle, green square, blue triangle, yellow
   cross) tell the class; the object stands still. (It used to drift in a random direction: the
   3D networks, busy with the motion classes, then left one appearance class unlearned in about
-  one run in two, e.g. R3D-18 0.90 top-1 with green squares at 0, against 0.995 standing still.)
+  one run in two, e.g. R3D-18 0.90 top-1 with green squares at 0, against 0.995 standing still.
+  The yellow cross, in golden yellow (hue 0.15) with arms 0.6 of the radius wide, was then the
+  class a network left unlearned, taken for red circles or green squares: I3D and X3D-L seed 0,
+  C3D and the 3D two-stream seed 1. It is now yellow, as far from red as from green in hue,
+  with arms 0.8 of the radius wide: the square's area.)
 * ``motion``: always the same white "L"-shaped object; the class is the direction it moves in,
   one of eight compass directions (right / left, down / up and the two diagonals' ways). The
   second class of each pair is the first one played backwards, and every random phase (position
@@ -45,7 +49,7 @@ from .transforms import normalize
 
 # Appearance classes: a shape in its own hue (hue as a fraction of the colour wheel).
 APPEARANCE_CLASSES = {"red_circle": 0.0, "green_square": 0.33, "blue_triangle": 0.62,
-                      "yellow_cross": 0.15}
+                      "yellow_cross": 1 / 6}
 # (forward class, its time reversal, heading of the forward class in degrees, clockwise from
 # the +x axis on screen: y grows downwards)
 MOTION_PAIRS = (
@@ -99,7 +103,7 @@ def _triangle(u, v):
 
 def _cross(u, v):
     au, av = np.abs(u), np.abs(v)
-    return ((au <= 0.3) & (av <= 1.0)) | ((av <= 0.3) & (au <= 1.0))
+    return ((au <= 0.4) & (av <= 1.0)) | ((av <= 0.4) & (au <= 1.0))
 
 
 def _l_shape(u, v):

@@ -69,18 +69,25 @@ def _health(batch: Optional[Dict[str, Any]]) -> Optional[DataHealth]:
 
 
 # -- optimizers and schedules --------------------------------------------------------------
-def build_optimizer(params: Iterable[nn.Parameter], config: TrainConfig,
+def build_optimizer(model: nn.Module, config: TrainConfig,
                     lr: Optional[float] = None) -> torch.optim.Optimizer:
-    """SGD, Adam or AdamW as `config` says, with torch's fused kernel when every parameter
-    sits on a CPU or CUDA device (several times faster than the per-tensor update on a CPU)."""
+    """SGD, Adam or AdamW as `config` says over the parameters of `model` that require grad,
+    with torch's fused kernel when every one sits on a CPU or CUDA device (several times faster
+    than the per-tensor update on a CPU). Weight decay applies to weights only, as timm's and
+    PySlowFast's optimisers do: not to biases, norm layers' scales and shifts (decayed, a
+    batch-norm scale shrinks towards 0 and its channel goes dark) nor what the model's
+    ``no_weight_decay()`` names (timm's convention, e.g. position embeddings)."""
+    from timm.optim import param_groups_weight_decay
+
     lr = config.lr if lr is None else lr
-    params = list(params)
+    exempt = getattr(model, "no_weight_decay", lambda: ())()
+    groups = param_groups_weight_decay(model, config.weight_decay, no_weight_decay_list=exempt)
+    params = [p for group in groups for p in group["params"]]
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params) or None
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=config.momentum,
-                               weight_decay=config.weight_decay, fused=fused)
+        return torch.optim.SGD(groups, lr=lr, momentum=config.momentum, fused=fused)
     optimizer = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    return optimizer(params, lr=lr, weight_decay=config.weight_decay, fused=fused)
+    return optimizer(groups, lr=lr, fused=fused)
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ def choose_bf16(model: nn.Module, config: TrainConfig, device: Any, batch_size: 
     trainers = {}
     for bf16 in (False, True):
         twin = channels_last_model(copy.deepcopy(model).to(device), config.channels_last)
-        optimizer = build_optimizer([p for p in twin.parameters() if p.requires_grad], config)
+        optimizer = build_optimizer(twin, config)
         trainers[bf16] = TrainStep(twin.train(), optimizer, device, bf16=bf16,
                                    channels_last=config.channels_last)
         trainers[bf16](inputs, labels)  # untimed: creates the kernels of this precision
@@ -412,12 +419,11 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: Optional[DataLoa
         for stage in plan_stages(config):
             if start >= stage.end:
                 continue
-            params = set_trainable(model, stage.frozen)
-            if not params:
+            if not set_trainable(model, stage.frozen):
                 raise ConfigError(f"training stage {stage.name!r} has no parameter to train"
                                   + (" (two-stage training needs parameters named 'fusion.*')"
                                      if stage.name == "fusion" else ""))
-            optimizer = build_optimizer(params, config, stage.lr)
+            optimizer = build_optimizer(model, config, stage.lr)
             scheduler = build_scheduler(optimizer, config, stage.end - stage.start,
                                         len(train_loader))
             if checkpoint is not None:
