@@ -62,7 +62,8 @@ class Profile:
     # networks train 1.4-4x slower than on an AVX-512 one and most presets end on time: 9 min 30 s
     # there for a sum of limits of 1000 s over two lanes (the CNN+LSTMs' 150 s and 45 s have since
     # added 155 s: 9 min 22 s and 10 min 19 s on the AVX-512 EPYC on two days, 10 min 47 s there
-    # with AVX2 kernels forced, not timed on the AVX2 EPYC itself). Measured there (top-1, motion):
+    # with AVX2 kernels forced, not timed on the AVX2 EPYC itself; 9 min 28 s for seeds 0 and 1
+    # once weight decay spared the norm layers and more presets fitted before their limit). Measured there (top-1, motion):
     # MViT-B, a transformer from scratch, 0.710 / 0.620 after 590 steps in 120 s (on the AVX-512
     # EPYC 0.875 / 0.840, fitted at step 1067; 0.500 / 0.318 after 377 steps in 40 s there); X3D-L,
     # 55 blocks deep, 0.695 / 0.792 in 120 s, 0.470 / 0.453 in 90 s (AVX-512: 0.887 / 0.958 in 120
@@ -107,11 +108,11 @@ class Profile:
     # (seeds 0 / 1 / 2: 0.867 / 0.918 / 0.983 against 0.930 / 0.963 / 0.977)
     overrides_by_preset: str = "cnn_lstm:hidden_size=1024"
     # AdamW's weight decay, on weights only (zoo.engine.train.build_optimizer: not on biases and
-    # norm layers, as in timm and PySlowFast). Decaying batch-norm scales too, I3D (seed 0, 1348
-    # steps: where the main job ended it on time) took every yellow cross for a red circle, top-1
-    # 0.912; with weights only it fitted at step 814 (seed 1: 919), 0.998 / 1.000. X3D-L after
-    # 625 steps, seeds 0 / 1: 0.872 / 0.952 (seed 0 0.828 before: yellow crosses and most green
-    # squares taken for red circles)
+    # norm layers, as in timm and PySlowFast). Decaying batch-norm scales too (on moving_shapes
+    # before its yellow cross changed), I3D (seed 0, 1348 steps: where the main job ended it on
+    # time) took every yellow cross for a red circle, top-1 0.912; with weights only it fitted
+    # at step 814 (seed 1: 919), 0.998 / 1.000. X3D-L after 625 steps, seeds 0 / 1: 0.872 /
+    # 0.952 (seed 0 0.828 before: yellow crosses and most green squares taken for red circles)
     weight_decay: float = 0.05
     # weight of each stream's own loss in a multi-stream model (0: the fused output's only)
     stream_loss: float = 1.0
