@@ -63,7 +63,8 @@ class Profile:
     # there for a sum of limits of 1000 s over two lanes (the CNN+LSTMs' 150 s and 45 s have since
     # added 155 s: 9 min 22 s and 10 min 19 s on the AVX-512 EPYC on two days, 10 min 47 s there
     # with AVX2 kernels forced, not timed on the AVX2 EPYC itself; 9 min 28 s for seeds 0 and 1
-    # once weight decay spared the norm layers and more presets fitted before their limit). Measured there (top-1, motion):
+    # once weight decay spared the norm layers and more presets fitted before their limit).
+    # Measured there (top-1, motion):
     # MViT-B, a transformer from scratch, 0.710 / 0.620 after 590 steps in 120 s (on the AVX-512
     # EPYC 0.875 / 0.840, fitted at step 1067; 0.500 / 0.318 after 377 steps in 40 s there); X3D-L,
     # 55 blocks deep, 0.695 / 0.792 in 120 s, 0.470 / 0.453 in 90 s (AVX-512: 0.887 / 0.958 in 120
