@@ -62,8 +62,9 @@ class Profile:
     # networks train 1.4-4x slower than on an AVX-512 one and most presets end on time: 9 min 30 s
     # there for a sum of limits of 1000 s over two lanes (the CNN+LSTMs' 150 s and 45 s have since
     # added 155 s: 9 min 22 s and 10 min 19 s on the AVX-512 EPYC on two days, 10 min 47 s there
-    # with AVX2 kernels forced, not timed on the AVX2 EPYC itself; 9 min 28 s for seeds 0 and 1
-    # once weight decay spared the norm layers and more presets fitted before their limit).
+    # with AVX2 kernels forced, not timed on the AVX2 EPYC itself; 9 min 38 s / 9 min 19 s for
+    # seeds 0 / 1 once weight decay spared the norm layers and the appearance colours differed in
+    # luminance: more presets fit before their limit).
     # Measured there (top-1, motion):
     # MViT-B, a transformer from scratch, 0.710 / 0.620 after 590 steps in 120 s (on the AVX-512
     # EPYC 0.875 / 0.840, fitted at step 1067; 0.500 / 0.318 after 377 steps in 40 s there); X3D-L,
