@@ -55,6 +55,21 @@ def test_stream_shapes_and_normalisation():
     assert raw["inputs"]["rgb"].min() >= 0 and raw["inputs"]["rgb"].max() <= 1
 
 
+def test_streams_read_the_rendered_frames_they_sample():
+    from zoo.data.sampling import uniform_indices
+
+    plain = dict(mean=(0,), std=(1,))
+    inputs = {"native": InputSpec(frames=8, size=64, **plain),
+              "upsampled": InputSpec(frames=8, size=80, **plain)}
+    sample = synthetic.moving_shapes(split="val", inputs=inputs, clips_per_class=1)[7]
+    clip = render_clip(7, clip_rng(0, "val", 7))
+    frames = torch.from_numpy(clip[uniform_indices(16, 8)]).permute(3, 0, 1, 2).float() / 255
+    assert torch.allclose(sample["inputs"]["native"], frames, atol=1e-6)
+    upsampled = torch.nn.functional.interpolate(frames, size=(80, 80), mode="bilinear",
+                                                align_corners=False)
+    assert torch.allclose(sample["inputs"]["upsampled"], upsampled, atol=1e-5)
+
+
 def test_classes_balanced():
     dataset = synthetic.moving_shapes(split="train", inputs=SMALL, clips_per_class=3)
     assert len(dataset) == 3 * len(CLASSES)

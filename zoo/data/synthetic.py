@@ -370,20 +370,20 @@ class MovingShapes(torch.utils.data.Dataset):
         resolution = min(spec.size, NATIVE_SIZE)
         tensors, = _split_tensors(self.split, self.count, self.seed,
                                   [self._key(spec, self.time_order)])
+        clip = tensors[index]  # uint8: the frames are picked before anything is converted
         if spec.modality == "flow":
-            flow = tensors[index].float() / 255
             steps = uniform_indices(NATIVE_FRAMES - 1, spec.frames, span=spec.flow_stack)
-            stacks = flow[:, steps].reshape(2, spec.frames, spec.flow_stack, resolution, resolution)
+            stacks = clip[:, steps].reshape(2, spec.frames, spec.flow_stack, resolution, resolution)
             clip = stacks.permute(2, 0, 1, 3, 4).reshape(spec.channels, spec.frames,
                                                          resolution, resolution)
+        elif spec.modality == "rgb_diff":
+            pairs = clip[:, uniform_indices(NATIVE_FRAMES, spec.frames, span=2)].float() / 255
+            clip = rgb_difference(pairs[:, 0::2], pairs[:, 1::2])
         else:
-            frames = tensors[index].float() / 255
-            if spec.modality == "rgb_diff":
-                pairs = frames[:, uniform_indices(NATIVE_FRAMES, spec.frames, span=2)]
-                clip = rgb_difference(pairs[:, 0::2], pairs[:, 1::2])
-            else:
-                clip = frames[:, uniform_indices(NATIVE_FRAMES, spec.frames)]
-        return normalize(_resize(clip, spec.size), spec.mean, spec.std)
+            clip = clip[:, uniform_indices(NATIVE_FRAMES, spec.frames)]
+        if spec.size != resolution:
+            clip = _resize(clip.float() / 255 if clip.dtype == torch.uint8 else clip, spec.size)
+        return normalize(clip, spec.mean, spec.std)
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         if not 0 <= index < self.count:
