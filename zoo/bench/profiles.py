@@ -64,7 +64,8 @@ class Profile:
     # added 155 s: 9 min 22 s and 10 min 19 s on the AVX-512 EPYC on two days, 10 min 47 s there
     # with AVX2 kernels forced, not timed on the AVX2 EPYC itself; 9 min 38 s / 9 min 19 s for
     # seeds 0 / 1 once weight decay spared the norm layers and the appearance colours differed in
-    # luminance: more presets fit before their limit).
+    # luminance: more presets fit before their limit; 9 min 46 s / 9 min 27 s with the limits
+    # below, in a fresh clone).
     # Measured there (top-1, motion):
     # MViT-B, a transformer from scratch, 0.710 / 0.620 after 590 steps in 120 s (on the AVX-512
     # EPYC 0.875 / 0.840, fitted at step 1067; 0.500 / 0.318 after 377 steps in 40 s there); X3D-L,
