@@ -27,8 +27,8 @@ class Profile:
     # training set (over the last `fit_window` batches, every class's clips right at least
     # `fit_accuracy` of the time: one class left unlearned does not count as fitted) or so that
     # the run stays within `steps` and `seconds`: a network that learns fast stops early, and the
-    # time limit keeps the main job within 10 minutes (the rows it ends depend on the machine's
-    # speed). The step limit is for the fastest networks: at 500, R3D-18 on an AVX-512 machine
+    # time limits (with the `deadline`) keep the main job within 10 minutes (the rows they end
+    # depend on the machine's speed). The step limit is for the fastest networks: at 500, R3D-18 on an AVX-512 machine
     # stopped with one appearance class unlearned that it learns by step 560 (0.905 -> 0.998
     # top-1); the CNN+LSTMs begin to read direction after 750-1750 steps and fit at 1300-2100
     # (ResNet-18 LSTM, seed 0: 0.858 at step 1700, fitted at 1870), so 2000 cut them short.
@@ -64,8 +64,9 @@ class Profile:
     # added 155 s: 9 min 22 s and 10 min 19 s on the AVX-512 EPYC on two days, 10 min 47 s there
     # with AVX2 kernels forced, not timed on the AVX2 EPYC itself; 9 min 38 s / 9 min 19 s for
     # seeds 0 / 1 once weight decay spared the norm layers and the appearance colours differed in
-    # luminance: more presets fit before their limit; 9 min 46 s / 9 min 27 s with the limits
-    # below, in a fresh clone).
+    # luminance: more presets fit before their limit; 9 min 46 s / 9 min 27 s with a sum of
+    # 1150 s, in a fresh clone; 10 min 56 s with AVX2 kernels forced, which the `deadline` now
+    # prevents).
     # Measured there (top-1, motion):
     # MViT-B, a transformer from scratch, 0.710 / 0.620 after 590 steps in 120 s (on the AVX-512
     # EPYC 0.875 / 0.840, fitted at step 1067; 0.500 / 0.318 after 377 steps in 40 s there); X3D-L,
@@ -78,7 +79,8 @@ class Profile:
     # EPYC) get 60 s. CaffeNet + LSTM at its 104x104 (size_by_preset) with 128 LSTM units
     # (overrides_by_preset) trains 14-15 steps/s on one AVX-512 EPYC core and fitted at steps
     # 903-1056 in 71-81 s there (seeds 0-3), at steps 633-1123 in 63-112 s with AVX2 kernels
-    # forced (ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2): 150 s. ResNet-18 + LSTM: 0.652 /
+    # forced (ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2; in the main jobs of 2026-12-02/03
+    # at 94 / 108 s, AVX-512 / AVX2 kernels): 130 s. ResNet-18 + LSTM: 0.652 /
     # 0.482 in 20 s (1138 steps), seed 1 0.947 / 0.922 fitted at step 1280 in 45 s (AVX-512 EPYC;
     # seed 0 0.858 / 0.792 there, ended on time at step 2141).
     # The controls (single frame, TSN: appearance 0.985 in 20 s) get 20 s, and so do the CaffeNet
@@ -89,12 +91,22 @@ class Profile:
     # seed 1 0.988 after 550 (35 s); X3D-L 0.992 / 0.995 after 820 steps (105 s; seed 0 fitted
     # at step 637), so its 120 s went to those two; ResNet-18 + LSTM (whose global pooling leaves
     # the LSTM hardly any position to read the direction from) 0.913 / 0.803 when its 45 s ended
-    # at 1832 / 1901 steps, 0.922 / 0.912 fitted at steps 1561 / 1888 (60 s). The longest limits
-    # start first
-    seconds_by_preset: str = ("mvit_b=120,x3d_l=105,i3d=60,fused_two_stream=60,x3d_m=60,x3d_s=60,"
+    # at 1832 / 1901 steps, 0.922 / 0.912 fitted at steps 1561 / 1888 (60 s). Two-stream I3D
+    # ended its 30 s at 426 steps with 1.000 / 0.917 (seed 1's RGB stream left an appearance
+    # class unlearned); with 60 s it fitted at steps 629 / 773 (44 / 54 s): 0.998 / 1.000. MViT-B
+    # ended its 120 s at 1090 / 967 steps in the main jobs of seeds 0 / 1 (0.933 / 0.842); with
+    # 150 s it fitted at steps 873 / 1074 (0.938 / 0.897; at width 1/4, 120 s: 0.873 / 0.880
+    # after 644 / 641 steps). The longest limits start first
+    seconds_by_preset: str = ("mvit_b=150,x3d_l=105,i3d=60,fused_two_stream=60,x3d_m=60,x3d_s=60,"
                               "x3d_xs=60,slowfast_r50=50,csn_r101=40,i3d_resnet50=60,"
-                              "r2plus1d_18=35,single_frame=20,tsn=20,cnn_lstm=150,cnn_lstm_r18=60,"
-                              "two_stream=20,two_stream_svm=20")
+                              "r2plus1d_18=35,single_frame=20,tsn=20,cnn_lstm=130,cnn_lstm_r18=60,"
+                              "two_stream=20,two_stream_svm=20,two_stream_3d=60")
+    # the run's target (seconds from its start until its last job ends; 0: none): each job is
+    # handed its time limit as it starts, and once the jobs still to start could not end by
+    # then at the pace of those that finished, their limits are shortened evenly, to half at
+    # most (zoo.bench.schedule): a slower machine trains the last presets shorter rather than
+    # running past 10 minutes, and their rows say so
+    deadline: float = 575.0
     # presets trained at another input size ("name=size,..."). CaffeNet + LSTM (LRCN) reads the
     # direction of motion from where the object is in each frame, which its fc6 sees only where
     # pool5 keeps a map: 3x3 from 104 pixels up, while at 32x32 pool2 already leaves one
@@ -119,8 +131,15 @@ class Profile:
     # its paper's stochastic depth (drop path 0.2, as for Kinetics from scratch): without it the
     # transformer fitted the 64 training clips a class and generalised unevenly, 0.913 / 0.782
     # top-1 in seeds 0 / 1 after 1004 steps; with it 0.927 / 0.870 (128 training clips a class
-    # instead: 0.932 / 0.942, but ResNet-18 + LSTM then failed to fit in one seed of three)
-    overrides_by_preset: str = "cnn_lstm:hidden_size=1024,mvit_b:drop_path_rate=0.2"
+    # instead: 0.932 / 0.942, but ResNet-18 + LSTM then failed to fit in one seed of three).
+    # X3D, the thinnest family (its blocks keep 18 channels at width 1/8), trains at width 1/4:
+    # at 1/8 X3D-XS/S/M (one network here) ended its 60 s at 541 / 848 steps in seeds 0 / 1
+    # (the steps a time limit allows vary with the job beside it) with 0.907 / 0.957 top-1,
+    # X3D-L its 105 s with 0.972 / 0.913; at 1/4 a step is faster, not slower (714 / 689 steps
+    # in 60 s: 0.947 / 0.973; X3D-L 0.983 / 0.987), at 1/2 slower (461 / 457: 0.907 / 0.700)
+    overrides_by_preset: str = ("cnn_lstm:hidden_size=1024,mvit_b:drop_path_rate=0.2,"
+                                "x3d_xs:width=0.25,x3d_s:width=0.25,x3d_m:width=0.25,"
+                                "x3d_l:width=0.25")
     # AdamW's weight decay, on weights only (zoo.engine.train.build_optimizer: not on biases and
     # norm layers, as in timm and PySlowFast). Decaying batch-norm scales too (on moving_shapes
     # before its yellow cross changed), I3D (seed 0, 1348 steps: where the main job ended it on
@@ -228,6 +247,9 @@ class Profile:
         limits = f"{self.steps} steps" + (f" or {self.seconds:g} s" if self.seconds else "")
         if self.seconds and own_seconds:
             limits += f" ({own_seconds})"
+        if self.seconds and self.deadline:
+            limits += (f", limits shortened evenly where the run falls behind its "
+                       f"{self.deadline:g} s deadline")
         fit = (f"once every class's running training top-1 over {self.fit_window} batches "
                f"reaches {self.fit_accuracy:g}, or " if self.fit_accuracy else "")
         own_builds = "".join(f", {name} at {size}x{size}"

@@ -49,6 +49,7 @@ class BenchRow:
     params: int = 0
     gflops: Optional[float] = None
     steps: int = 0
+    time_limit: Optional[float] = None  # seconds it could train (the deadline may shorten it)
     stopped: str = ""  # what ended training: fit | steps | time
     fit_step: Optional[int] = None  # the step at which it fitted the training set
     train_s: Optional[float] = None

@@ -9,7 +9,7 @@ import inspect
 import platform
 import time
 from pathlib import Path
-from typing import Any, Dict, List, MutableMapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .jobs import DATASET, Job
 from .profiles import Profile, format_width
@@ -163,8 +163,9 @@ def build_scaled(job: Job, num_classes: int, profile: Profile):
     scale = {k: v for k, v in profile.model_overrides().items() if k in taken}
     own = profile.own_overrides().get(job.name, {}) if job.config is None else {}
     if scale:
+        applied = {**scale, **own}  # a preset's own width replaces the profile's
         try:
-            return zoo.build(source, **sizes, **scale, **own), {**scale, **own}
+            return zoo.build(source, **sizes, **applied), applied
         except IncompatibleError:
             raise
         except Exception:  # a `width` that is no channel multiplier (a plugin's channel count)
@@ -173,16 +174,19 @@ def build_scaled(job: Job, num_classes: int, profile: Profile):
 
 
 def describe_scale(scale: Dict[str, Any], inputs: str, lr: Optional[float] = None,
-                   seconds: Optional[float] = None) -> str:
+                   seconds: Optional[float] = None, own_seconds: Optional[float] = None) -> str:
     """``width 1/8, batch norm added, rgb 8x32²``: how a row's model was scaled (and its own
-    build overrides, learning rate and time limit, when it has them)."""
+    build overrides, learning rate and time limit, when it has them; `own_seconds`: the
+    preset's limit, when the run's deadline shortened it to `seconds`)."""
     parts = [f"width {format_width(scale.get('width', 1.0))}"]
     if scale.get("batch_norm"):
         parts.append("batch norm added")
     parts += [f"{key}={value}" for key, value in scale.items() if key not in ("width", "batch_norm")]
     if lr is not None:
         parts.append(f"lr {lr:g}")
-    if seconds is not None:
+    if seconds is not None and own_seconds and seconds < own_seconds:
+        parts.append(f"{seconds:g} s limit (its {own_seconds:g} s shortened for the deadline)")
+    elif seconds is not None:
         parts.append(f"{seconds:g} s limit")
     return ", ".join(parts + [inputs])
 
@@ -250,6 +254,56 @@ def _rounded(fields: Dict[str, Any]) -> Dict[str, Any]:
     return {k: r(v) for k, v in fields.items()}
 
 
+def find_twins(todo, profile: Profile) -> Dict[str, str]:
+    """``{label: preset}`` of each job of `todo` (``(label, run_preset arguments)``, in the
+    order they run) whose network an earlier job of `todo` on the same dataset trains: built
+    here, before any job starts, so that it is not trained twice and the schedule knows it. A
+    job that fails to build is no twin (its own run reports why)."""
+    from ..registry import current
+
+    splits: Dict[Tuple[str, Optional[Path]], Any] = {}
+    claimed: Dict[str, str] = {}
+    twins: Dict[str, str] = {}
+    for label, (preset, _, _, dataset, root) in todo:
+        job = preset if isinstance(preset, Job) else Job(preset)
+        try:
+            if (dataset, root) not in splits:
+                factory = current().get("dataset", dataset)
+                splits[dataset, root] = factory() if root is None else factory(root=root,
+                                                                               split="train")
+            data = splits[dataset, root]
+            model, _ = build_scaled(job, len(data.classes), profile)
+        except Exception:  # noqa: BLE001 - reported by the job's own run
+            continue
+        key = network_fingerprint(model, data, profile.lr_for(job.name),
+                                  profile.seconds_for(job.name))
+        first = claimed.setdefault(f"{dataset}:{key}", job.name)
+        if first != job.name:
+            twins[label] = first
+    return twins
+
+
+def twin_row(preset: Union[str, Job], profile: Profile, dataset: str, first: str) -> BenchRow:
+    """The row of a job whose network `first` trains: its own name and metadata (`fill_twins`
+    completes it with `first`'s measurements)."""
+    job = preset if isinstance(preset, Job) else Job(preset)
+    row = BenchRow(job.name, dataset, profile.key, kind=job.kind, status="twin", same_as=first,
+                   settings=dataclasses.asdict(profile))
+    describe_job(row, job)
+    return row
+
+
+def describe_job(row: BenchRow, job: Job) -> None:
+    """`row`'s source, paper, year, link and summary (a preset's, from the registry), or its
+    config (a combination's)."""
+    if job.config is None:
+        info = preset_info(job.name)
+        row.source, row.paper, row.year = info["source"], info["paper"], info["year"]
+        row.url, row.summary = info["url"] or "", info["summary"]
+    else:
+        row.source, row.config = "combination", job.config
+
+
 def network_fingerprint(model: Any, dataset: Any, lr: float, seconds: float) -> str:
     """What makes two jobs the same experiment: the model's layers, what `dataset` reads of its
     input specs (its ``clip_fields``, else every field), the learning rate and the time limit;
@@ -268,14 +322,11 @@ def network_fingerprint(model: Any, dataset: Any, lr: float, seconds: float) -> 
 
 def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
                dataset: str = DATASET, root: Optional[Path] = None,
-               networks: Optional[MutableMapping[str, str]] = None) -> Optional[List[BenchRow]]:
+               seconds: Optional[float] = None) -> Optional[List[BenchRow]]:
     """Train and score one preset (or combination `Job`) on `dataset` (read from `root` unless
     built in): its row (status "ok" or "failed") and one row per stream that scores alone;
-    None for a combination that zoo.build rejects as incompatible.
-
-    `networks` (network fingerprint -> the preset that claimed it, shared by the run's jobs):
-    a preset whose network another preset of the run already claimed is not trained again;
-    its row has status "twin" and `same_as` that preset (see `fill_twins`)."""
+    None for a combination that zoo.build rejects as incompatible. `seconds`, when shorter than
+    the profile's time limit for it, replaces that limit (see `zoo.bench.schedule`)."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -297,12 +348,7 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
     memory = PeakMemory(device)
     streams: Dict[str, Dict[str, Any]] = {}
     try:
-        if job.config is None:
-            info = preset_info(job.name)
-            row.source, row.paper, row.year = info["source"], info["paper"], info["year"]
-            row.url, row.summary = info["url"] or "", info["summary"]
-        else:
-            row.source, row.config = "combination", job.config
+        describe_job(row, job)
         stage = "classes"
         factory = current().get("dataset", dataset)
         classes = (factory() if root is None else factory(root=root, split="train")).classes
@@ -318,9 +364,14 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
         row.input = input_summary(model.spec.inputs)
         row.width, row.lr = scale.get("width", 1.0), profile.lr_for(job.name)
         budget = profile.budget(job.name)
+        own_seconds = budget.seconds
+        if seconds is not None and 0 < seconds < budget.seconds:
+            budget = dataclasses.replace(budget, seconds=round(seconds, 1))
+        row.time_limit = budget.seconds or None
         row.scale = describe_scale(scale, format_input(row.input),
                                    row.lr if row.lr != profile.lr else None,
-                                   budget.seconds if budget.seconds != profile.seconds else None)
+                                   budget.seconds if profile.seconds != budget.seconds
+                                   or own_seconds != budget.seconds else None, own_seconds)
         row.num_classes = len(classes)
         model.to(device)
         if profile.channels_last:
@@ -328,13 +379,7 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
         stage = "data"
         train_set, test_set, row.eval_split = open_splits(dataset, root, model.spec.inputs,
                                                           profile)
-        if networks is not None:
-            key = f"{dataset}:{network_fingerprint(model, test_set, row.lr, budget.seconds)}"
-            first = networks.setdefault(key, job.name)
-            if first != job.name:
-                row.status, row.same_as = "twin", first
-                return [row]
-        stage = "GFLOPs"  # fvcore traces the model: not for a twin
+        stage = "GFLOPs"
         row.params, row.gflops = count_parameters(model), round(gflops(model), 6)
         stage = "data"
         row.group_docs = group_descriptions(test_set)
@@ -471,38 +516,52 @@ def job_name(preset: Union[str, Job]) -> str:
     return preset.name if isinstance(preset, Job) else preset
 
 
-def _run_all(todo, profile: Profile):
+def _run_all(todo, profile: Profile, started: float):
     """(label, rows) of every ``(label, run_preset arguments)`` of `todo` as each finishes:
-    `profile.jobs` at a time in worker processes, or one after the other. A worker that dies
-    fails its job, not the run."""
-    if profile.jobs <= 1 or len(todo) <= 1:
+    `profile.jobs` at a time in worker processes, or one after the other, each job handed its
+    time limit as it starts (`Deadline`, counted from `started`, a `time.perf_counter`
+    reading). A worker that dies fails its job, not the run."""
+    from .schedule import Deadline
+
+    lanes = max(1, min(profile.jobs, len(todo)))
+    deadline = Deadline(profile.deadline, lanes,
+                        {label: profile.seconds_for(job_name(args[0])) for label, args in todo},
+                        origin=started)
+    if lanes == 1:
         _set_threads(profile.threads)
-        networks: Dict[str, str] = {}
         for label, args in todo:
-            yield label, run_preset(*args, networks=networks)
+            rows = run_preset(*args, seconds=deadline.start(label))
+            deadline.finish(label, rows[0].train_s if rows else None)
+            yield label, rows
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     builtin = [job_name(args[0]) for _, args in todo if args[3] == DATASET]
     if method == "fork" and builtin:
         share_builtin_clips(profile, sorted({profile.size_for(name) for name in builtin}))
     context = multiprocessing.get_context(method)
-    with context.Manager() as manager, ProcessPoolExecutor(
-            profile.jobs, mp_context=context, initializer=_set_threads,
-            initargs=(profile.threads,)) as pool:
-        networks = manager.dict()
-        futures = {pool.submit(run_preset, *args, networks=networks): (label, args)
-                   for label, args in todo}
-        for future in as_completed(futures):
-            label, (preset, _, _, dataset, _) = futures[future]
-            try:
-                yield label, future.result()
-            except Exception as exc:  # the worker process died (out of memory, a crash)
-                name = job_name(preset)
-                yield label, [BenchRow(name, dataset, profile.key, reason=reason("worker", exc),
-                                       settings=dataclasses.asdict(profile))]
+    waiting = list(todo)
+    with ProcessPoolExecutor(lanes, mp_context=context, initializer=_set_threads,
+                             initargs=(profile.threads,)) as pool:
+        running: Dict[Any, Tuple[str, Any]] = {}
+        while waiting or running:
+            while waiting and len(running) < lanes:
+                label, args = waiting.pop(0)
+                running[pool.submit(run_preset, *args, seconds=deadline.start(label))] = (
+                    label, args)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                label, (preset, _, _, dataset, _) = running.pop(future)
+                try:
+                    rows = future.result()
+                except Exception as exc:  # the worker process died (out of memory, a crash)
+                    rows = [BenchRow(job_name(preset), dataset, profile.key,
+                                     reason=reason("worker", exc),
+                                     settings=dataclasses.asdict(profile))]
+                deadline.finish(label, rows[0].train_s if rows else None)
+                yield label, rows
 
 
 def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_dir: Path,
@@ -516,6 +575,7 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
     model cards unless `cards` is None); returns the profile's rows."""
     from tqdm.auto import tqdm
 
+    started = time.perf_counter()
     from . import cards as cards_lib
     from .cost import COST_STORE, CostRow, measure_costs
     from .leaderboard import leaderboard_stem, write_leaderboard
@@ -539,15 +599,15 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
             todo.append((label, (preset, profile, progress and profile.jobs == 1, dataset, root)))
     # the longest time limits start first, so that none of them ends the run alone
     todo.sort(key=lambda item: -profile.seconds_for(job_name(item[1][0])))
+    same = find_twins(todo, profile)
+    twins = [twin_row(args[0], profile, args[3], same[label]) for label, args in todo
+             if label in same]
+    todo = [item for item in todo if item[0] not in same]
     bar = tqdm(total=len(todo), desc="bench", unit="job", disable=not progress)
-    twins = []
-    for label, rows in _run_all(todo, profile):
+    for label, rows in _run_all(todo, profile, started):
         bar.update()
         if rows is None:
             tqdm.write(f"{label}: incompatible, skipped")
-            continue
-        if rows[0].status == "twin":
-            twins.append(rows[0])
             continue
         store.replace_job(rows)
         for row in rows:

@@ -1,0 +1,78 @@
+"""The deadline: each job's time limit as it starts (zoo.bench.schedule), on a fake clock."""
+from __future__ import annotations
+
+import pytest
+
+from zoo.bench.run import describe_scale
+from zoo.bench.schedule import FLOOR, PACE_JOBS, Deadline
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_one_lane(deadline: Deadline, clock: Clock, jobs, trained_share=1.0, overhead=5.0):
+    """Run `jobs` one after the other, each training `trained_share` of the limit it gets:
+    {label: limit}."""
+    limits = {}
+    for label in jobs:
+        limits[label] = limit = deadline.start(label)
+        clock.now += trained_share * limit + overhead
+        deadline.finish(label, trained_share * limit)
+    return limits
+
+
+def test_every_job_keeps_its_own_limit_without_a_deadline_or_while_the_run_keeps_pace():
+    own = {f"job{i}": 30.0 for i in range(8)}
+    for seconds in (0, 1000):
+        clock = Clock()
+        limits = run_one_lane(Deadline(seconds, 1, own, clock=clock), clock, own)
+        assert limits == own
+        assert clock.now == pytest.approx(8 * 35)
+
+
+def test_a_run_behind_its_deadline_shortens_the_limits_of_the_jobs_still_to_start_evenly():
+    own = {f"job{i}": 30.0 for i in range(10)}
+    clock = Clock()
+    limits = run_one_lane(Deadline(300, 1, own, clock=clock), clock, own)
+    order = list(own)
+    assert all(limits[label] == 30 for label in order[:PACE_JOBS])  # the pace is not known yet
+    later = [limits[label] for label in order[PACE_JOBS:]]
+    assert all(FLOOR * 30 <= limit < 30 for limit in later)
+    assert max(later) - min(later) < 1  # evenly, not the last ones alone
+    assert clock.now == pytest.approx(300, abs=10)  # 350 s at the jobs' own limits
+
+
+def test_no_limit_is_shortened_below_the_floor_and_jobs_that_fit_early_count_as_such():
+    own = {f"job{i}": 60.0 for i in range(6)}
+    clock = Clock()
+    limits = run_one_lane(Deadline(60, 1, own, clock=clock), clock, own)
+    assert min(limits.values()) == pytest.approx(FLOOR * 60)
+    # jobs that end at a fifth of their limit (they fit the training set) leave room for the rest
+    clock = Clock()
+    limits = run_one_lane(Deadline(150, 1, own, clock=clock), clock, own, trained_share=0.2)
+    assert set(limits.values()) == {60.0}
+
+
+def test_two_lanes_share_the_time_left():
+    own = {f"job{i}": 100.0 for i in range(8)}
+    clock = Clock()
+    deadline = Deadline(400, 2, own, clock=clock)
+    for pair in (("job0", "job1"), ("job2", "job3")):
+        assert [deadline.start(label) for label in pair] == [100, 100]
+        clock.now += 105
+        for label in pair:
+            deadline.finish(label, 100)
+    # 4 jobs of 100 s (and 5 s each outside training) to run in 2 x 190 s: 90 s each
+    assert deadline.start("job4") == pytest.approx(90)
+
+
+def test_a_shortened_limit_is_stated_on_the_row():
+    text = describe_scale({"width": 0.125}, "rgb 8x32²", seconds=42, own_seconds=60)
+    assert "42 s limit (its 60 s shortened for the deadline)" in text
+    assert describe_scale({"width": 0.125}, "rgb 8x32²", seconds=60, own_seconds=60) == (
+        "width 1/8, 60 s limit, rgb 8x32²")

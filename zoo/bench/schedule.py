@@ -1,0 +1,62 @@
+"""The time limit each job gets as it starts, so that a run ends by its deadline.
+
+A preset's own time limit (the profile's) is what it gets while the run keeps pace. When the
+jobs still to start could not end by the deadline at the pace of those that finished (the share
+of its limit a job trained, and the seconds it spent outside training), every job started from
+then on gets its limit shortened by the same factor (once `PACE_JOBS` jobs have finished), down to `FLOOR` of it: a slower machine
+trains the last presets shorter instead of running past the deadline, and their rows say so."""
+from __future__ import annotations
+
+import time
+from typing import Dict, List, Optional, Tuple
+
+FLOOR = 0.5  # the shortest limit a job gets, as a share of its own
+PACE_JOBS = 3  # jobs that finish before the pace is known: until then no limit is shortened
+
+
+class Deadline:
+    """Hands out time limits: `start(label)` as a job starts, `finish(label, ...)` as it ends.
+
+    `limits` maps each job of the run to its own time limit (seconds, > 0), `lanes` jobs run at a
+    time and `seconds` (0: no deadline) counts from `origin` (a `clock` reading; default: now)."""
+
+    def __init__(self, seconds: float, lanes: int, limits: Dict[str, float],
+                 origin: Optional[float] = None, clock=time.perf_counter):
+        self.seconds, self.lanes, self.clock = seconds, max(1, lanes), clock
+        self.origin = clock() if origin is None else origin
+        self.waiting = dict(limits)
+        self.running: Dict[str, Tuple[float, float]] = {}  # label -> (start, limit)
+        self.trained = self.granted = 0.0  # training seconds of finished jobs, their limits
+        self.overheads: List[float] = []
+
+    def start(self, label: str) -> float:
+        """The time limit of the job `label`, starting now."""
+        own = self.waiting.pop(label)
+        limit = own * self._factor(own)
+        self.running[label] = (self.clock(), limit)
+        return limit
+
+    def finish(self, label: str, train_s: Optional[float]) -> None:
+        """Job `label` ended, having trained `train_s` seconds (None: it did not train, as a
+        failed job or one whose network another job of the run trains)."""
+        started, limit = self.running.pop(label)
+        if train_s is None:
+            return
+        self.trained += train_s
+        self.granted += limit
+        self.overheads.append(max(0.0, self.clock() - started - train_s))
+
+    def _factor(self, own: float) -> float:
+        if not self.seconds or len(self.overheads) < PACE_JOBS:
+            return 1.0
+        now = self.clock()
+        share = min(1.0, self.trained / self.granted)
+        overhead = sum(self.overheads) / len(self.overheads)
+        busy = sum(max(0.0, started + share * limit + overhead - now)
+                   for started, limit in self.running.values())
+        room = self.lanes * (self.origin + self.seconds - now) - busy
+        queued = [own, *self.waiting.values()]
+        need = share * sum(queued)
+        if need <= 0:
+            return 1.0
+        return min(1.0, max(FLOOR, (room - overhead * len(queued)) / need))
