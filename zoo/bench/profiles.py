@@ -136,10 +136,15 @@ class Profile:
     # at 1/8 X3D-XS/S/M (one network here) ended its 60 s at 541 / 848 steps in seeds 0 / 1
     # (the steps a time limit allows vary with the job beside it) with 0.907 / 0.957 top-1,
     # X3D-L its 105 s with 0.972 / 0.913; at 1/4 a step is faster, not slower (714 / 689 steps
-    # in 60 s: 0.947 / 0.973; X3D-L 0.983 / 0.987), at 1/2 slower (461 / 457: 0.907 / 0.700)
+    # in 60 s: 0.947 / 0.973; X3D-L 0.983 / 0.987), at 1/2 slower (461 / 457: 0.907 / 0.700).
+    # Without its head's dropout (0.5 before the classifier) it reads motion sooner: after 400
+    # steps (what 46 s gave it in a main job on a machine a third slower than usual, motion
+    # 0.440 there) 0.662 / 0.788 top-1 with it, 0.877 / 0.828 without (motion 0.497 / 0.690 ->
+    # 0.823 / 0.750; lr 1e-3 and 6e-3 instead of 3e-3: 0.530 and 0.662 in seed 0)
     overrides_by_preset: str = ("cnn_lstm:hidden_size=1024,mvit_b:drop_path_rate=0.2,"
-                                "x3d_xs:width=0.25,x3d_s:width=0.25,x3d_m:width=0.25,"
-                                "x3d_l:width=0.25")
+                                "x3d_xs:width=0.25,x3d_xs:dropout=0,x3d_s:width=0.25,"
+                                "x3d_s:dropout=0,x3d_m:width=0.25,x3d_m:dropout=0,"
+                                "x3d_l:width=0.25,x3d_l:dropout=0")
     # AdamW's weight decay, on weights only (zoo.engine.train.build_optimizer: not on biases and
     # norm layers, as in timm and PySlowFast). Decaying batch-norm scales too (on moving_shapes
     # before its yellow cross changed), I3D (seed 0, 1348 steps: where the main job ended it on
