@@ -204,8 +204,9 @@ COLUMNS: List[Column] = [
                "seeded permutation per clip; flow computed on the shuffled video)"),
     Column("scale", "trained at", lambda r: f"{r.scale}" if r.kind != "stream" else "",
            text=True, doc="channel width relative to the paper's network, batch norm where "
-                          "the benchmark added it, the learning rate and time limit where "
-                          "they are the preset's own, and input frames x size (a preset that "
+                          "the benchmark added it, the preset's own build overrides, learning "
+                          "rate and time limit (and where the run's deadline shortened the "
+                          "limit, by how much), and input frames x size (a preset that "
                           "takes no width runs at its own)"),
     Column("params", "params (M)", lambda r: r.params / 1e6 if r.params else None, digits=3,
            doc="parameters at the benchmark's scale"),

@@ -1,10 +1,11 @@
 """The time limit each job gets as it starts, so that a run ends by its deadline.
 
-A preset's own time limit (the profile's) is what it gets while the run keeps pace. When the
-jobs still to start could not end by the deadline at the pace of those that finished (the share
-of its limit a job trained, and the seconds it spent outside training), every job started from
-then on gets its limit shortened by the same factor (once `PACE_JOBS` jobs have finished), down to `FLOOR` of it: a slower machine
-trains the last presets shorter instead of running past the deadline, and their rows say so."""
+A preset's own time limit (the profile's) is what it gets while the run keeps pace. Once
+`PACE_JOBS` jobs have finished, when the jobs still to start could not end by the deadline at the
+pace of those that finished (the share of its limit a job trained, and the seconds it spent
+outside training), every job started from then on gets its limit shortened by the same factor,
+down to `FLOOR` of it: a slower machine trains the last presets shorter instead of running past
+the deadline, and their rows say so."""
 from __future__ import annotations
 
 import time
@@ -17,8 +18,9 @@ PACE_JOBS = 3  # jobs that finish before the pace is known: until then no limit 
 class Deadline:
     """Hands out time limits: `start(label)` as a job starts, `finish(label, ...)` as it ends.
 
-    `limits` maps each job of the run to its own time limit (seconds, > 0), `lanes` jobs run at a
-    time and `seconds` (0: no deadline) counts from `origin` (a `clock` reading; default: now)."""
+    `limits` maps each job of the run to its own time limit (seconds; 0: none), `lanes` jobs
+    run at a time and `seconds` (0: no deadline) counts from `origin` (a `clock` reading;
+    default: now)."""
 
     def __init__(self, seconds: float, lanes: int, limits: Dict[str, float],
                  origin: Optional[float] = None, clock=time.perf_counter):
