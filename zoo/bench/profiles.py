@@ -30,7 +30,8 @@ class Profile:
     # time limits (with the `deadline`) keep the main job within 10 minutes (the rows they end
     # depend on the machine's speed). The step limit is for the fastest networks: at 500,
     # R3D-18 on an AVX-512 machine stopped with one appearance class unlearned that it learns
-    # by step 560 (0.905 -> 0.998 top-1); the CNN+LSTMs begin to read direction after 750-1750 steps and fit at 1300-2100
+    # by step 560 (0.905 -> 0.998 top-1); the CNN+LSTMs begin to read direction after 750-1750
+    # steps and fit at 1300-2100
     # (ResNet-18 LSTM, seed 0: 0.858 at step 1700, fitted at 1870), so 2000 cut them short.
     # Fitted means 0.9 of every class's clips: at 0.8, R3D-18 at lr 1e-3 stopped at step 229
     # with 0.957 test top-1, at 0.9 at step 270 with 0.975
