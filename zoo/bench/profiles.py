@@ -55,9 +55,16 @@ class Profile:
     # in one seed of two until their 40 s end (R3D-18 0.908 / 0.995, R(2+1)D-18 0.987 / 0.912, I3D
     # 0.952 / 0.992); at 1e-3 they fit in both (0.975 / 0.982, 0.988 / 0.988; I3D 1.000 in seed 0).
     # X3D-L at 1e-3 was no steadier than at 3e-3: 0.905 / 0.955 / 0.847 in seeds 0 / 1 / 2 (120 s,
-    # AVX-512 EPYC), against 0.878 / 0.917
+    # AVX-512 EPYC), against 0.878 / 0.917. Replayed at the steps the slow main jobs of seeds
+    # 0 / 1 gave them (their limits shortened by the deadline): R(2+1)D-18 after 322 / 356 steps
+    # 0.918 / 0.815 at 1e-3, 0.903 / 0.990 at 2e-3 (seed 0 confused a colour pair), 0.980 / 0.940
+    # at 1.5e-3 (fitted at step 409 / unfitted at 500: 0.993 / 0.988); I3D-R50 after 544 / 556
+    # steps 0.972 / 0.912 at 3e-3, 0.868 / 0.890 at 1e-3, and without its head's dropout
+    # (overrides_by_preset) 0.933 / 0.982 at 3e-3, 0.940 / 0.975 at 1e-3 (fitted at steps 597 /
+    # 576: 0.973 / 0.985)
     lr_by_preset: str = ("c3d=0.001,cnn_lstm=0.002,cnn_lstm_r18=0.005,fused_two_stream=0.0005,"
-                         "mvit_b=0.00015,r3d_18=0.001,r2plus1d_18=0.001,i3d=0.001")
+                         "mvit_b=0.00015,r3d_18=0.001,r2plus1d_18=0.0015,i3d=0.001,"
+                         "i3d_resnet50=0.001")
     # presets given a time limit of their own ("name=seconds,..."). The limits were set so that the
     # main job ended within 10 minutes on a 2-core AMD EPYC with AVX2 only (Zen 3), where these
     # networks train 1.4-4x slower than on an AVX-512 one and most presets end on time: 9 min 30 s
@@ -133,6 +140,10 @@ class Profile:
     # transformer fitted the 64 training clips a class and generalised unevenly, 0.913 / 0.782
     # top-1 in seeds 0 / 1 after 1004 steps; with it 0.927 / 0.870 (128 training clips a class
     # instead: 0.932 / 0.942, but ResNet-18 + LSTM then failed to fit in one seed of three).
+    # Its seeds still generalised unevenly at width 1/8 (0.942 / 0.887 after 1114 / 1132 steps,
+    # in the slow main jobs; 0.922 / 0.880 fitted at steps 891 / 893 without its head's
+    # dropout), and agree at width 1/4: 0.925 / 0.912 after 800 steps (150 s beside another
+    # job; 0.873 / 0.880 after 644 / 641).
     # X3D, the thinnest family (its blocks keep 18 channels at width 1/8), trains at width 1/4:
     # at 1/8 X3D-XS/S/M (one network here) ended its 60 s at 541 / 848 steps in seeds 0 / 1
     # (the steps a time limit allows vary with the job beside it) with 0.907 / 0.957 top-1,
@@ -144,11 +155,21 @@ class Profile:
     # 0.823 / 0.750; lr 1e-3 and 6e-3 instead of 3e-3: 0.530 and 0.662 in seed 0). Still, in
     # the next main job on that slow machine its 60 s, shortened to 47 s by the deadline, gave
     # 403 steps and motion 0.647: X3D-XS/S/M get 70 s, which also starts them fourth, before the
-    # run's pace is known, so that the deadline leaves their limit whole
+    # run's pace is known, so that the deadline leaves their limit whole. Two-stream I3D also
+    # drops its heads' dropout (0.5 before each stream's logits): after 548 / 547 steps (its
+    # 60 s shortened to 47 / 44 s in the slow main jobs of seeds 0 / 1) 0.988 / 0.917 top-1 with
+    # it (seed 1's RGB stream left an appearance class unlearned: appearance 0.755), 0.992 /
+    # 0.998 without; I3D-R50 too (lr_by_preset). ResNet-18 + LSTM, whose LSTM reads one
+    # globally pooled vector a frame, is scored from its last state instead of LRCN's mean of
+    # per-step predictions (early steps cannot tell the direction and pull the mean towards
+    # the paired class): after 1574 / 1639 steps (the slow main jobs) 0.822 / 0.717 top-1 with
+    # the mean, fitted at steps 926 / 1062 with the last state: 0.987 / 0.980
     overrides_by_preset: str = ("cnn_lstm:hidden_size=1024,mvit_b:drop_path_rate=0.2,"
+                                "mvit_b:width=0.25,"
                                 "x3d_xs:width=0.25,x3d_xs:dropout=0,x3d_s:width=0.25,"
                                 "x3d_s:dropout=0,x3d_m:width=0.25,x3d_m:dropout=0,"
-                                "x3d_l:width=0.25,x3d_l:dropout=0")
+                                "x3d_l:width=0.25,x3d_l:dropout=0,two_stream_3d:dropout=0,"
+                                "i3d_resnet50:dropout=0,cnn_lstm_r18:readout=last")
     # AdamW's weight decay, on weights only (zoo.engine.train.build_optimizer: not on biases and
     # norm layers, as in timm and PySlowFast). Decaying batch-norm scales too (on moving_shapes
     # before its yellow cross changed), I3D (seed 0, 1348 steps: where the main job ended it on
