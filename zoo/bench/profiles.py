@@ -61,10 +61,11 @@ class Profile:
     # at 1.5e-3 (fitted at step 409 / unfitted at 500: 0.993 / 0.988); I3D-R50 after 544 / 556
     # steps 0.972 / 0.912 at 3e-3, 0.868 / 0.890 at 1e-3, and without its head's dropout
     # (overrides_by_preset) 0.933 / 0.982 at 3e-3, 0.940 / 0.975 at 1e-3 (fitted at steps 597 /
-    # 576: 0.973 / 0.985)
+    # 576: 0.973 / 0.985); in the next slow main jobs at 1e-3 0.892 / 0.985 after 499 / 691
+    # steps, at 2e-3 0.942 / 0.962 after 500, 0.980 / 0.993 after 690
     lr_by_preset: str = ("c3d=0.001,cnn_lstm=0.002,cnn_lstm_r18=0.005,fused_two_stream=0.0005,"
                          "mvit_b=0.00015,r3d_18=0.001,r2plus1d_18=0.0015,i3d=0.001,"
-                         "i3d_resnet50=0.001")
+                         "i3d_resnet50=0.002")
     # presets given a time limit of their own ("name=seconds,..."). The limits were set so that the
     # main job ended within 10 minutes on a 2-core AMD EPYC with AVX2 only (Zen 3), where these
     # networks train 1.4-4x slower than on an AVX-512 one and most presets end on time: 9 min 30 s
@@ -102,6 +103,11 @@ class Profile:
     # at 1.5e-3 and at 1.25e-3 (1.25e-3: seeds 0 / 1 0.957 / 0.813 after 300 steps, 0.970 / 0.892
     # after 340), from 420 on neither (1.5e-3: 0.992 / 0.990 after 450, fitted at step 409 /
     # 1.000 after 600; 1.25e-3: 0.982 / 0.977 after 420, 0.987 / 0.995 after 520): 45 s.
+    # The VGG-16 fused two-stream needs about 330 steps: 0.900 / 0.953 after the 242 / 335 steps
+    # its 60 s (shortened to 42 / 48 s) gave it in the slow main jobs of seeds 0 / 1, 0.973 /
+    # 0.987 after 328 / 390 in the ones before (at 7e-4 instead of 5e-4: 0.923 / 0.955 after
+    # 250, 0.925 / 0.982 after 335): 80 s, which also starts it before the run's pace is known;
+    # MViT-B gives 20 s of its 150 (709 / 742 steps in those jobs, 0.897 / 0.908).
     # Two seeds on the AVX-512 EPYC, retraced by step budgets (a time-ended row is reproduced by
     # its step count): I3D-R50 read motion late, 0.998 / 0.987 top-1 after 750 steps (60 s there)
     # against 0.967 / 0.830 after 500 (40 s); R(2+1)D-18 0.987 / 0.957 after 470 steps (30 s),
@@ -114,7 +120,7 @@ class Profile:
     # ended its 120 s at 1090 / 967 steps in the main jobs of seeds 0 / 1 (0.933 / 0.842); with
     # 150 s it fitted at steps 873 / 1074 (0.938 / 0.897; at width 1/4, 120 s: 0.873 / 0.880
     # after 644 / 641 steps). The longest limits start first
-    seconds_by_preset: str = ("mvit_b=150,x3d_l=105,i3d=60,fused_two_stream=60,x3d_m=70,x3d_s=70,"
+    seconds_by_preset: str = ("mvit_b=130,x3d_l=105,i3d=60,fused_two_stream=80,x3d_m=70,x3d_s=70,"
                               "x3d_xs=70,slowfast_r50=50,csn_r101=40,i3d_resnet50=60,"
                               "r2plus1d_18=45,single_frame=20,tsn=35,cnn_lstm=130,cnn_lstm_r18=60,"
                               "two_stream=20,two_stream_svm=20,two_stream_3d=60")
