@@ -106,8 +106,10 @@ class Profile:
     # The VGG-16 fused two-stream needs about 330 steps: 0.900 / 0.953 after the 242 / 335 steps
     # its 60 s (shortened to 42 / 48 s) gave it in the slow main jobs of seeds 0 / 1, 0.973 /
     # 0.987 after 328 / 390 in the ones before (at 7e-4 instead of 5e-4: 0.923 / 0.955 after
-    # 250, 0.925 / 0.982 after 335): 80 s, which also starts it before the run's pace is known;
-    # MViT-B gives 20 s of its 150 (709 / 742 steps in those jobs, 0.897 / 0.908).
+    # 250, 0.925 / 0.982 after 335): 75 s; MViT-B gives 20 s of its 150 (709 / 742 steps in
+    # those jobs, 0.897 / 0.908). With 80 s it started before X3D-XS/S/M's 70 s, which then came
+    # after the run's pace was known and was shortened: 56 s, 524 / 671 steps, 0.933 / 0.958, and
+    # in a slower hour 48 s, 346 steps, 0.733 (motion 0.605): X3D-XS/S/M get 80 s.
     # Two seeds on the AVX-512 EPYC, retraced by step budgets (a time-ended row is reproduced by
     # its step count): I3D-R50 read motion late, 0.998 / 0.987 top-1 after 750 steps (60 s there)
     # against 0.967 / 0.830 after 500 (40 s); R(2+1)D-18 0.987 / 0.957 after 470 steps (30 s),
@@ -120,8 +122,8 @@ class Profile:
     # ended its 120 s at 1090 / 967 steps in the main jobs of seeds 0 / 1 (0.933 / 0.842); with
     # 150 s it fitted at steps 873 / 1074 (0.938 / 0.897; at width 1/4, 120 s: 0.873 / 0.880
     # after 644 / 641 steps). The longest limits start first
-    seconds_by_preset: str = ("mvit_b=130,x3d_l=105,i3d=60,fused_two_stream=80,x3d_m=70,x3d_s=70,"
-                              "x3d_xs=70,slowfast_r50=50,csn_r101=40,i3d_resnet50=60,"
+    seconds_by_preset: str = ("mvit_b=130,x3d_l=105,i3d=60,fused_two_stream=75,x3d_m=80,x3d_s=80,"
+                              "x3d_xs=80,slowfast_r50=50,csn_r101=40,i3d_resnet50=60,"
                               "r2plus1d_18=45,single_frame=20,tsn=35,cnn_lstm=130,cnn_lstm_r18=60,"
                               "two_stream=20,two_stream_svm=20,two_stream_3d=60")
     # the run's target (seconds from its start until its last job ends; 0: none): each job is
@@ -178,13 +180,19 @@ class Profile:
     # globally pooled vector a frame, is scored from its last state instead of LRCN's mean of
     # per-step predictions (early steps cannot tell the direction and pull the mean towards
     # the paired class): after 1574 / 1639 steps (the slow main jobs) 0.822 / 0.717 top-1 with
-    # the mean, fitted at steps 926 / 1062 with the last state: 0.987 / 0.980
+    # the mean, fitted at steps 926 / 1062 with the last state: 0.987 / 0.980. SlowFast-R50 drops
+    # its head's dropout too: with AVX2 kernels (ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2)
+    # the main job gave it 316 steps (its 50 s shortened to 32 s), motion 0.693; replayed there
+    # at 316 steps, seeds 0 / 1: 0.808 / 0.865 top-1 (motion 0.713 / 0.802) with it, 0.893 /
+    # 0.907 (0.840 / 0.868) without; with AVX-512 kernels it fitted at steps 445 / 319 without
+    # (0.973 / 0.960), at 581 / 647 with it (0.958 / 0.970)
     overrides_by_preset: str = ("cnn_lstm:hidden_size=1024,mvit_b:drop_path_rate=0.2,"
                                 "mvit_b:width=0.25,"
                                 "x3d_xs:width=0.25,x3d_xs:dropout=0,x3d_s:width=0.25,"
                                 "x3d_s:dropout=0,x3d_m:width=0.25,x3d_m:dropout=0,"
                                 "x3d_l:width=0.25,x3d_l:dropout=0,two_stream_3d:dropout=0,"
-                                "i3d_resnet50:dropout=0,cnn_lstm_r18:readout=last")
+                                "i3d_resnet50:dropout=0,slowfast_r50:dropout=0,"
+                                "cnn_lstm_r18:readout=last")
     # AdamW's weight decay, on weights only (zoo.engine.train.build_optimizer: not on biases and
     # norm layers, as in timm and PySlowFast). Decaying batch-norm scales too (on moving_shapes
     # before its yellow cross changed), I3D (seed 0, 1348 steps: where the main job ended it on
