@@ -171,7 +171,8 @@ class Profile:
     # 0.440 there) 0.662 / 0.788 top-1 with it, 0.877 / 0.828 without (motion 0.497 / 0.690 ->
     # 0.823 / 0.750; lr 1e-3 and 6e-3 instead of 3e-3: 0.530 and 0.662 in seed 0). Still, in
     # the next main job on that slow machine its 60 s, shortened to 47 s by the deadline, gave
-    # 403 steps and motion 0.647: X3D-XS/S/M get 70 s, which also starts them fourth, before the
+    # 403 steps and motion 0.647: X3D-XS/S/M get 80 s (70 s until the fused two-stream's limit
+    # grew, see seconds_by_preset), which also starts them fourth, before the
     # run's pace is known, so that the deadline leaves their limit whole. Two-stream I3D also
     # drops its heads' dropout (0.5 before each stream's logits): after 548 / 547 steps (its
     # 60 s shortened to 47 / 44 s in the slow main jobs of seeds 0 / 1) 0.988 / 0.917 top-1 with
