@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from zoo.bench.cli import parser, profile_from_args
 from zoo.bench.run import describe_scale
-from zoo.bench.schedule import FLOOR, PACE_JOBS, Deadline
+from zoo.bench.schedule import FLOOR, PACE_JOBS, Deadline, shortening_note
 
 
 class Clock:
@@ -76,3 +77,24 @@ def test_a_shortened_limit_is_stated_on_the_row():
     assert "42 s limit (its 60 s shortened for the deadline)" in text
     assert describe_scale({"width": 0.125}, "rgb 8x32²", seconds=60, own_seconds=60) == (
         "width 1/8, 60 s limit, rgb 8x32²")
+
+
+def test_the_time_scale_multiplies_every_limit_and_the_deadline():
+    plain = profile_from_args(parser().parse_args([]))
+    scaled = profile_from_args(parser().parse_args(["--time-scale", "2"]))
+    for preset in ("mvit_b", "tsm"):  # one with a limit of its own, one on the profile's
+        assert scaled.seconds_for(preset) == pytest.approx(2 * plain.seconds_for(preset))
+    assert scaled.run_deadline == pytest.approx(2 * plain.deadline)
+    assert "each limit times 2" in scaled.describe()
+    assert "time_scale=2.0" in scaled.key  # stored apart from the default profile's rows
+    no_limits = profile_from_args(parser().parse_args(["--seconds", "0", "--time-scale", "2"]))
+    assert no_limits.seconds_for("mvit_b") == 0
+
+
+def test_a_run_whose_deadline_shortened_limits_ends_with_the_time_scale_that_avoids_it():
+    assert shortening_note([(30.0, 30.0), (60.0, 60.0)], 1.0) == ""
+    note = shortening_note([(30.0, 30.0), (42.0, 60.0), (16.5, 30.0)], 1.0)
+    assert "2 jobs" in note and "0.55-0.70" in note
+    assert "--time-scale 2 " in note  # 1 / 0.55, rounded up to a half
+    # already scaled: the suggestion is relative to the profile's own limits
+    assert "--time-scale 3 " in shortening_note([(60.0, 120.0)], 1.5)  # 1.5 / 0.5

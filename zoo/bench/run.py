@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import inspect
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -14,6 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from .jobs import DATASET, Job
 from .profiles import Profile, format_width
 from .rows import BenchRow, format_input
+from .schedule import Deadline, shortening_note
 
 DEFAULT_RESULTS = Path("benchmarks") / "results"
 STORE_NAME = "leaderboard.jsonl"
@@ -521,10 +523,8 @@ def _run_all(todo, profile: Profile, started: float):
     `profile.jobs` at a time in worker processes, or one after the other, each job handed its
     time limit as it starts (`Deadline`, counted from `started`, a `time.perf_counter`
     reading). A worker that dies fails its job, not the run."""
-    from .schedule import Deadline
-
     lanes = max(1, min(profile.jobs, len(todo)))
-    deadline = Deadline(profile.deadline, lanes,
+    deadline = Deadline(profile.run_deadline, lanes,
                         {label: profile.seconds_for(job_name(args[0])) for label, args in todo},
                         origin=started)
     if lanes == 1:
@@ -604,12 +604,15 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
              if label in same]
     todo = [item for item in todo if item[0] not in same]
     bar = tqdm(total=len(todo), desc="bench", unit="job", disable=not progress)
+    limits = []  # (limit given, own limit) of each job that trained
     for label, rows in _run_all(todo, profile, started):
         bar.update()
         if rows is None:
             tqdm.write(f"{label}: incompatible, skipped")
             continue
         store.replace_job(rows)
+        if rows[0].time_limit is not None:
+            limits.append((rows[0].time_limit, profile.seconds_for(rows[0].preset)))
         for row in rows:
             tqdm.write(summary_line(row))
     bar.close()
@@ -629,6 +632,9 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
                                   leaderboard_stem(dataset), costs=cost_store.rows())
         print(table)
     print(f"wrote the leaderboards under {results_dir} (md, csv, html, png)")
+    note = shortening_note(limits, profile.time_scale)
+    if note:
+        print(f"zoo: note: {note}", file=sys.stderr)
     if cards is not None:
         cards_lib.write_cards(store, cost_store, cards, profile.key)
         print(f"wrote {cards}")

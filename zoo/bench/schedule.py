@@ -8,8 +8,9 @@ down to `FLOOR` of it: a slower machine trains the last presets shorter instead 
 the deadline, and their rows say so."""
 from __future__ import annotations
 
+import math
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 FLOOR = 0.5  # the shortest limit a job gets, as a share of its own
 PACE_JOBS = 3  # jobs that finish before the pace is known: until then no limit is shortened
@@ -62,3 +63,19 @@ class Deadline:
         if need <= 0:
             return 1.0
         return min(1.0, max(FLOOR, (room - overhead * len(queued)) / need))
+
+
+def shortening_note(limits: Sequence[Tuple[float, float]], time_scale: float) -> str:
+    """What to tell the user at the end of a run in which the deadline shortened jobs' limits
+    (``(limit given, own limit)`` of each job): how many and how far, and the `--time-scale`
+    that gives every job its whole limit on this machine; "" when none was shortened."""
+    shares = [given / own for given, own in limits if own and given < own * 0.999]
+    if not shares:
+        return ""
+    low, high = min(shares), max(shares)
+    scale = math.ceil(2 * time_scale / low) / 2
+    return (f"the deadline shortened the time limits of {len(shares)} jobs to "
+            f"{low:.2f}-{high:.2f} of their own (their rows say so): this machine trains slower "
+            f"than the one the limits were set for, so those rows show less than the profile's "
+            f"budget; --time-scale {scale:g} multiplies every limit and the deadline by "
+            f"{scale:g} and gives each job its whole limit here")
