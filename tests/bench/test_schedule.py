@@ -97,4 +97,6 @@ def test_a_run_whose_deadline_shortened_limits_ends_with_the_time_scale_that_avo
     assert "2 jobs" in note and "0.55-0.70" in note
     assert "--time-scale 2 " in note  # 1 / 0.55, rounded up to a half
     # already scaled: the suggestion is relative to the profile's own limits
-    assert "--time-scale 3 " in shortening_note([(60.0, 120.0)], 1.5)  # 1.5 / 0.5
+    assert "--time-scale 2.5 " in shortening_note([(72.0, 120.0)], 1.5)  # 1.5 / 0.6
+    # a limit cut to the floor: the run wanted more than the floor gave
+    assert "--time-scale 3 or more " in shortening_note([(FLOOR * 120.0, 120.0)], 1.5)

@@ -74,8 +74,10 @@ def shortening_note(limits: Sequence[Tuple[float, float]], time_scale: float) ->
         return ""
     low, high = min(shares), max(shares)
     scale = math.ceil(2 * time_scale / low) / 2
+    # at the floor, the shortening the run wanted is unknown: the scale is a lower bound
+    bound = " or more" if low <= FLOOR + 0.005 else ""
     return (f"the deadline shortened the time limits of {len(shares)} jobs to "
             f"{low:.2f}-{high:.2f} of their own (their rows say so): this machine trains slower "
             f"than the one the limits were set for, so those rows show less than the profile's "
-            f"budget; --time-scale {scale:g} multiplies every limit and the deadline by "
-            f"{scale:g} and gives each job its whole limit here")
+            f"budget; --time-scale {scale:g}{bound} multiplies every limit and the deadline and "
+            f"gives each job its whole limit here")
