@@ -135,7 +135,8 @@ class Profile:
     # multiplies every time limit and the deadline. The limits above grew on an AVX-512 EPYC, where
     # the main job ends in 10 minutes with every claim held; the AVX2-only EPYC trains these
     # networks 1.7-2.6x slower, so within 10 minutes 12 presets fell short of their motion claim
-    # there, and with 2 the run took 19 min 29 s and held every claim (2026-12-03)
+    # there; with 2 (19 min 29 s) seed 1 left TSM and Slow at motion 0.525, with 3 (28 min 40 s)
+    # both seeds held every claim and all 26 presets agreed within 0.05 (2026-12-03)
     time_scale: float = 1.0
     # presets trained at another input size ("name=size,..."). CaffeNet + LSTM (LRCN) reads the
     # direction of motion from where the object is in each frame, which its fc6 sees only where
