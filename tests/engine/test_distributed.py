@@ -1,4 +1,5 @@
 """Two CPU processes under torchrun train the same model as one process (same global batch)."""
+import os
 import subprocess
 import sys
 
@@ -8,13 +9,17 @@ import torch
 from tiny_run import SCRIPT, TinyTwoStream, run
 from zoo.engine import distributed, load_checkpoint
 
+# a process that aborts in C++ (gloo) prints every thread's Python stack
+ENV = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+
 
 def test_two_processes_match_one(tmp_path):
     epochs = 3
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                "--standalone", SCRIPT, "--out", str(tmp_path / "ddp"), "--epochs", str(epochs),
                "--momentum", "0"]
-    ddp = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ddp = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=ENV)
     try:
         history, one = run(tmp_path / "single", epochs, momentum=0.0)  # meanwhile, one process
         _, stderr = ddp.communicate(timeout=180)
@@ -45,7 +50,7 @@ def test_a_process_with_an_empty_batch_keeps_step_with_the_others(tmp_path):
                "--standalone", SCRIPT, "--out", str(tmp_path), "--epochs", "2",
                "--blind-rank", "1", "--blind-reads", "4"]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=180, env=ENV)
     except subprocess.TimeoutExpired:
         pytest.fail("torchrun with an empty batch on one process did not finish in 180 s")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -72,3 +77,11 @@ def test_single_process_helpers_are_identities():
     assert distributed.world_size() == 1 and distributed.is_main_process()
     assert torch.equal(distributed.all_gather_rows(rows), rows)
     assert torch.equal(distributed.all_reduce_sum(rows), rows)
+
+
+def test_process_group_of_one_process_gives_the_device_and_passes_errors_on():
+    with distributed.process_group("cpu") as device:
+        assert device == torch.device("cpu") and not distributed.is_distributed()
+    with pytest.raises(ValueError, match="inside"):
+        with distributed.process_group("cpu"):
+            raise ValueError("inside")

@@ -133,6 +133,6 @@ if __name__ == "__main__":
     parser.add_argument("--blind-rank", type=int)
     parser.add_argument("--blind-reads", type=int, default=0)
     args = parser.parse_args()
-    run(args.out, args.epochs, args.resume, args.kill_at_sample, args.dropout, args.momentum,
-        args.fusion_epochs, blind_rank=args.blind_rank, blind_reads=args.blind_reads)
-    dist_utils.cleanup()
+    with dist_utils.process_group("cpu"):
+        run(args.out, args.epochs, args.resume, args.kill_at_sample, args.dropout, args.momentum,
+            args.fusion_epochs, blind_rank=args.blind_rank, blind_reads=args.blind_reads)

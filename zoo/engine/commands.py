@@ -158,8 +158,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     num_classes = args.num_classes or run.get("num_classes")
     overrides = parse_overrides(args.set, run.get("overrides"))
 
-    device = dist_utils.setup(config.device)
-    try:
+    with dist_utils.process_group(config.device) as device:
         seed_everything(config.seed)
         model = _build_model(model_source, num_classes, overrides)
         train_set = _make_dataset(data, data.get("train_split", "train"), model)
@@ -183,8 +182,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         history = fit(model, loaders[0], loaders[1], config)
         if dist_utils.is_main_process() and history:
             _print_json(history[-1])
-    finally:
-        dist_utils.cleanup()
     return 0
 
 
@@ -196,8 +193,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     run = _run_config(args.config)
     data = _dataset_settings(run, args)
-    device = dist_utils.setup(args.device)
-    try:
+    with dist_utils.process_group(args.device) as device:
         model = _load_model(args.model, args.checkpoint, args.num_classes or run.get("num_classes"),
                             parse_overrides(args.set, run.get("overrides")),
                             fallback=run.get("model")).to(device)
@@ -219,8 +215,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
             if args.out:
                 classes = getattr(dataset, "classes", None) or range(scores.shape[1])
                 _write_reports(Path(args.out), metrics, scores, labels, [str(c) for c in classes])
-    finally:
-        dist_utils.cleanup()
     return 0
 
 

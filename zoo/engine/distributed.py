@@ -5,6 +5,7 @@ Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) `setup` joins the pro
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any, Callable, Iterator, List, Optional
 
@@ -45,9 +46,27 @@ def setup(device: str = "auto") -> torch.device:
     return device
 
 
-def cleanup() -> None:
+def cleanup(wait: bool = True) -> None:
+    """Leave the process group. `wait` (a normal end) first waits for every process, so that
+    none closes its connections while another is still using them: gloo can abort the process
+    that does (seen once in 2-process CI runs: "terminate called without an active
+    exception"). After an error there is no waiting: the others may never come."""
     if is_distributed():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def process_group(device: str = "auto") -> Iterator[torch.device]:
+    """`setup` on entry, `cleanup` on exit (waiting for the other processes unless it raised)."""
+    joined = setup(device)
+    try:
+        yield joined
+    except BaseException:
+        cleanup(wait=False)
+        raise
+    cleanup()
 
 
 def barrier() -> None:
