@@ -12,7 +12,8 @@ from toys import install
 from zoo.bench import cards, cli, leaderboard
 from zoo.bench.profiles import PROFILES, Profile
 from zoo.bench.rows import BenchRow
-from zoo.bench.run import STORE_NAME
+from zoo.bench.jobs import DATASET
+from zoo.bench.run import STORE_NAME, reference_paces
 from zoo.bench.store import ResultStore
 from zoo.registry import REGISTRY
 
@@ -120,6 +121,39 @@ def test_rows_of_other_settings_run_again(toy_presets, tmp_path, capsys, monkeyp
     assert "stored under other cpu-small settings, running it again" in capsys.readouterr().out
     (second,) = store.rows()
     assert second.settings["lr"] == 0.5
+
+
+def test_a_run_slower_than_the_stored_results_it_replaces_ends_with_a_note(toy_presets, tmp_path,
+                                                                         capsys):
+    def rerun_after_storing(steps, train_s):
+        (stored,) = store.rows()
+        store.put(dataclasses.replace(stored, steps=steps, train_s=train_s,
+                                      env={**stored.env, "processor": "Another CPU"}))
+        capsys.readouterr()
+        run(tmp_path, *more_steps, "--force")
+        return capsys.readouterr().err
+
+    more_steps = ("--presets", "acme_single", "--steps", "20")  # train_s is kept to 0.1 s
+    store = run(tmp_path, *more_steps)
+    err = rerun_after_storing(steps=10 ** 6, train_s=1.0)  # stored: a million steps a second
+    assert "zoo: note: 1 presets trained" in err and "(Another CPU)" in err
+    assert "x slower than for the stored results" in err and "--time-scale " in err
+    assert "zoo: note" not in rerun_after_storing(steps=1, train_s=1000.0)
+
+
+def test_the_reference_pace_comes_from_rows_trained_alike_time_limits_aside():
+    settings = dataclasses.asdict(PROFILES["cpu-small"])
+    scaled = {**settings, "time_scale": 3.0, "deadline": 1.0}
+    rows = [BenchRow("a", DATASET, "k", status="ok", steps=300, train_s=30.0, settings=scaled,
+                     env={"processor": "P"}),
+            BenchRow("b", DATASET, "k", status="ok", steps=100, train_s=10.0,
+                     settings={**settings, "lr": 1.0}),  # trained otherwise
+            BenchRow("a:rgb", DATASET, "k", kind="stream", status="ok", steps=5, train_s=1.0,
+                     settings=settings),
+            BenchRow("c", DATASET, "k", status="failed", settings=settings),
+            BenchRow("d", "other", "k", status="ok", steps=10, train_s=1.0, settings=settings)]
+    assert reference_paces(rows, settings) == ({"a": 10.0}, "P")
+    assert reference_paces([], settings) == ({}, "")
 
 
 def test_store_replaces_rows_and_survives_a_cut_line(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 
 from zoo.bench.cli import parser, profile_from_args
 from zoo.bench.run import describe_scale
-from zoo.bench.schedule import FLOOR, PACE_JOBS, Deadline, shortening_note
+from zoo.bench.schedule import FLOOR, PACE_JOBS, SLOWER, Deadline, end_note, slowdowns
 
 
 class Clock:
@@ -92,11 +92,28 @@ def test_the_time_scale_multiplies_every_limit_and_the_deadline():
 
 
 def test_a_run_whose_deadline_shortened_limits_ends_with_the_time_scale_that_avoids_it():
-    assert shortening_note([(30.0, 30.0), (60.0, 60.0)], 1.0) == ""
-    note = shortening_note([(30.0, 30.0), (42.0, 60.0), (16.5, 30.0)], 1.0)
+    assert end_note([(30.0, 30.0), (60.0, 60.0)], 1.0) == ""
+    note = end_note([(30.0, 30.0), (42.0, 60.0), (16.5, 30.0)], 1.0)
     assert "2 jobs" in note and "0.55-0.70" in note
     assert "--time-scale 2 " in note  # 1 / 0.55, rounded up to a half
     # already scaled: the suggestion is relative to the profile's own limits
-    assert "--time-scale 2.5 " in shortening_note([(72.0, 120.0)], 1.5)  # 1.5 / 0.6
+    assert "--time-scale 2.5 " in end_note([(72.0, 120.0)], 1.5)  # 1.5 / 0.6
     # a limit cut to the floor: the run wanted more than the floor gave
-    assert "--time-scale 3 or more " in shortening_note([(FLOOR * 120.0, 120.0)], 1.5)
+    assert "--time-scale 3 or more " in end_note([(FLOOR * 120.0, 120.0)], 1.5)
+
+
+def test_presets_that_trained_slower_than_for_the_stored_results_end_with_the_scale_that_undoes_it():
+    reference = {"a": 10.0, "b": 4.0, "c": 6.0, "d": 5.0}
+    slower = slowdowns(reference, {"a": 4.0, "b": 2.0, "c": 6.0, "e": 3.0})
+    assert slower == {"a": 2.5, "b": 2.0, "c": 1.0}  # "e" has no stored row, "d" did not run
+    note = end_note([(30.0, 30.0)], 1.0, slower, "AMD EPYC, AVX-512")
+    assert "2 presets trained 2.0-2.5x slower" in note and "(AMD EPYC, AVX-512)" in note
+    assert "--time-scale 2.5 " in note and "the steps that machine gives it" in note
+    # a run already scaled that far, or within the noise of one machine: nothing to say
+    assert "1 presets trained 2.5x" in end_note([], 2.0, slower)
+    assert end_note([], 2.5, slower) == ""
+    assert end_note([], 1.0, {"a": SLOWER - 0.05}) == ""
+    # both causes: one scale for both, the larger
+    both = end_note([(24.0, 40.0)], 1.0, {"a": 2.5})
+    assert "shortened the time limits of 1 jobs" in both and "1 presets trained 2.5x" in both
+    assert "--time-scale 2.5 " in both  # the pace's 2.5 over the deadline's 1 / 0.6

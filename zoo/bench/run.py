@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from .jobs import DATASET, Job
 from .profiles import Profile, format_width
 from .rows import BenchRow, format_input
-from .schedule import Deadline, shortening_note
+from .schedule import Deadline, end_note, slowdowns
 
 DEFAULT_RESULTS = Path("benchmarks") / "results"
 STORE_NAME = "leaderboard.jsonl"
@@ -514,6 +514,30 @@ def share_builtin_clips(profile: Profile, sizes: Sequence[int] = ()) -> None:
     test.prepare(EVAL_ORDERS, processes=profile.jobs)
 
 
+def pace(row: BenchRow) -> Optional[float]:
+    """The steps a second `row`'s network trained at (None: it did not train)."""
+    if row.status != "ok" or row.kind == "stream" or row.same_as or not row.train_s:
+        return None
+    return row.steps / row.train_s or None
+
+
+UNPACED = ("time_scale", "deadline")  # settings that change no step's speed
+
+
+def reference_paces(rows: Sequence[BenchRow], settings: Dict[str, Any]
+                    ) -> Tuple[Dict[str, float], str]:
+    """The steps a second of the stored rows of the built-in dataset trained as `settings` say,
+    time limits aside (preset -> steps a second), and the processor most of them ran on."""
+    same = {k: v for k, v in settings.items() if k not in UNPACED}
+    paces, machines = {}, []
+    for row in rows:
+        if (row.dataset == DATASET and pace(row)
+                and {k: v for k, v in row.settings.items() if k not in UNPACED} == same):
+            paces[row.preset] = pace(row)
+            machines.append(row.env.get("processor", ""))
+    return paces, max(set(machines), key=machines.count) if machines else ""
+
+
 def job_name(preset: Union[str, Job]) -> str:
     return preset.name if isinstance(preset, Job) else preset
 
@@ -584,6 +608,7 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
     store = ResultStore(results_dir / STORE_NAME)
     datasets: List[Tuple[str, Optional[Path]]] = [(DATASET, None), *sorted((roots or {}).items())]
     settings = dataclasses.asdict(profile)
+    reference, reference_machine = reference_paces(store.rows(), settings)
     todo = []
     for dataset, root in datasets:
         for preset in presets:
@@ -605,6 +630,7 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
     todo = [item for item in todo if item[0] not in same]
     bar = tqdm(total=len(todo), desc="bench", unit="job", disable=not progress)
     limits = []  # (limit given, own limit) of each job that trained
+    paces: Dict[str, float] = {}  # steps a second of each job that trained on the built-in data
     for label, rows in _run_all(todo, profile, started):
         bar.update()
         if rows is None:
@@ -613,6 +639,8 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
         store.replace_job(rows)
         if rows[0].time_limit is not None:
             limits.append((rows[0].time_limit, profile.seconds_for(rows[0].preset)))
+        if rows[0].dataset == DATASET and pace(rows[0]):
+            paces[rows[0].preset] = pace(rows[0])
         for row in rows:
             tqdm.write(summary_line(row))
     bar.close()
@@ -632,7 +660,8 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
                                   leaderboard_stem(dataset), costs=cost_store.rows())
         print(table)
     print(f"wrote the leaderboards under {results_dir} (md, csv, html, png)")
-    note = shortening_note(limits, profile.time_scale)
+    note = end_note(limits, profile.time_scale, slowdowns(reference, paces),
+                    reference_machine)
     if note:
         print(f"zoo: note: {note}", file=sys.stderr)
     if cards is not None:

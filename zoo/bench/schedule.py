@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 FLOOR = 0.5  # the shortest limit a job gets, as a share of its own
 PACE_JOBS = 3  # jobs that finish before the pace is known: until then no limit is shortened
+# a preset this many times slower than in the stored results it replaces is told of: below it,
+# the steps a second of two runs on one machine differ with the job running beside it
+SLOWER = 1.25
 
 
 class Deadline:
@@ -65,19 +68,52 @@ class Deadline:
         return min(1.0, max(FLOOR, (room - overhead * len(queued)) / need))
 
 
-def shortening_note(limits: Sequence[Tuple[float, float]], time_scale: float) -> str:
-    """What to tell the user at the end of a run in which the deadline shortened jobs' limits
-    (``(limit given, own limit)`` of each job): how many and how far, and the `--time-scale`
-    that gives every job its whole limit on this machine; "" when none was shortened."""
+def slowdowns(reference: Mapping[str, float], paces: Mapping[str, float]) -> Dict[str, float]:
+    """How many times slower than in `reference` (preset -> steps a second of a stored row) each
+    preset of `paces` (preset -> steps a second in this run) trained."""
+    return {preset: reference[preset] / pace for preset, pace in paces.items()
+            if reference.get(preset, 0) > 0 and pace > 0}
+
+
+def end_note(limits: Sequence[Tuple[float, float]], time_scale: float,
+             slower: Optional[Mapping[str, float]] = None, where: str = "") -> str:
+    """What to tell the user at the end of a run that trained less than the profile's budget
+    gives on the machine its limits were set for; "" when it did not.
+
+    Two causes are told: the deadline shortened jobs' limits (`limits`: ``(limit given, own
+    limit)`` of each job), and presets trained slower than when the stored results they
+    replace were measured (`slower`, from `slowdowns`; on the machine `where`), so that the
+    same limits gave them fewer steps. The note ends with the `--time-scale` that undoes both:
+    every job its whole limit here, and at least the steps that machine gives it with the
+    profile's own limits (the stored results taken as made there)."""
+    causes, needed, bound = [], [time_scale], ""
     shares = [given / own for given, own in limits if own and given < own * 0.999]
-    if not shares:
+    if shares:
+        low, high = min(shares), max(shares)
+        causes.append(f"the deadline shortened the time limits of {len(shares)} jobs to "
+                      f"{_span(low, high, '.2f')} of their own (their rows say so)")
+        needed.append(time_scale / low)
+        # at the floor, the shortening the run wanted is unknown: the scale is a lower bound
+        bound = " or more" if low <= FLOOR + 0.005 else ""
+    # a time scale of r gives a preset r times slower here the steps the profile's own limits
+    # give it there
+    behind = [r for r in (slower or {}).values() if r >= SLOWER and r > time_scale]
+    if behind:
+        causes.append(f"{len(behind)} presets trained {_span(min(behind), max(behind), '.1f')}x "
+                      f"slower than for the stored results this run replaced"
+                      f"{f' ({where})' if where else ''}, so the same limits gave them fewer "
+                      f"steps")
+        needed.append(max(behind))
+    if not causes:
         return ""
-    low, high = min(shares), max(shares)
-    scale = math.ceil(2 * time_scale / low) / 2
-    # at the floor, the shortening the run wanted is unknown: the scale is a lower bound
-    bound = " or more" if low <= FLOOR + 0.005 else ""
-    return (f"the deadline shortened the time limits of {len(shares)} jobs to "
-            f"{low:.2f}-{high:.2f} of their own (their rows say so): this machine trains slower "
-            f"than the one the limits were set for, so those rows show less than the profile's "
-            f"budget; --time-scale {scale:g}{bound} multiplies every limit and the deadline and "
-            f"gives each job its whole limit here")
+    scale = math.ceil(2 * max(needed) - 1e-9) / 2
+    return (f"{'; '.join(causes)}: this machine trains slower than the one the limits were set "
+            f"for, so those rows show less than the profile's budget; --time-scale "
+            f"{scale:g}{bound} multiplies every limit and the deadline, giving each job its whole "
+            f"limit here" + (" and at least the steps that machine gives it with the profile's own "
+                           "limits" if behind else ""))
+
+
+def _span(low: float, high: float, spec: str) -> str:
+    return format(low, spec) if format(low, spec) == format(high, spec) else \
+        f"{low:{spec}}-{high:{spec}}"
