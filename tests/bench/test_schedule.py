@@ -107,7 +107,7 @@ def test_presets_that_trained_slower_than_for_the_stored_results_end_with_the_sc
     slower = slowdowns(reference, {"a": 4.0, "b": 2.0, "c": 6.0, "e": 3.0})
     assert slower == {"a": 2.5, "b": 2.0, "c": 1.0}  # "e" has no stored row, "d" did not run
     note = end_note([(30.0, 30.0)], 1.0, slower, "AMD EPYC, AVX-512")
-    assert "2 presets trained 2.0-2.5x slower" in note and "(AMD EPYC, AVX-512)" in note
+    assert "2 presets trained 2.0-2.5x slower" in note and "replaced, measured on AMD EPYC, AVX-512," in note
     assert "--time-scale 2.5 " in note and "the steps that machine gives it" in note
     # a run already scaled that far, or within the noise of one machine: nothing to say
     assert "1 presets trained 2.5x" in end_note([], 2.0, slower)
@@ -117,3 +117,7 @@ def test_presets_that_trained_slower_than_for_the_stored_results_end_with_the_sc
     both = end_note([(24.0, 40.0)], 1.0, {"a": 2.5})
     assert "shortened the time limits of 1 jobs" in both and "1 presets trained 2.5x" in both
     assert "--time-scale 2.5 " in both  # the pace's 2.5 over the deadline's 1 / 0.6
+    # the pace as told, to a tenth; a limit cut to the floor is explained by a slower pace
+    floor = end_note([(FLOOR * 40.0, 40.0)], 1.0, {"a": 3.04, "b": 2.2})
+    assert "2 presets trained 2.2-3.0x" in floor and "--time-scale 3 multiplies" in floor
+    assert "--time-scale 2 or more " in end_note([(FLOOR * 40.0, 40.0)], 1.0, {"a": 1.3})

@@ -86,27 +86,28 @@ def end_note(limits: Sequence[Tuple[float, float]], time_scale: float,
     same limits gave them fewer steps. The note ends with the `--time-scale` that undoes both:
     every job its whole limit here, and at least the steps that machine gives it with the
     profile's own limits (the stored results taken as made there)."""
-    causes, needed, bound = [], [time_scale], ""
+    causes, for_deadline, for_pace = [], time_scale, 0.0
     shares = [given / own for given, own in limits if own and given < own * 0.999]
     if shares:
         low, high = min(shares), max(shares)
         causes.append(f"the deadline shortened the time limits of {len(shares)} jobs to "
                       f"{_span(low, high, '.2f')} of their own (their rows say so)")
-        needed.append(time_scale / low)
-        # at the floor, the shortening the run wanted is unknown: the scale is a lower bound
-        bound = " or more" if low <= FLOOR + 0.005 else ""
+        for_deadline = time_scale / low
     # a time scale of r gives a preset r times slower here the steps the profile's own limits
-    # give it there
-    behind = [r for r in (slower or {}).values() if r >= SLOWER and r > time_scale]
+    # give it there (r to a tenth, as told: the pace of one machine varies more than that)
+    behind = [round(r, 1) for r in (slower or {}).values() if r >= SLOWER and r > time_scale]
     if behind:
         causes.append(f"{len(behind)} presets trained {_span(min(behind), max(behind), '.1f')}x "
                       f"slower than for the stored results this run replaced"
-                      f"{f' ({where})' if where else ''}, so the same limits gave them fewer "
-                      f"steps")
-        needed.append(max(behind))
+                      f"{f', measured on {where}' if where else ''}, so the same limits gave "
+                      f"them fewer steps")
+        for_pace = max(behind)
     if not causes:
         return ""
-    scale = math.ceil(2 * max(needed) - 1e-9) / 2
+    scale = math.ceil(2 * max(for_deadline, for_pace) - 1e-9) / 2
+    # a limit cut to the floor: the shortening the run wanted is unknown, unless the slower
+    # pace, which a scale undoes with the deadline's cuts, asks for more
+    bound = " or more" if shares and low <= FLOOR + 0.005 and for_deadline > for_pace else ""
     return (f"{'; '.join(causes)}: this machine trains slower than the one the limits were set "
             f"for, so those rows show less than the profile's budget; --time-scale "
             f"{scale:g}{bound} multiplies every limit and the deadline, giving each job its whole "
