@@ -13,6 +13,7 @@ from zoo.bench import cards, cli, leaderboard
 from zoo.bench.profiles import PROFILES, Profile
 from zoo.bench.rows import BenchRow
 from zoo.bench.jobs import DATASET
+from zoo.bench import run as run_module
 from zoo.bench.run import STORE_NAME, reference_paces
 from zoo.bench.store import ResultStore
 from zoo.registry import REGISTRY
@@ -124,7 +125,8 @@ def test_rows_of_other_settings_run_again(toy_presets, tmp_path, capsys, monkeyp
 
 
 def test_a_run_slower_than_the_stored_results_it_replaces_ends_with_a_note(toy_presets, tmp_path,
-                                                                         capsys):
+                                                                         capsys, monkeypatch):
+    monkeypatch.setattr(run_module, "PACE_JOBS", 1)  # the note comes after the first job too
     def rerun_after_storing(steps, train_s):
         (stored,) = store.rows()
         store.put(dataclasses.replace(stored, steps=steps, train_s=train_s,
@@ -137,6 +139,7 @@ def test_a_run_slower_than_the_stored_results_it_replaces_ends_with_a_note(toy_p
     store = run(tmp_path, *more_steps)
     err = rerun_after_storing(steps=10 ** 6, train_s=1.0)  # stored: a million steps a second
     assert "zoo: note: 1 presets trained" in err and "measured on Another CPU," in err
+    assert "zoo: note (after 1 jobs): 1 presets trained" in err
     assert "x slower than for the stored results" in err and "--time-scale " in err
     assert "zoo: note" not in rerun_after_storing(steps=1, train_s=1000.0)
 

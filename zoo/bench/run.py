@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from .jobs import DATASET, Job
 from .profiles import Profile, format_width
 from .rows import BenchRow, format_input
-from .schedule import Deadline, end_note, slowdowns
+from .schedule import PACE_JOBS, Deadline, end_note, slowdowns
 
 DEFAULT_RESULTS = Path("benchmarks") / "results"
 STORE_NAME = "leaderboard.jsonl"
@@ -641,6 +641,11 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
             limits.append((rows[0].time_limit, profile.seconds_for(rows[0].preset)))
         if rows[0].dataset == DATASET and pace(rows[0]):
             paces[rows[0].preset] = pace(rows[0])
+            if len(paces) == PACE_JOBS:  # told early too, while the run can still be stopped
+                early = end_note([], profile.time_scale, slowdowns(reference, paces),
+                                 reference_machine)
+                if early:
+                    tqdm.write(f"zoo: note (after {PACE_JOBS} jobs): {early}", file=sys.stderr)
         for row in rows:
             tqdm.write(summary_line(row))
     bar.close()
