@@ -65,7 +65,11 @@ def zoo_step(model: nn.Module, bf16: bool, compile_: bool = False) -> Step:
     (zoo.engine.train.choose_bf16), and compiled when asked."""
     channels_last_model(model)
     optimizer = build_optimizer(model, ZOO_CONFIG)
-    runner = torch.compile(model) if compile_ else model
+    # static shapes: with a second preset compiled in the same process, dynamo made its sizes
+    # symbolic and inductor failed on them (c3d then r2plus1d_18, torch 2.14: "cannot determine
+    # truth value of Relational"). Compiled, dropout draws its masks from inductor's own
+    # generator: a model with dropout (C3D) then leaves the reference's loss curve
+    runner = torch.compile(model, dynamic=False) if compile_ else model
     return TrainStep(runner.train(), optimizer, "cpu", bf16=bf16, channels_last=True)
 
 
