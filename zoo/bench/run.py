@@ -531,9 +531,9 @@ def reference_paces(rows: Sequence[BenchRow], settings: Dict[str, Any]
     same = {k: v for k, v in settings.items() if k not in UNPACED}
     paces, machines = {}, []
     for row in rows:
-        if (row.dataset == DATASET and pace(row)
-                and {k: v for k, v in row.settings.items() if k not in UNPACED} == same):
-            paces[row.preset] = pace(row)
+        steps_a_second = pace(row) if row.dataset == DATASET else None
+        if steps_a_second and {k: v for k, v in row.settings.items() if k not in UNPACED} == same:
+            paces[row.preset] = steps_a_second
             machines.append(row.env.get("processor", ""))
     return paces, max(set(machines), key=machines.count) if machines else ""
 
@@ -639,8 +639,9 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
         store.replace_job(rows)
         if rows[0].time_limit is not None:
             limits.append((rows[0].time_limit, profile.seconds_for(rows[0].preset)))
-        if rows[0].dataset == DATASET and pace(rows[0]):
-            paces[rows[0].preset] = pace(rows[0])
+        steps_a_second = pace(rows[0]) if rows[0].dataset == DATASET else None
+        if steps_a_second:
+            paces[rows[0].preset] = steps_a_second
             if len(paces) == PACE_JOBS:  # told early too, while the run can still be stopped
                 early = end_note([], profile.time_scale, slowdowns(reference, paces),
                                  reference_machine)
