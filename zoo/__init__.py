@@ -39,8 +39,15 @@ def get(kind: str, name: str) -> Component:
     return current().get(kind, name)
 
 
-def plugins():
-    """Every distribution that declares zoo entry points, with each entry's state."""
+def plugins(load: bool = True):
+    """Every distribution that declares zoo entry points, with each entry's state (with `load`,
+    after importing them all, as `zoo plugins` does: a broken one shows its error)."""
+    if load:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # each failure is in its report
+            current().load_all()
     return current().plugins()
 
 

@@ -7,7 +7,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from . import config as config_lib
 from .config import Lookup
-from .errors import ConfigError, IncompatibleError, ZooError
+from .errors import ConfigError, IncompatibleError, UnknownComponentError, ZooError
 from .registry import Component
 from .specs import LATE, FeatureSpec, FusionSpec, InputSpec, ModelSpec
 
@@ -128,7 +128,8 @@ def build_streams(cfg: Dict[str, Any], fusion_spec: FusionSpec, lookup: Lookup,
             raise IncompatibleError(f"{where} stream {sname!r} needs a temporal_head after backbone "
                                     f"{bcomp.name!r} (e.g. `temporal_head: avg_pool`), or use a "
                                     f"mid-level fusion that reads feature maps")
-        inputs[sname], streams[sname], features[sname] = spec, Stream(backbone, head), feature
+        streams[sname] = Stream(backbone, head, feature.time)
+        inputs[sname], features[sname] = spec, feature
     return inputs, streams, features
 
 
@@ -226,8 +227,27 @@ def build(source: Any, num_classes: Optional[int] = None, **overrides: Any):
     checkpoints.
     """
     lookup = Lookup()
-    return build_from_config(resolve_config(source, num_classes, lookup=lookup, **overrides),
-                             lookup)
+    try:
+        return build_from_config(resolve_config(source, num_classes, lookup=lookup, **overrides),
+                                 lookup)
+    except UnknownComponentError as exc:
+        if isinstance(source, str) and exc.kind == "preset" and exc.name == source:
+            raise  # the name asked for is itself unknown
+        raise exc.while_building(_origin(source)) from None
+
+
+def _origin(source: Any) -> str:
+    """How an error names the preset, file or config a build started from."""
+    from .registry import current
+
+    if isinstance(source, Mapping):
+        return f"config {source.get('name', '(unnamed)')!r}"
+    if isinstance(source, str) and not os.path.exists(source):
+        try:
+            return f"preset {source!r} of {', '.join(current().sources('preset', source))}"
+        except ZooError:
+            return f"preset {source!r}"
+    return f"config file {str(source)!r}"
 
 
 __all__ = ["build", "build_from_config", "resolve_config"]

@@ -12,7 +12,7 @@ import os
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .errors import ConfigError, suggest
-from .registry import Component, Registry, current
+from .registry import FIRST_PARTY, Component, Registry, current
 from .specs import InputSpec
 
 INPUT_FIELDS = tuple(InputSpec.__dataclass_fields__)
@@ -163,8 +163,9 @@ def component_parameters(cfg: Dict[str, Any], lookup: Lookup) -> List[str]:
 
 def prefer_own_components(cfg: Dict[str, Any], source: str, lookup: Lookup) -> None:
     """In a preset's normalised config, write ``source:name`` for each component name that
-    several distributions provide, `source` (the preset's own) among them: a preset's names
-    resolve inside its own distribution first, so a plugin's clashing name cannot break it."""
+    several distributions provide: a preset's names resolve inside its own distribution
+    (`source`) first, then in zoo's own (a third-party preset's ``avg_pool``), so that another
+    plugin's clashing name cannot break it."""
     fusion = cfg["fusion"]
     slots = [(kind, comp) for kind, _, comp in _component_slots(cfg)]
     if fusion is not None and fusion.get("late") is not None:
@@ -173,8 +174,9 @@ def prefer_own_components(cfg: Dict[str, Any], source: str, lookup: Lookup) -> N
     for kind, comp in slots:
         if ":" not in comp["name"]:
             sources = lookup.registry.sources(kind, comp["name"])  # declared: nothing imported
-            if len(sources) > 1 and source in sources:
-                comp["name"] = f"{source}:{comp['name']}"
+            chosen = next((s for s in (source, FIRST_PARTY) if s in sources), None)
+            if len(sources) > 1 and chosen:
+                comp["name"] = f"{chosen}:{comp['name']}"
 
 
 def _set_path(cfg: Dict[str, Any], path: str, value: Any) -> None:

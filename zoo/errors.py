@@ -14,17 +14,28 @@ class UnknownComponentError(ZooError, KeyError):
 
     def __init__(self, kind: str, name: str, known: Iterable[str], hint: str = ""):
         self.kind, self.name = kind, name
-        close = difflib.get_close_matches(name, list(known), n=5, cutoff=0.5)
+        known = list(dict.fromkeys(known))
+        close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
         msg = f"unknown {kind} {name!r}"
-        if close:
-            msg += f"; did you mean {', '.join(repr(c) for c in close)}?"
-        msg += f" See `zoo list {kind}s` for every registered {kind}."
+        msg += f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "."
+        if kind != "kind":  # the registry names the kinds in `hint`
+            listing = "zoo list" if kind == "component" else f"zoo list {kind}s"
+            msg += f" See `{listing}` for every registered {kind}."
         if hint:
             msg += " " + hint
         super().__init__(msg)
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.args[0]
+
+    def while_building(self, where: str) -> "UnknownComponentError":
+        """The same error, saying which build (of a preset, config or file) met the name."""
+        error = UnknownComponentError.__new__(UnknownComponentError)
+        error.kind, error.name = self.kind, self.name
+        Exception.__init__(error, f"building {where}: {self.args[0]} If that {self.kind} comes "
+                                  f"from a plugin, install the plugin (`zoo plugins` lists the "
+                                  f"installed ones).")
+        return error
 
 
 class AmbiguousComponentError(ZooError, KeyError):

@@ -7,7 +7,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from .specs import LATE, MID, ModelSpec
+from .specs import CLIP, FRAME, LATE, MID, ModelSpec
 
 Inputs = Union[torch.Tensor, Mapping[str, torch.Tensor]]
 
@@ -16,14 +16,19 @@ def _accepts_lengths(module: Optional[nn.Module]) -> bool:
     return module is not None and "lengths" in inspect.signature(module.forward).parameters
 
 
-def refuse_padding(lengths: Optional[torch.Tensor], steps: int, what: str) -> None:
+HEAD_FIX = "or use a head that reads lengths (avg_pool, lstm, tsn, fc with per_frame)"
+
+
+def refuse_padding(lengths: Optional[torch.Tensor], steps: int, what: str,
+                   fix: str = HEAD_FIX) -> None:
     """Raise when `lengths` (valid frames per clip) leaves any of a map's `steps` time steps as
-    padding: what a head that cannot leave padding out calls instead of scoring it silently."""
+    padding: what a head that cannot leave padding out calls instead of scoring it silently
+    (`fix`: the way out besides batching clips of equal length)."""
     if lengths is not None and bool((torch.as_tensor(lengths) < steps).any()):
         raise ValueError(
             f"{what} cannot leave out padded frames, but this batch pads (lengths "
             f"{torch.as_tensor(lengths).tolist()} of {steps} time steps): batch clips of equal "
-            f"length, or use a head that reads lengths (avg_pool, lstm, tsn, fc with per_frame)")
+            f"length, {fix}")
 
 
 def _score(head: nn.Module, takes_lengths: bool, feature_map: torch.Tensor,
@@ -35,13 +40,27 @@ def _score(head: nn.Module, takes_lengths: bool, feature_map: torch.Tensor,
 
 
 class Stream(nn.Module):
-    """One modality: a backbone, and a temporal head when the stream scores on its own."""
+    """One modality: a backbone, and a temporal head when the stream scores on its own.
+    `time` is the backbone's (zoo.specs.FRAME or CLIP): a clip backbone's convolutions mix
+    frames, so no head can leave a padded frame out of its features."""
 
-    def __init__(self, backbone: nn.Module, temporal_head: Optional[nn.Module] = None):
+    def __init__(self, backbone: nn.Module, temporal_head: Optional[nn.Module] = None,
+                 time: str = FRAME):
         super().__init__()
         self.backbone = backbone
         self.temporal_head = temporal_head
+        self.time = time
         self._head_takes_lengths = _accepts_lengths(temporal_head)
+
+    def features(self, x: torch.Tensor, lengths: Optional[torch.Tensor]) -> torch.Tensor:
+        """The backbone's feature map of `x` ``[B, C, T, H, W]``; refuses a padded batch where
+        the backbone mixes frames."""
+        if self.time == CLIP:
+            refuse_padding(lengths, x.shape[2], f"backbone {type(self.backbone).__name__} (a "
+                           f"clip network: its convolutions mix frames)",
+                           "or pad short videos with frames of their own (zoo's loaders repeat the "
+                           "last one), or use a per-frame backbone")
+        return self.backbone(x)
 
     def score(self, feature_map: torch.Tensor, lengths: Optional[torch.Tensor]) -> torch.Tensor:
         return _score(self.temporal_head, self._head_takes_lengths, feature_map, lengths)
@@ -86,7 +105,7 @@ class VideoClassifier(nn.Module):
         """The model's logits, and the logits of each stream that scores on its own (its
         temporal head's, before fusion; empty for a single stream)."""
         inputs, lengths = self._split(x)
-        maps = {n: s.backbone(inputs[n]) for n, s in self.streams.items()}
+        maps = {n: s.features(inputs[n], lengths) for n, s in self.streams.items()}
         scores = {n: s.score(maps[n], lengths) for n, s in self.streams.items()
                   if s.temporal_head is not None}
         if self.spec.fusion_level == MID:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import difflib
 import fnmatch
 import importlib.metadata
 import traceback
@@ -59,7 +60,9 @@ def canonical_kind(kind: str) -> str:
     if k.endswith("s") and k[:-1] in KINDS:
         k = k[:-1]
     if k not in KINDS:
-        raise UnknownComponentError("kind", kind, KINDS + tuple(f"{x}s" for x in KINDS))
+        plural = [f"{x}s" for x in KINDS]
+        raise UnknownComponentError("kind", kind, plural + list(KINDS),
+                                    f"The kinds: {', '.join(plural)} (or singular).")
     return k
 
 
@@ -131,6 +134,7 @@ class _EntryRef:
     entry_point: importlib.metadata.EntryPoint
     state: str = "not loaded"  # "loaded" | "failed"
     error: str = ""
+    fix: str = ""  # what the plugin's author should change, where zoo can tell
 
 
 @dataclass
@@ -217,6 +221,8 @@ class Registry:
         except Exception as exc:  # a broken plugin is reported, never fatal for zoo
             ref.state = "failed"
             ref.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            if isinstance(exc, AttributeError):
+                ref.fix = _attribute_fix(ref.entry_point)
             raise PluginLoadError(self._failure_message(ref)) from exc
         finally:
             _loading.reset(token)
@@ -233,6 +239,7 @@ class Registry:
             ref.state = "failed"
             ref.error = (f"entry point {ref.name!r} points at {ref.entry_point.value}, which is not "
                          f"decorated with zoo.register_{ref.kind}")
+            ref.fix = f"decorate {ref.entry_point.attr} with @zoo.register_{ref.kind}(...)"
             raise PluginLoadError(self._failure_message(ref))
         if getattr(obj, "__zoo_name__", None) not in (None, ref.name):  # the decorator named it
             self._report(ref.source, f"name mismatch: entry point {ref.name!r} (group "
@@ -265,9 +272,10 @@ class Registry:
     def _failure_message(ref: _EntryRef) -> str:
         return (f"plugin {ref.source!r} failed to load its {ref.kind} {ref.name!r} "
                 f"(entry point {GROUPS.get(ref.kind, FAMILY_GROUP)}: {ref.name} = "
-                f"{ref.entry_point.value}): {ref.error}. The rest of zoo works; fix or reinstall "
-                f"{ref.source!r} (`pip install -U {ref.source}`), or uninstall it. "
-                f"`zoo plugins` lists every plugin's state.")
+                f"{ref.entry_point.value}): {ref.error}. The rest of zoo works; "
+                + (f"its author should {ref.fix}; meanwhile " if ref.fix else "")
+                + f"fix or reinstall {ref.source!r} (`pip install -U {ref.source}`), or "
+                f"uninstall it. `zoo plugins` lists every plugin's state.")
 
     def _load_families(self, kind: str) -> List[Family]:
         self._scan()
@@ -430,6 +438,22 @@ class Registry:
                 if source in self._components[kind].get(r.name, {})]
 
 
+def _attribute_fix(entry_point: importlib.metadata.EntryPoint) -> str:
+    """For an entry point naming an attribute its module lacks: the fix, with the module's
+    decorated builders closest to that name."""
+    try:
+        module = importlib.import_module(entry_point.module)
+    except Exception:
+        return ""
+    decorated = [name for name, obj in vars(module).items()
+                 if getattr(obj, "__zoo_component__", None) is not None]
+    close = difflib.get_close_matches(entry_point.attr or "", decorated, n=3, cutoff=0.5)
+    return (f"correct the entry point's attribute {entry_point.attr!r} in "
+            f"{entry_point.module}" + (f" (did you mean {', '.join(map(repr, close))}?)"
+                                       if close else ""))
+
+
+FIRST_PARTY = "zoo-video"  # the distribution of zoo and zoo_plugins
 REGISTRY = Registry()
 _active: contextvars.ContextVar[Registry] = contextvars.ContextVar("zoo_registry", default=REGISTRY)
 

@@ -11,12 +11,14 @@ tensors, gradients reach every trainable parameter, and configs round-trip throu
 from __future__ import annotations
 
 import inspect
+import re
+import warnings
 from typing import Dict, Iterable, Optional
 
 import torch
 from torch import nn
 
-from .errors import IncompatibleError
+from .errors import IncompatibleError, PluginLoadError
 from .registry import current
 from .specs import CLIP, FRAME, LATE, FeatureSpec, InputSpec
 from .tensors import count_parameters, example_inputs
@@ -147,16 +149,34 @@ def check_preset(name: str, num_classes: int = 5, batch: int = 2, **overrides) -
     return model
 
 
+def _installed_name(source: str) -> str:
+    """`source` as the registry spells it, matched the way pip normalises distribution names."""
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    for report in current().plugins():
+        if norm(report.source) == norm(source):
+            return report.source
+    return source
+
+
 def check_plugin(source: str, **preset_overrides) -> Dict[str, str]:
     """Run the matching check on every component that distribution `source` registers,
     importing that distribution's entry points only (another, broken plugin does not matter).
     First, its entry points and decorators must agree (`zoo plugins` shows the same problems).
 
     Returns {"kind/name": "ok" | "skipped: why"}; raises AssertionError on the first failure.
+    `source` is the distribution's name as pip spells it (``-``, ``_`` and ``.`` alike). A
+    name that another distribution also registers (zoo's own ``avg_pool``, say) passes with a
+    warning: users then have to ask for it as ``source:name``.
     """
     registry = current()
+    source = _installed_name(source)
     kinds = ("backbone", "temporal_head", "fusion", "preset")
-    loaded = {kind: registry.load_source(source, kind) for kind in kinds}
+    try:
+        loaded = {kind: registry.load_source(source, kind) for kind in kinds}
+    except PluginLoadError as exc:
+        raise AssertionError(str(exc)) from exc
     problems = registry.problems(source)
     assert not problems, (f"distribution {source!r}: its entry points and decorators disagree:\n  "
                           + "\n  ".join(problems))
@@ -174,5 +194,11 @@ def check_plugin(source: str, **preset_overrides) -> Dict[str, str]:
             else:
                 check_preset(comp.qualified_name, **preset_overrides)
             results[f"{kind}/{comp.name}"] = "ok"
+            others = [s for s in registry.sources(kind, comp.name) if s != source]
+            if others:
+                warnings.warn(f"{kind} {comp.name!r} of {source!r} is also registered by "
+                              f"{', '.join(others)}: users must ask for '{source}:{comp.name}' "
+                              f"(and for theirs by its qualified name too); a name of its own "
+                              f"avoids that", UserWarning, stacklevel=2)
     assert results, f"distribution {source!r} registers no component (is it installed?)"
     return results

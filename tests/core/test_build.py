@@ -97,6 +97,15 @@ def test_a_head_without_lengths_refuses_a_padded_batch(acme):
         model({"rgb": x, "lengths": torch.tensor([4, 1])})
 
 
+def test_a_clip_backbone_refuses_a_padded_batch_whatever_its_head():
+    """avg_pool reads lengths, but after C3D's convolutions the padded frames are mixed in."""
+    model = zoo.build("c3d", num_classes=3, frames=8, size=32, width=0.125)
+    x = torch.randn(2, 3, 8, 32, 32)
+    assert model({"rgb": x, "lengths": torch.tensor([8, 8])}).shape == (2, 3)
+    with pytest.raises(ValueError, match="backbone C3D .*clip network.*lengths \\[8, 2\\]"):
+        model({"rgb": x, "lengths": torch.tensor([8, 2])})
+
+
 def test_build_looks_each_component_up_once(monkeypatch):
     from zoo.registry import Registry
 

@@ -92,6 +92,89 @@ def test_undecorated_entry_point_is_a_clear_failure(fake_dist):
         zoo.get("backbone", "plain")
 
 
+def test_a_misspelled_entry_point_attribute_suggests_the_decorated_builder(fake_dist):
+    fake_dist("typo-zoo", {"zoo.temporal_heads": {"typo_pool": "typo_zoo:typo_pooll"}}, {
+        "typo_zoo.py": """
+            from zoo import HeadSpec, register_temporal_head
+
+            @register_temporal_head("typo_pool", spec=HeadSpec())
+            def typo_pool(feature, num_classes):
+                raise AssertionError("not built here")
+        """})
+    with pytest.raises(PluginLoadError, match="correct the entry point's attribute 'typo_pooll' "
+                                              "in typo_zoo \\(did you mean 'typo_pool'\\?\\)"):
+        zoo.get("temporal_head", "typo_pool")
+
+
+def test_check_plugin_fails_with_an_assertion_and_the_fix(fake_dist):
+    fake_dist("broken-undecorated", {"zoo.backbones": {"plain": "broken_plain:plain"}},
+              {"broken_plain.py": "def plain(**kw):\n    return None\n"})
+    with pytest.raises(AssertionError, match="should decorate plain with "
+                                             "@zoo.register_backbone"):
+        check_plugin("broken-undecorated")
+
+
+def test_check_plugin_warns_of_a_name_that_shadows_another_distributions(fake_dist):
+    install(fake_dist)
+    fake_dist("shadow-zoo", {"zoo.temporal_heads": {"avg_pool": "shadow_zoo:pool"}}, {
+        "shadow_zoo.py": """
+            from torch import nn
+            from zoo import HeadSpec, register_temporal_head
+
+            @register_temporal_head("avg_pool", spec=HeadSpec())
+            def pool(feature, num_classes):
+                return nn.Sequential(nn.AdaptiveAvgPool3d(1), nn.Flatten(),
+                                     nn.Linear(feature.channels, num_classes))
+        """})
+    with pytest.warns(UserWarning, match="'avg_pool' of 'shadow-zoo' is also registered by "
+                                         "zoo-video: users must ask for 'shadow-zoo:avg_pool'"):
+        assert check_plugin("shadow-zoo") == {"temporal_head/avg_pool": "ok"}
+
+
+def test_a_third_party_preset_keeps_zoos_own_name_under_a_clash(fake_dist):
+    fake_dist("uses-zoo", {"zoo.presets": {"uses_avg": "uses_zoo:preset"}}, {
+        "uses_zoo.py": """
+            from zoo import register_preset
+
+            @register_preset("uses_avg")
+            def preset():
+                return {"backbone": "c3d", "temporal_head": "avg_pool",
+                        "input": {"frames": 8, "size": 32}}
+        """})
+    fake_dist("shadow-zoo", {"zoo.temporal_heads": {"avg_pool": "shadow_zoo:pool"}}, {
+        "shadow_zoo.py": """
+            from zoo import HeadSpec, register_temporal_head
+
+            @register_temporal_head("avg_pool", spec=HeadSpec())
+            def pool(feature, num_classes):
+                raise AssertionError("the other plugin's head must not be picked")
+        """})
+    model = zoo.build("uses_avg", num_classes=3, width=0.125)
+    assert model.config["streams"]["rgb"]["temporal_head"]["name"] == "zoo-video:avg_pool"
+
+
+def test_an_unknown_name_inside_a_preset_names_the_preset(fake_dist):
+    fake_dist("ref-zoo", {"zoo.presets": {"bad_ref": "ref_zoo:preset"}}, {
+        "ref_zoo.py": """
+            from zoo import register_preset
+
+            @register_preset("bad_ref")
+            def preset():
+                return {"backbone": "nope_net", "temporal_head": "avg_pool"}
+        """})
+    with pytest.raises(UnknownComponentError, match="building preset 'bad_ref' of ref-zoo: "
+                                                    "unknown backbone 'nope_net'.*install the plugin"):
+        zoo.build("bad_ref")
+
+
+def test_unknown_kinds_and_components_point_to_listings_that_exist(capsys):
+    assert main(["list", "kinds"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown kind 'kinds'. The kinds: backbones, temporal_heads, fusions" in err
+    assert main(["describe", "no_such_thing_xyz"]) == 2
+    assert "See `zoo list` for every registered component." in capsys.readouterr().err
+
+
 def test_first_party_components_come_through_entry_points():
     report = {r.source: r for r in zoo.plugins()}
     assert "zoo-video" in report, "zoo's own components must be declared as entry points"
@@ -245,7 +328,10 @@ def test_check_plugin_loads_only_the_distribution_it_checks(fake_dist):
         """})
     assert check_plugin("acme-extra") == {"temporal_head/acme_extra_pool": "ok",
                                           "preset/acme_extra": "ok"}
-    assert {r.source: r for r in zoo.plugins()}["broken-zoo"].entries[0][2] == "not loaded"
+    assert {r.source: r for r in zoo.plugins(load=False)}["broken-zoo"].entries[0][2] == "not loaded"
+    assert check_plugin("Acme_Extra")  # spelled the ways pip accepts
+    # zoo.plugins() imports every entry point first, as `zoo plugins` does
+    assert {r.source: r for r in zoo.plugins()}["broken-zoo"].entries[0][2] == "failed"
 
 
 def test_a_presets_components_resolve_in_its_own_distribution_first(fake_dist):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from .cost import COST_COLUMNS, COST_STORE, CostRow, costs_for
+from ..registry import FIRST_PARTY
 from .jobs import DATASET
 from .leaderboard import ranked
 from .profiles import DEFAULT_PROFILE
@@ -22,7 +23,6 @@ from .rows import BenchRow, columns_for, format_input
 from .run import DEFAULT_CARDS, DEFAULT_RESULTS, STORE_NAME, preset_info
 from .store import ResultStore
 
-FIRST_PARTY = "zoo-video"  # the distribution of zoo and zoo_plugins
 STALE_HINT = "run python -m zoo.bench.cards"
 CARD_COLUMNS = ("score", "score_ci", "top1_appearance", "top1_motion", "arrow",
                 "temporal_reliance", "scale", "params", "clips_per_s")
