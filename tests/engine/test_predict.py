@@ -83,3 +83,18 @@ def test_bad_video_names_the_file(tmp_path, content):
 def test_model_without_spec_needs_inputs():
     with pytest.raises(ValueError, match="inputs="):
         predict_video(nn.Linear(3, 5), "video.mp4")
+
+
+def test_a_folder_argument_follows_symlinked_folders_without_looping(tmp_path):
+    from zoo.engine.commands import video_paths
+
+    real = tmp_path / "elsewhere" / "wrestling"
+    real.mkdir(parents=True)
+    (real / "a.mp4").write_bytes(b"")
+    (real / "notes.txt").write_text("not a video")
+    shown = tmp_path / "val"
+    shown.mkdir()
+    (shown / "wrestling").symlink_to(real, target_is_directory=True)
+    (real / "up").symlink_to(tmp_path, target_is_directory=True)  # a link back up: no loop
+    found = video_paths([str(shown)])
+    assert [Path(p).name for p in found] == ["a.mp4"]

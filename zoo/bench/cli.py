@@ -24,7 +24,9 @@ def parser() -> argparse.ArgumentParser:
         "fusion=average;streams=1' (shell patterns, ';' between keys, ',' between patterns; a "
         "key left out matches all). Incompatible ones are skipped without a row. Use --presets '' "
         "for combinations only. Sharding: --shard 0/3, 1/3 and 2/3 on three machines split the "
-        "jobs; merge with python -m zoo.bench.leaderboard --merge A.jsonl B.jsonl C.jsonl.")
+        "jobs; merge with python -m zoo.bench.leaderboard --merge A.jsonl B.jsonl C.jsonl. Exit "
+        "status: 0 when every job scored, 1 when any has a failed row, stored ones included (after "
+        "writing every result), 2 on a usage error.")
     p.add_argument("--presets", default="*",
                    help="comma-separated preset names or shell patterns (default: all)")
     p.add_argument("--exclude", default="", help="comma-separated names or patterns to skip")
@@ -101,7 +103,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     where = ", ".join([DATASET] + [f"{n} ({r})" for n, r in sorted(roots.items())])
     print(f"benchmarking {len(jobs)} jobs on {where}, profile {profile.key}: "
           f"{profile.describe()}")
-    run_benchmark(jobs, profile, args.results, None if args.no_cards else args.cards,
-                  force=args.force, retry_failed=args.retry_failed, progress=not args.quiet,
-                  roots=roots, cost=not args.no_cost, force_cost=args.force_cost)
-    return 0
+    rows = run_benchmark(jobs, profile, args.results, None if args.no_cards else args.cards,
+                         force=args.force, retry_failed=args.retry_failed,
+                         progress=not args.quiet, roots=roots, cost=not args.no_cost,
+                         force_cost=args.force_cost)
+    names, datasets = {j.name for j in jobs}, {DATASET, *roots}
+    ours = [r for r in rows if r.kind != "stream" and r.preset in names and r.dataset in datasets]
+    failed = [r for r in ours if not r.ok]
+    if failed:
+        print(f"zoo: error: {len(failed)} of {len(ours)} jobs failed (their reasons are in the "
+              f"Failed table above; --retry-failed runs them again)", file=sys.stderr)
+    return 1 if failed else 0

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .cost import COST_COLUMNS, CostRow, costs_for
 from .jobs import DATASET
 from .profiles import DEFAULT_PROFILE
-from .rows import BenchRow, Column, columns_for, legend, metric_label
+from .rows import BenchRow, Column, columns_for, legend, metric_label, overlap_note
 from .run import DEFAULT_RESULTS, STORE_NAME
 
 Ranked = List[Tuple[int, str, BenchRow]]  # (rank, ranks tied with it, row)
@@ -81,6 +81,7 @@ def header_lines(rows: Sequence[BenchRow], columns: Sequence[Column]) -> List[st
     chance_text = f" (chance {chance[0]:.3f})" if len(chance) == 1 else ""
     lines.append(f"- Dataset: {names}, {classes} classes; {metric_label(rows)} on its {splits} "
                  f"split{chance_text}.")
+    lines += [f"- **Warning**: {overlap_note(r)}." for r in ok if r.train_overlap][:1]
     docs: Dict[str, str] = {}
     for r in ok:
         docs.update(r.group_docs)

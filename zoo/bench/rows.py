@@ -59,6 +59,7 @@ class BenchRow:
     # scores
     metric: str = "top1"  # top1 | map
     test_clips: int = 0
+    train_overlap: int = 0  # test clips that are training clips too (a folder without splits)
     top1: Optional[float] = None
     top1_ci: Optional[Interval] = None
     top5: Optional[float] = None
@@ -100,12 +101,15 @@ class BenchRow:
 
     @property
     def note(self) -> str:
-        """What the figures say plainly about the row: a model whose interval reaches down to
+        """What the figures say plainly about the row: scored on clips it trained on (the
+        held-out split is not held out), the score says nothing about generalisation; a model whose interval reaches down to
         chance learned nothing in the budget (its figures say nothing about the architecture);
         one whose logits stay as they are when its RGB frames are permuted is blind to frame
         order by design (TSN's consensus, a single-frame model); one that learned the task (its
         interval above twice chance) but whose predictions almost never flip when the motion
         clips play backwards does not read the arrow of time."""
+        if self.train_overlap:
+            return overlap_note(self)
         known = self.score_ci is not None and self.chance is not None
         if known and self.score_ci[0] <= self.chance and not self.same_as:
             return (f"learned nothing in this budget: its top-1 interval reaches chance "
@@ -140,6 +144,13 @@ class BenchRow:
                 setattr(row, name, tuple(getattr(row, name)))
         row.group_ci = {k: tuple(v) for k, v in row.group_ci.items()}
         return row
+
+
+def overlap_note(row: BenchRow) -> str:
+    """The warning of a row whose held-out clips are training clips too."""
+    return (f"not held out: {row.train_overlap} of its {row.eval_split} clips are training "
+            f"clips too (a folder without train/ and test/ subfolders gives every "
+            f"split the same videos), so the score is training accuracy")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from .jobs import DATASET, Job
 from .profiles import Profile, format_width
-from .rows import BenchRow, format_input
+from .rows import BenchRow, format_input, overlap_note
 from .schedule import PACE_JOBS, Deadline, end_note, slowdowns
 
 DEFAULT_RESULTS = Path("benchmarks") / "results"
@@ -129,8 +129,8 @@ class Subset:
 def open_splits(dataset: str, root: Optional[Path], inputs, profile: Profile):
     """(training set, test set, name of the test split) of `dataset` read with `inputs`: the
     built-in dataset generates the profile's clip counts; a real one is read from `root`, its
-    "test" split (else "val") held out, both capped at the profile's clips per class."""
-    from ..errors import ZooError
+    "test" split held out, else "val" where "test" is missing, empty or unlabelled (an official
+    test file), both capped at the profile's clips per class."""
     from ..registry import current
 
     factory = current().get("dataset", dataset)
@@ -140,12 +140,36 @@ def open_splits(dataset: str, root: Optional[Path], inputs, profile: Profile):
                 factory(split="test", inputs=inputs, seed=profile.seed,
                         clips_per_class=profile.test_clips_per_class), "test")
     train = factory(root=root, split="train", inputs=inputs)
-    try:
-        test, split = factory(root=root, split="test", inputs=inputs), "test"
-    except (ZooError, ValueError, OSError):
-        test, split = factory(root=root, split="val", inputs=inputs), "val"
+    test, split = held_out_split(factory, root, inputs)
     return (Subset(train, per_class_subset(train, profile.train_clips_per_class)),
             Subset(test, per_class_subset(test, profile.test_clips_per_class)), split)
+
+
+HELD_OUT = ("test", "val")  # the splits a real dataset is scored on, the first usable one
+
+
+def held_out_split(factory, root: Path, inputs) -> Tuple[Any, str]:
+    """(dataset, split name) of the first of `HELD_OUT` that `factory` reads from `root` with
+    labelled clips; a ZooError naming the root and what each split lacks when none has."""
+    from ..data.protocol import unlabelled
+    from ..errors import ZooError
+
+    problems = []
+    for split in HELD_OUT:
+        try:
+            dataset = factory(root=root, split=split, inputs=inputs)
+        except (ZooError, ValueError, OSError) as exc:
+            problems.append(f"{split}: {' '.join(str(exc).split())}")
+            continue
+        if not len(dataset):
+            problems.append(f"{split}: 0 clips")
+        elif unlabelled(dataset):
+            problems.append(f"{split}: {len(dataset)} clips without labels (an official test "
+                            f"file)")
+        else:
+            return dataset, split
+    raise ZooError(f"{root}: no labelled held-out split to score on ({'; '.join(problems)}); "
+                   f"add a labelled {' or '.join(HELD_OUT)} split")
 
 
 def build_scaled(job: Job, num_classes: int, profile: Profile):
@@ -333,7 +357,7 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
     from torch.utils.data import DataLoader
 
     from ..data import collate, loader_settings
-    from ..data.protocol import group_descriptions, prepare
+    from ..data.protocol import group_descriptions, prepare, shared_clips
     from ..engine.train import seed_everything
     from ..errors import IncompatibleError
     from ..inference import channels_last_model
@@ -381,6 +405,7 @@ def run_preset(preset: Union[str, Job], profile: Profile, progress: bool = True,
         stage = "data"
         train_set, test_set, row.eval_split = open_splits(dataset, root, model.spec.inputs,
                                                           profile)
+        row.train_overlap = shared_clips(train_set, test_set)
         stage = "GFLOPs"
         row.params, row.gflops = count_parameters(model), round(gflops(model), 6)
         stage = "data"
@@ -453,6 +478,7 @@ def stream_row(parent: BenchRow, stream: str, fields: Dict[str, Any]) -> BenchRo
                    status="ok", of=parent.preset, source=parent.source, budget=parent.budget,
                    settings=parent.settings, env=parent.env, eval_split=parent.eval_split,
                    num_classes=parent.num_classes, chance=parent.chance,
+                   train_overlap=parent.train_overlap,
                    group_docs=parent.group_docs, width=parent.width,
                    input={stream: parent.input[stream]}, steps=parent.steps)
     _update(row, fields)
@@ -666,6 +692,11 @@ def run_benchmark(presets: Sequence[Union[str, Job]], profile: Profile, results_
                                   leaderboard_stem(dataset), costs=cost_store.rows())
         print(table)
     print(f"wrote the leaderboards under {results_dir} (md, csv, html, png)")
+    for dataset, root in datasets:
+        leaked = next((r for r in rows if r.dataset == dataset and r.train_overlap), None)
+        if leaked:
+            print(f"zoo: warning: {dataset} ({root}): {overlap_note(leaked)}; add train/ and "
+                  f"test/ (or val/) subfolders to hold clips out", file=sys.stderr)
     note = end_note(limits, profile.time_scale, slowdowns(reference, paces),
                     reference_machine)
     if note:

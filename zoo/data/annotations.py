@@ -70,13 +70,22 @@ def collect_errors() -> Iterator[List[AnnotationError]]:
 
 
 def read_text(path: Any) -> str:
-    """The file's text, as UTF-8 (a byte-order mark is dropped); unreadable bytes are an error."""
+    """The file's text, as UTF-8 (a byte-order mark is dropped); unreadable bytes are an error
+    at their line."""
     try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise AnnotationError(path, 1, f"not UTF-8 text ({exc.reason})") from None
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise AnnotationError(path, 0, f"cannot read the file ({exc.strerror})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # offsets count from after it
+        offset = exc.start + bom
+        line = data.count(b"\n", 0, offset) + 1
+        column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+        raise AnnotationError(path, line, f"not UTF-8 text (byte {data[offset]:#04x} at column "
+                                          f"{column}: {exc.reason}); re-save the file as "
+                                          f"UTF-8") from None
 
 
 def parse_entries(path: Any, entries: Iterable[Tuple[Any, T]], parse: Callable[[T], Any],
@@ -93,6 +102,9 @@ def parse_entries(path: Any, entries: Iterable[Tuple[Any, T]], parse: Callable[[
             record = parse(entry)
         except AnnotationError:
             raise
+        except KeyError as exc:
+            report.add(location, f"missing {exc.args[0]!r}" if exc.args else "missing a key")
+            continue
         except PARSE_ERRORS as exc:
             report.add(location, str(exc) or type(exc).__name__)
             continue

@@ -36,22 +36,34 @@ class VideoRecord:
     end: Optional[float] = None
 
 
+def video_files(root: Any) -> List[str]:
+    """The video files (by extension) in and below folder `root`, sorted, following symlinked
+    folders (each real folder read once, so a link to a folder above ends no loop)."""
+    found, seen = [], set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        found += [os.path.join(folder, name) for name in files
+                  if name.lower().endswith(VIDEO_EXTENSIONS)]
+    return sorted(found)
+
+
 class VideoIndex:
-    """Every video file under a folder, found by file name without extension or by relative
+    """Every video file under a folder (`video_files`), found by file name without extension or by relative
     path, so that adapters can try the naming schemes a dataset is distributed in."""
 
     def __init__(self, root: Any):
         self.root = Path(root)
         self.by_stem: Dict[str, str] = {}
         self.by_relative: Dict[str, str] = {}
-        for folder, _, files in os.walk(self.root):
-            for name in files:
-                if name.lower().endswith(VIDEO_EXTENSIONS):
-                    path = os.path.join(folder, name)
-                    relative = os.path.relpath(path, self.root).replace(os.sep, "/")
-                    self.by_relative[relative] = path
-                    self.by_relative[os.path.splitext(relative)[0]] = path
-                    self.by_stem.setdefault(os.path.splitext(name)[0], path)
+        for path in video_files(self.root):
+            relative = os.path.relpath(path, self.root).replace(os.sep, "/")
+            self.by_relative[relative] = path
+            self.by_relative[os.path.splitext(relative)[0]] = path
+            self.by_stem.setdefault(os.path.splitext(os.path.basename(path))[0], path)
 
     def find(self, *names: str) -> Optional[str]:
         """The first of `names` (relative paths, with or without extension, or bare stems)."""
@@ -140,6 +152,8 @@ class VideoClipDataset(Dataset):
     Frames are decoded already shrunk toward the largest short side the streams resize to
     (`Decoder.read_resized`) and kept in a `FrameCache` of `frame_cache_mb` (0: none), so that a
     video read again (the next epoch, another clip of it) is not decoded again.
+    `labelled` is False for annotations without labels (an official test file): training or
+    evaluating on it should refuse.
     """
 
     def __init__(self, records: Sequence[VideoRecord], classes: Sequence[str],
@@ -149,13 +163,15 @@ class VideoClipDataset(Dataset):
                  flow: Union[FlowOptions, Dict[str, Any], None] = None,
                  clips: int = 1, crops: int = 1, short_side: Optional[int] = None,
                  class_groups: Optional[Dict[str, List[int]]] = None,
-                 health: Optional[DataHealth] = None, frame_cache_mb: float = 256.0):
+                 health: Optional[DataHealth] = None, frame_cache_mb: float = 256.0,
+                 labelled: bool = True):
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error {on_error!r} is not one of {ON_ERROR}")
         if pad not in PAD_MODES:
             raise ValueError(f"pad {pad!r} is not one of {PAD_MODES}")
         self.records = list(records)
         self.classes = list(classes)
+        self.labelled = labelled  # False: no labels in the annotations (every label is -1)
         self.inputs = {k: v if isinstance(v, InputSpec) else InputSpec(**v)
                        for k, v in (inputs or {"rgb": InputSpec()}).items()}
         self.train, self.multi_label, self.on_error, self.pad = train, multi_label, on_error, pad

@@ -60,3 +60,33 @@ def prepare(dataset: Any, time_orders: Sequence[str] = ("forward",)) -> None:
     timed; a dataset without ``prepare`` reads its clips as they come."""
     if hasattr(dataset, "prepare"):
         dataset.prepare(time_orders)
+
+
+def unlabelled(dataset: Any) -> bool:
+    """True when `dataset`'s annotations carry no labels (an official test file): it says so
+    (``labelled`` False) or it has clips and every one's label is -1."""
+    if not getattr(dataset, "labelled", True):
+        return True
+    return hasattr(dataset, "label") and len(dataset) > 0 and all(dataset.label(i) == -1 for i in range(len(dataset)))
+
+
+def clip_ids(dataset: Any) -> Optional[List[Any]]:
+    """Each clip's identity, (video path, start, end), where `dataset` lists its ``records``
+    (or wraps one that does, as ``dataset`` with ``indices``); None where it cannot tell."""
+    records = getattr(dataset, "records", None)
+    if records is not None:
+        return [(str(getattr(r, "path", r)), getattr(r, "start", None), getattr(r, "end", None))
+                for r in records]
+    inner, indices = getattr(dataset, "dataset", None), getattr(dataset, "indices", None)
+    ids = None if inner is None or indices is None else clip_ids(inner)
+    return None if ids is None else [ids[i] for i in indices]
+
+
+def shared_clips(train: Any, held_out: Any) -> int:
+    """How many clips of `held_out` are clips of `train` too (0 where they cannot be told):
+    a folder without split subfolders gives every split the same videos."""
+    train_ids, held_ids = clip_ids(train), clip_ids(held_out)
+    if train_ids is None or held_ids is None:
+        return 0
+    seen = set(train_ids)
+    return sum(i in seen for i in held_ids)

@@ -105,16 +105,106 @@ def _dataset_settings(run: Dict[str, Any], args: argparse.Namespace) -> Dict[str
     return settings
 
 
+def _where(settings: Dict[str, Any], split: str) -> str:
+    root = f" at {settings['root']}" if settings.get("root") else ""
+    return f"dataset {settings['name']!r} split {split!r}{root}"
+
+
 def _make_dataset(settings: Dict[str, Any], split: str, model):
-    """The dataset's `split` for `model`'s inputs, checked to hold a readable clip."""
+    """The dataset's `split` for `model`'s inputs, checked to hold labels and a readable clip."""
+    from ..data.protocol import unlabelled
     from ..registry import current
 
     factory = current().get("dataset", settings["name"])
     dataset = factory(root=settings.get("root"), split=split, inputs=model.spec.inputs,
                       **settings["options"])
-    root = f" at {settings['root']}" if settings.get("root") else ""
-    check_readable(dataset, f"dataset {settings['name']!r} split {split!r}{root}")
+    where = _where(settings, split)
+    if unlabelled(dataset):
+        raise ConfigError(f"{where}: its annotation file gives no labels (every clip is "
+                          f"labelled -1, as in an official test file), so it cannot be trained "
+                          f"or scored on; use a labelled split (e.g. --split val), and "
+                          f"`zoo predict` for unlabelled videos")
+    check_readable(dataset, where)
     return dataset
+
+
+def align_classes(dataset, classes, where: str, source: str):
+    """`dataset` with its labels mapped by class name onto `classes` (the model's: the training
+    split's or the checkpoint's) where its own class list differs; ConfigError naming its
+    classes that `classes` lacks (when clips carry them) instead of scoring mismatched indices.
+    """
+    own = [str(c) for c in getattr(dataset, "classes", None) or []]
+    classes = [str(c) for c in classes or []]
+    if not own or not classes or own == classes:
+        return dataset
+    index = {name: i for i, name in enumerate(classes)}
+    used = _used_labels(dataset)
+    missing = [c for i, c in enumerate(own) if c not in index and (used is None or i in used)]
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise ConfigError(f"{where}: its class(es) {missing[:5]}{more} are not among the "
+                          f"{len(classes)} classes of {source}; give both the same class list "
+                          f"(e.g. the dataset's classes= option)")
+    return Relabelled(dataset, [index.get(c, -1) for c in own], classes)
+
+
+def _used_labels(dataset) -> Optional[set]:
+    """The class indices `dataset`'s clips carry (None: it cannot say without decoding)."""
+    if not hasattr(dataset, "label"):
+        return None
+    used: set = set()
+    for i in range(len(dataset)):
+        label = dataset.label(i)
+        used.update(label if isinstance(label, (list, tuple)) else [label])
+    return {int(c) for c in used}
+
+
+class Relabelled:
+    """`dataset` with each label mapped through `mapping` (its class index -> one of
+    `classes`); every other attribute is the wrapped dataset's."""
+
+    def __init__(self, dataset, mapping: List[int], classes: List[str]):
+        self.dataset, self.mapping, self.classes = dataset, list(mapping), list(classes)
+
+    def __getattr__(self, name: str):
+        if name == "dataset":  # not yet set (unpickling in a worker process)
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def _map(self, label):
+        import torch
+
+        if isinstance(label, torch.Tensor) and label.is_floating_point():  # multi-hot
+            out = torch.zeros(len(self.classes), dtype=label.dtype)
+            out[torch.tensor(self.mapping)[label.nonzero().flatten()]] = 1
+            return out
+        if isinstance(label, (list, tuple)):
+            return type(label)(self.mapping[int(c)] for c in label)
+        value = int(label)
+        mapped = value if value < 0 else self.mapping[value]
+        return torch.tensor(mapped) if isinstance(label, torch.Tensor) else mapped
+
+    def label(self, index: int):
+        return self._map(self.dataset.label(index))
+
+    def __getitem__(self, index: int):
+        sample = self.dataset[index]
+        return None if sample is None else {**sample, "label": self._map(sample["label"])}
+
+
+def warn_shared_clips(train_set, val_set, where: str) -> None:
+    """A warning on stderr when `val_set` holds clips of `train_set` (a flat folder gives every
+    split the same videos): its scores are then training accuracy."""
+    from ..data.protocol import shared_clips
+
+    shared = shared_clips(train_set, val_set)
+    if shared:
+        print(f"zoo train: warning: {where}: {shared} of its {len(val_set)} clips are training "
+              f"clips too, so its scores are training accuracy, not held-out accuracy; give the "
+              f"dataset separate train/ and val/ (or test/) splits", file=sys.stderr)
 
 
 def check_readable(dataset, where: str) -> None:
@@ -161,9 +251,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     with dist_utils.process_group(config.device) as device:
         seed_everything(config.seed)
         model = _build_model(model_source, num_classes, overrides)
-        train_set = _make_dataset(data, data.get("train_split", "train"), model)
-        val_set = _make_dataset(data, data.get("val_split", "val"), model)
+        train_split, val_split = data.get("train_split", "train"), data.get("val_split", "val")
+        train_set = _make_dataset(data, train_split, model)
+        val_set = _make_dataset(data, val_split, model)
         classes = getattr(train_set, "classes", None)
+        if dist_utils.is_main_process():
+            warn_shared_clips(train_set, val_set, _where(data, val_split))
+        val_set = align_classes(val_set, classes, _where(data, val_split),
+                                f"the training split {train_split!r}")
         if num_classes is None and classes:
             num_classes = len(classes)
         # the dataset decides single- or multi-label: its labels pick the loss, and the saved
@@ -197,7 +292,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         model = _load_model(args.model, args.checkpoint, args.num_classes or run.get("num_classes"),
                             parse_overrides(args.set, run.get("overrides")),
                             fallback=run.get("model")).to(device)
-        dataset = _make_dataset(data, args.split or data.get("val_split", "val"), model)
+        split = args.split or data.get("val_split", "val")
+        dataset = _make_dataset(data, split, model)
+        dataset = align_classes(dataset, getattr(model, "classes", None), _where(data, split),
+                                f"the checkpoint {args.checkpoint}")
+        check_class_count(dataset, model.spec.num_classes, _where(data, split))
         loader = dist_utils.make_loader(dataset, args.batch_size, train=False,
                                         num_workers=args.num_workers, collate_fn=_collate())
         if args.optimize:
@@ -213,9 +312,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if dist_utils.is_main_process():
             _print_json(metrics)
             if args.out:
-                classes = getattr(dataset, "classes", None) or range(scores.shape[1])
-                _write_reports(Path(args.out), metrics, scores, labels, [str(c) for c in classes])
+                _write_reports(Path(args.out), metrics, scores, labels,
+                               report_classes(model, dataset, scores.shape[1]))
     return 0
+
+
+def check_class_count(dataset, num_classes: int, where: str) -> None:
+    """ConfigError when `dataset` has more classes than the model scores (no names to map by)."""
+    own = getattr(dataset, "classes", None)
+    if own is not None and len(own) > num_classes:
+        raise ConfigError(f"{where}: {len(own)} classes, but the model scores {num_classes}; "
+                          f"evaluate a checkpoint trained on these classes")
+
+
+def report_classes(model, dataset, num_classes: int) -> List[str]:
+    """The names of the model's `num_classes` outputs: the checkpoint's, else the dataset's
+    where it has as many, else the indices."""
+    for classes in (getattr(model, "classes", None), getattr(dataset, "classes", None)):
+        if classes and len(classes) == num_classes:
+            return [str(c) for c in classes]
+    return [str(i) for i in range(num_classes)]
 
 
 def _write_reports(out: Path, metrics: Dict[str, float], scores, labels, classes) -> None:
@@ -238,9 +354,10 @@ LIST_SUFFIXES = (".txt", ".lst", ".list")
 
 def video_paths(items: List[str]) -> List[str]:
     """The videos that ``zoo predict`` arguments name: files, folders (every video file in and
-    below them) and text files of paths (one a line, relative to the list's folder; blank lines
-    and ``#`` comments skipped). A path that does not exist, a URL or an empty string fails."""
-    from ..data.dataset import VIDEO_EXTENSIONS
+    below them, symlinked folders followed) and text files of paths (one a line, relative to
+    the list's folder; blank lines and ``#`` comments skipped). A path that does not exist, a
+    URL or an empty string fails."""
+    from ..data.dataset import VIDEO_EXTENSIONS, video_files
 
     paths: List[str] = []
     for item in items:
@@ -252,8 +369,7 @@ def video_paths(items: List[str]) -> List[str]:
                               f"video and pass its path")
         path = Path(item).expanduser()
         if path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*")
-                           if p.is_file() and p.name.lower().endswith(VIDEO_EXTENSIONS))
+            found = video_files(path)
             if not found:
                 raise ConfigError(f"{item}: no video file ({' '.join(VIDEO_EXTENSIONS)}) in this "
                                   f"folder or below")

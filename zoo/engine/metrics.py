@@ -51,12 +51,23 @@ def topk_accuracy(scores: ArrayLike, labels: ArrayLike, k: int = 1) -> float:
 
 def confusion_matrix(scores_or_predictions: ArrayLike, labels: ArrayLike,
                      num_classes: int) -> np.ndarray:
-    """Counts ``[true class, predicted class]``; scores ``[N, C]`` are reduced by argmax."""
+    """Counts ``[true class, predicted class]``, `num_classes` square (the model's classes);
+    scores ``[N, C]`` are reduced by argmax. A class index outside it raises ValueError."""
     pred = _numpy(scores_or_predictions)
     if pred.ndim == 2:
+        if pred.shape[1] > num_classes:
+            raise ValueError(f"confusion_matrix: scores of {pred.shape[1]} classes but "
+                             f"num_classes={num_classes}; pass the model's class count")
         pred = np.argmax(pred, axis=1)
     labels = _numpy(labels).astype(int)
-    flat = labels * num_classes + pred.astype(int)
+    pred = pred.astype(int)
+    for what, values in (("label", labels), ("prediction", pred)):
+        outside = values[(values < 0) | (values >= num_classes)]
+        if outside.size:
+            raise ValueError(f"confusion_matrix: {what} {int(outside[0])} is outside the "
+                             f"{num_classes} classes (0..{num_classes - 1}); pass the model's "
+                             f"class count (a label of -1 is an unlabelled clip)")
+    flat = labels * num_classes + pred
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 

@@ -278,7 +278,11 @@ def merged_health(health: DataHealth) -> DataHealth:
 
 
 def score_metrics(scores: torch.Tensor, labels: torch.Tensor) -> Dict[str, float]:
-    """Loss and metrics of gathered logits and labels (multi-hot labels: multi-label metrics)."""
+    """Loss and metrics of gathered logits and labels (multi-hot labels: multi-label metrics);
+    ZooError where a clip has no label (-1, an annotation row without one)."""
+    if not labels.is_floating_point() and bool((labels < 0).any()):
+        raise ZooError(f"{int((labels < 0).sum())} of {len(labels)} clips have no label (-1: "
+                       f"their annotation rows give none); score a labelled split")
     metrics = {"loss": float(loss_for(labels, scores))}
     metrics.update(classification_metrics(scores, labels, multi_label=labels.is_floating_point()))
     return {k: float(v) for k, v in metrics.items()}  # python floats: checkpoints load weights_only

@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 from ...errors import ZooError
 from ...specs import InputSpec
-from ..annotations import collect_errors
+from ..annotations import AnnotationError, collect_errors
 from ..dataset import VideoClipDataset, VideoIndex, VideoRecord, keep_found
 from ..health import DataHealth
 
@@ -74,29 +74,51 @@ def find_folder(given: Any, root: Path, candidates: Iterable[str]) -> Path:
     return root
 
 
-def drop_unknown_labels(items: Iterable[Any], label_of: Callable[[Any], Optional[str]],
-                        classes: Sequence[str], where: Any) -> List[Any]:
-    """The items whose label (None: unlabelled) is a known class; warns about the others."""
-    known = set(classes)
-    kept, unknown = [], set()
-    for item in items:
-        label = label_of(item)
-        (kept.append(item) if label is None or label in known else unknown.add(label))
-    if unknown:
-        warnings.warn(f"{where}: left out the entries whose label is not a known class: "
-                      f"{sorted(unknown)[:5]}", RuntimeWarning, stacklevel=3)
-    return kept
+def training_labels(split: str, read: Callable[[], Iterable[Optional[str]]]) -> Optional[List[str]]:
+    """For a split other than training, given no class list: the sorted labels of the root's
+    training split (`read` quietly: its own bad entries are reported when it is loaded), so that
+    class i means the same in every split. None for the training split itself, or when the
+    root has no readable, labelled training split (the split's own labels are used then)."""
+    if split in SPLIT_NAMES["train"]:
+        return None
+    with warnings.catch_warnings(), collect_errors():
+        warnings.simplefilter("ignore")
+        try:
+            labels = {label for label in read() if label is not None}
+        except ZooError:
+            return None
+    return sorted(labels) or None
+
+
+def check_label(label: str, known: Optional[Dict[str, int]], source: str) -> int:
+    """The class index of `label` in `known` (None: not checked, -1); a ValueError naming
+    `source` (where the classes come from) when it is not a known class."""
+    if known is None:
+        return -1
+    if label not in known:
+        raise ValueError(f"label {label!r} is not a class of {source}; fix the label, or add "
+                         f"the class there")
+    return known[label]
 
 
 def make_dataset(found: Iterable[Tuple[Optional[str], VideoRecord]], classes: Sequence[str],
                  inputs: Optional[Dict[str, InputSpec]], split: str, videos: Path,
-                 multi_label: bool = False, **options: Any) -> VideoClipDataset:
+                 multi_label: bool = False, labelled: bool = True,
+                 **options: Any) -> VideoClipDataset:
     """A `VideoClipDataset` over the records whose video was found (the rest counted missing);
-    training behaviour for the train split."""
+    training behaviour for the train split. `labelled` False: the annotations give no labels
+    (an official test file; every label is -1)."""
     health = options.pop("health", None) or DataHealth()
     records = keep_found(found, health, videos)
     return VideoClipDataset(records, classes, inputs, train=split == "train",
-                            multi_label=multi_label, health=health, **options)
+                            multi_label=multi_label, health=health, labelled=labelled,
+                            **options)
+
+
+def unlabelled_training_split(path: Any, what: str) -> AnnotationError:
+    """The error for a training split whose annotations (`what`) give no labels."""
+    return AnnotationError(path, 1, f"{what}: a training split needs labels (only official "
+                                    f"test files go without); use the labelled annotation file")
 
 
 def locate(index: VideoIndex, records: Iterable[Tuple[Sequence[str], VideoRecord]]

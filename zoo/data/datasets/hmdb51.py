@@ -37,7 +37,8 @@ class HMDBEntry:
 def _parse_line(line: str) -> HMDBEntry:
     fields = line.split()
     if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
-        raise ValueError("expected '<video>.avi <0|1|2>'")
+        raise ValueError(f"expected '<video>.avi <0|1|2>' (0 unused, 1 train, 2 test), got "
+                         f"{line.strip()!r}")
     return HMDBEntry(fields[0], int(fields[1]))
 
 

@@ -6,15 +6,19 @@ trimmed), in a folder per label (spaces or underscores) or flat.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ...errors import ZooError
 from ...registry import register_dataset
 from ...specs import InputSpec, ModelMeta
 from ..annotations import class_index, parse_csv, parse_float, resolve_classes
 from ..dataset import VideoIndex, VideoRecord
-from .common import (counts_annotation_errors, drop_unknown_labels, find_file, find_folder,
-                     locate, make_dataset, need_root, split_names)
+from .common import (SPLIT_NAMES, check_label, counts_annotation_errors, find_file, find_folder,
+                     locate, make_dataset, need_root, split_names, training_labels,
+                     unlabelled_training_split)
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,23 @@ def _parse_row(row: Dict[str, str]) -> KineticsEntry:
     return KineticsEntry(youtube_id, start, end, label, row.get("split", ""))
 
 
-def parse_kinetics_csv(path: Any, strict: bool = False) -> List[KineticsEntry]:
-    """The entries of a Kinetics CSV file."""
-    return parse_csv(path, _parse_row, ("youtube_id", "time_start", "time_end"), strict)
+def parse_kinetics_csv(path: Any, strict: bool = False,
+                       known: Optional[Dict[str, int]] = None,
+                       source: str = "") -> List[KineticsEntry]:
+    """The entries of a Kinetics CSV file; with `known` classes (from `source`), an entry whose
+    label is not one of them is a bad entry."""
+    def parse(row: Dict[str, str]) -> KineticsEntry:
+        entry = _parse_row(row)
+        if entry.label is not None:
+            check_label(entry.label, known, source)
+        return entry
+    return parse_csv(path, parse, ("youtube_id", "time_start", "time_end"), strict)
+
+
+def _csv_file(annotations: Any, root: Any, split: str):
+    names = split_names(split)
+    return find_file(annotations, root, [f"{d}{n}.csv" for n in names
+                                         for d in ("annotations/", "")], "annotation")
 
 
 @counts_annotation_errors
@@ -55,15 +73,30 @@ def kinetics(version: int, root: Any = None, split: str = "train",
              videos: Any = None, classes: Any = None, strict: bool = False, **options: Any):
     """Kinetics-`version` from `root` (``annotations/{split}.csv`` or ``{split}.csv``, videos in
     ``{split}/``, ``videos/`` or `root`); `classes` is a list or label-map file (default: the
-    sorted labels of the CSV)."""
+    sorted labels of the root's training CSV, the same for every split; a val/test label not
+    among them is a bad entry). A CSV without a ``label`` column (the official test files)
+    loads unlabelled (labels -1, ``labelled`` False); for the training split it is an error."""
     root = need_root(root, f"kinetics{version}")
-    names = split_names(split)
-    csv_file = find_file(annotations, root, [f"{d}{n}.csv" for n in names
-                                             for d in ("annotations/", "")], "annotation")
-    entries = parse_kinetics_csv(csv_file, strict)
-    classes = resolve_classes(classes, (e.label for e in entries if e.label))
+    csv_file = _csv_file(annotations, root, split)
+    source = f"the label map {classes}" if isinstance(classes, (str, Path)) else "the classes given"
+    if classes is None:
+        train_file = None
+        with contextlib.suppress(ZooError):
+            train_file = _csv_file(None, root, "train")
+        classes = training_labels(split, lambda: (
+            e.label for e in parse_kinetics_csv(train_file))) if train_file else None
+        source = f"the training split ({train_file})"
+    else:
+        classes = resolve_classes(classes, ())
+    entries = parse_kinetics_csv(csv_file, strict, class_index(classes) if classes else None,
+                                 source)
+    labelled = not entries or entries[0].label is not None
+    if not labelled and split in SPLIT_NAMES["train"]:
+        raise unlabelled_training_split(csv_file, "no 'label' column")
+    if classes is None:
+        classes = sorted({e.label for e in entries if e.label})
     index_of = class_index(classes)
-    entries = drop_unknown_labels(entries, lambda e: e.label, classes, csv_file)
+    names = split_names(split)
     folder = find_folder(videos, root, names + ("videos",))
     index = VideoIndex(folder)
     found = locate(index, (
@@ -71,7 +104,7 @@ def kinetics(version: int, root: Any = None, split: str = "train",
           e.clip_name, f"{e.label}/{e.youtube_id}", e.youtube_id],
          VideoRecord("", index_of[e.label] if e.label else -1, e.clip_name))
         for e in entries))
-    return make_dataset(found, classes, inputs, split, folder, **options)
+    return make_dataset(found, classes, inputs, split, folder, labelled=labelled, **options)
 
 
 _META = dict(needs_root=True, multi_label=False)

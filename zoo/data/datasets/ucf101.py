@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ...registry import register_dataset
 from ...specs import InputSpec, ModelMeta
-from ..annotations import AnnotationError, class_index, parse_lines
+from ..annotations import AnnotationError, class_index, parse_entries, parse_lines, text_lines
 from ..dataset import VideoIndex, VideoRecord
 from .common import (counts_annotation_errors, find_file, find_folder, locate, make_dataset,
                      need_root)
@@ -34,10 +34,19 @@ def _parse_class_line(line: str) -> Tuple[int, str]:
 
 def read_class_ind(path: Any) -> List[str]:
     """Class names by 0-based index from ``classInd.txt`` (numbered 1..N, each once)."""
-    pairs = parse_lines(path, _parse_class_line, strict=True)
-    numbers = sorted(n for n, _ in pairs)
-    if numbers != list(range(1, len(pairs) + 1)):
-        raise AnnotationError(path, "*", f"class numbers should be 1..{len(pairs)} once each")
+    lines = list(text_lines(path))
+    pairs = parse_entries(path, lines, _parse_class_line, strict=True)
+    count, first_line = len(pairs), {}
+    for (line, _), (number, name) in zip(lines, pairs):
+        if number in first_line:
+            raise AnnotationError(path, line, f"class number {number} ({name}) is already used "
+                                              f"at line {first_line[number]}; number the "
+                                              f"{count} classes 1..{count}, each once")
+        if number > count:
+            raise AnnotationError(path, line, f"class number {number} ({name}) is outside "
+                                              f"1..{count}; number the {count} classes "
+                                              f"1..{count}, each once")
+        first_line[number] = line
     return [name for _, name in sorted(pairs)]
 
 
