@@ -301,3 +301,12 @@ def test_a_rows_note_says_what_its_figures_show(top1_ci, arrow, order_change, ex
                    chance=1 / 12, steps=166, arrow=arrow, arrow_clips=400,
                    order_change=order_change, order_clips=64)
     assert row.note.startswith(expected) and bool(row.note) == bool(expected)
+
+
+def test_a_rows_note_counts_the_unreadable_clips_it_skipped():
+    row = BenchRow("m", "d", "x", status="ok", top1=0.9, top1_ci=(0.85, 0.95), chance=0.5,
+                   skipped_loads=2)
+    assert row.note == "2 unreadable clips skipped (the run's log names them)"
+    row.top1_ci = (0.4, 0.6)
+    assert row.note.startswith("learned nothing in this budget") and row.note.endswith(
+        "; 2 unreadable clips skipped (the run's log names them)")

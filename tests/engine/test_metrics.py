@@ -119,7 +119,17 @@ def test_per_class_report_matches_sklearn(seed):
     np.testing.assert_array_equal([r["support"] for r in rows], support)
     np.testing.assert_allclose([r["recall"] for r in rows[:4]], recall[:4])
     assert math.isnan(rows[4]["recall"])
+    np.testing.assert_array_equal([r["predicted"] for r in rows], np.bincount(pred, minlength=5))
     assert "support" in metrics.format_report(rows).splitlines()[0]
+
+
+def test_the_text_report_counts_rather_than_lists_classes_with_no_clip_and_no_prediction():
+    labels = np.array([0, 0, 1, 1])
+    predictions = np.array([0, 2, 1, 1])  # class 2 predicted once with no clip; 3 and 4 unseen
+    rows = metrics.per_class_report(predictions, labels, ["a", "b", "c", "d", "e"])
+    lines = metrics.format_report(rows).splitlines()
+    assert [line.split()[0] for line in lines[1:4]] == ["a", "b", "c"]
+    assert lines[-1] == "(2 more classes: no clip, never predicted)"
 
 
 def test_confusion_matrix_image(tmp_path):

@@ -101,11 +101,19 @@ class BenchRow:
 
     @property
     def note(self) -> str:
-        """What the figures say plainly about the row: scored on clips it trained on (the
-        held-out split is not held out), the score says nothing about generalisation; a model whose interval reaches down to
-        chance learned nothing in the budget (its figures say nothing about the architecture);
-        one whose logits stay as they are when its RGB frames are permuted is blind to frame
-        order by design (TSN's consensus, a single-frame model); one that learned the task (its
+        """What the figures say plainly about the row (`finding`), and how many unreadable
+        clips its training and scoring skipped."""
+        skipped = (f"{self.skipped_loads} unreadable clip{'s' if self.skipped_loads > 1 else ''} "
+                   f"skipped (the run's log names them)" if self.skipped_loads else "")
+        return "; ".join(filter(None, (self.finding, skipped)))
+
+    @property
+    def finding(self) -> str:
+        """Scored on clips it trained on (the held-out split is not held out), the score says
+        nothing about generalisation; a model whose interval reaches down to chance learned
+        nothing in the budget (its figures say nothing about the architecture); one whose
+        logits stay as they are when its RGB frames are permuted is blind to frame order by
+        design (TSN's consensus, a single-frame model); one that learned the task (its
         interval above twice chance) but whose predictions almost never flip when the motion
         clips play backwards does not read the arrow of time."""
         if self.train_overlap:

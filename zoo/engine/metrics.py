@@ -135,7 +135,8 @@ def global_average_precision(scores: ArrayLike, targets: ArrayLike, k: int = 20)
 
 def per_class_report(scores_or_predictions: ArrayLike, labels: ArrayLike,
                      classes: Sequence[str]) -> List[Dict[str, float]]:
-    """One row per class: support, correct, recall (per-class accuracy), precision, f1.
+    """One row per class: support, correct, predicted (clips predicted as it), recall
+    (per-class accuracy), precision, f1.
 
     Recall is NaN for a class with no sample; precision is 0 for a class never predicted.
     """
@@ -148,17 +149,22 @@ def per_class_report(scores_or_predictions: ArrayLike, labels: ArrayLike,
         both = (precision + recall) if support[c] else 0.0
         f1 = 2 * precision * recall / both if both else 0.0
         rows.append({"class": name, "support": int(support[c]), "correct": int(correct[c]),
-                     "recall": float(recall), "precision": float(precision), "f1": float(f1)})
+                     "predicted": int(predicted[c]), "recall": float(recall), "precision": float(precision), "f1": float(f1)})
     return rows
 
 
 def format_report(rows: List[Dict[str, float]]) -> str:
-    """A fixed-width text table of `per_class_report` rows."""
-    width = max([len("class")] + [len(str(r["class"])) for r in rows])
+    """A fixed-width text table of `per_class_report` rows; the classes with no clip that
+    nothing was predicted as (most of a 400-class label map on a small split) are counted in
+    a last line rather than listed."""
+    shown = [r for r in rows if r["support"] or r.get("predicted", 1)]
+    width = max([len("class")] + [len(str(r["class"])) for r in shown])
     lines = [f"{'class':<{width}}  support  correct  recall  precision      f1"]
-    for r in rows:
+    for r in shown:
         lines.append(f"{r['class']:<{width}}  {r['support']:>7}  {r['correct']:>7}  "
                      f"{r['recall']:>6.3f}  {r['precision']:>9.3f}  {r['f1']:>6.3f}")
+    if len(shown) < len(rows):
+        lines.append(f"({len(rows) - len(shown)} more classes: no clip, never predicted)")
     return "\n".join(lines)
 
 
