@@ -9,7 +9,7 @@ import pytest
 
 from toys import install
 from zoo.bench import cli
-from zoo.bench.run import STORE_NAME, held_out_split
+from zoo.bench.run import REASON_CHARS, STORE_NAME, held_out_split, reason
 from zoo.bench.store import ResultStore
 from zoo.data.protocol import shared_clips, unlabelled
 from zoo.errors import ZooError
@@ -117,3 +117,12 @@ def test_no_held_out_split_fails_the_rows_and_the_exit_status(fake_dist, videos,
     assert f"{only_train}: no labelled held-out split" in row.reason
     assert "test: 0 clips" in row.reason and "val: 0 clips" in row.reason
     assert "zoo: error: 1 of 2 jobs failed" in out.err
+
+
+def test_a_long_failure_reason_keeps_its_fix():
+    error = ValueError("/a/very/long/path" * 40 + ": no labelled held-out split; add a labelled "
+                       "test or val split")
+    text = reason("data", error)
+    assert len(text) <= REASON_CHARS and text.startswith("data: ValueError: /a/very")
+    assert " … " in text and text.endswith("add a labelled test or val split")
+    assert reason("data", ValueError("short")) == "data: ValueError: short"

@@ -75,9 +75,17 @@ def preset_info(preset: str) -> Dict[str, Any]:
             "default_input": input_summary({n: InputSpec(**s["input"]) for n, s in streams.items()})}
 
 
+REASON_CHARS = 400  # a failed row's reason at most; its middle goes, not the fix at its end
+
+
 def reason(stage: str, exc: BaseException) -> str:
-    message = " ".join(str(exc).split())
-    return f"{stage}: {type(exc).__name__}: {message}"[:300]
+    """A failed row's one-line reason: the stage, the error's type and its message, whose
+    middle is cut where it is long (zoo's errors end with the fix)."""
+    text = f"{stage}: {type(exc).__name__}: {' '.join(str(exc).split())}"
+    if len(text) <= REASON_CHARS:
+        return text
+    half = (REASON_CHARS - 3) // 2
+    return f"{text[:half]} … {text[-half:]}"
 
 
 def per_class_subset(dataset: Any, per_class: int) -> List[int]:
