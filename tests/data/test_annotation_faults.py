@@ -120,3 +120,20 @@ def test_charades_negative_start_is_a_bad_line(tmp_path, tiny_video):
     assert [(r.video_id, r.label) for r in ds.records] == [("N11GT", (15,))]
     assert ds.health.annotation_errors == 1
     assert "Charades_v1_train.csv:2: action 'c092 -1.00 1.20' should have 0 <= start" in warning
+
+
+def test_an_activitynet_segment_past_the_end_of_its_video_is_reported_once(tmp_path, tiny_video,
+                                                                           caplog):
+    """The real annotation of a long video beside a short cut of it: padded, and said why."""
+    place(tiny_video, tmp_path / "videos" / "v_abc.mp4")  # 2 s
+    (tmp_path / "activity_net.v1-3.min.json").write_text(json.dumps({
+        "version": "VERSION 1.3", "taxonomy": [],
+        "database": {"abc": {"duration": 120.0, "subset": "validation", "resolution": "64x48",
+                             "url": "", "annotations": [{"segment": [11.0, 30.0],
+                                                         "label": "Archery"}]}}}))
+    ds = dataset("activitynet", tmp_path, "val", RGB)
+    with caplog.at_level("WARNING", logger="zoo.data"):
+        first, again = ds[0], ds[0]
+    assert first["padded"] and again["padded"]
+    said = [r.getMessage() for r in caplog.records if "starts after the end" in r.getMessage()]
+    assert len(said) == 1 and "segment from 11 s starts after the end of the video (2.0 s)" in said[0]

@@ -218,6 +218,12 @@ class VideoClipDataset(Dataset):
         """The sample of `record`; raises VideoDecodeError when the video gives no frames."""
         info = self.decoder.probe(record.path)
         first, count = self._frame_range(record, info)
+        if record.start is not None and record.start * info.fps >= info.num_frames:
+            self.health.note_once(record.path, (
+                f"segment from {record.start:g} s starts after the end of the video "
+                f"({info.num_frames / info.fps:.1f} s), so its clip repeats the video's last "
+                f"frame: the annotation is for a longer video than this file; replace the "
+                f"file with the full video, or drop the segment"))
         if self.train:  # one draw: the clip's start (shared by all dense streams), crop, flip
             start, top, left, coin = torch.rand(4).tolist()
             position, flip = (top, left), coin < 0.5

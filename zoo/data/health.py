@@ -50,6 +50,13 @@ class DataHealth:
             self._logged.add(video)
             logger.warning("zoo.data: skipping %s: %s", video, reason)
 
+    def note_once(self, video: str, problem: str) -> None:
+        """Log a problem of `video` that loses no sample, the first time it is seen."""
+        key = (video, problem)
+        if key not in self._logged:
+            self._logged.add(key)
+            logger.warning("zoo.data: %s: %s", video, problem)
+
     def update(self, other: Optional["DataHealth"]) -> "DataHealth":
         """Add `other`'s counts (e.g. a batch's ``batch["health"]``) to these."""
         if other is not None:
